@@ -1,0 +1,144 @@
+"""Composing, checking and fingerprinting run configs."""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import Any, Sequence
+
+import torch
+from hydra import compose as hydra_compose
+from hydra import initialize_config_module
+from omegaconf import DictConfig, OmegaConf
+
+from .models import HEADS, SIZES, CPVTViT
+
+CONFIG_MODULE = "cpvt_lab.conf"
+ABLATIONS_DIR = Path(__file__).resolve().parent / "conf" / "ablation"
+
+# The keys that define WHAT a run measures. Paths, devices and progress bars do not
+# change the experiment, so they stay out of the run_id.
+IDENTITY_KEYS = ("ablation_name", "scale_name", "seed", "model", "optim", "finetune", "trainer.max_epochs")
+DATA_RUNTIME_KEYS = ("archive", "cache_dir", "root", "download", "on_device", "num_workers", "eval_batch_size",
+                     "seed", "_target_")
+
+
+class ConfigError(ValueError):
+    """A config value that cannot work; the message names the key and what is allowed."""
+
+    def __init__(self, key: str, problem: str):
+        super().__init__(f"{key}: {problem}")
+        self.key = key
+
+
+def auto_precision() -> str:
+    return "bf16-mixed" if torch.cuda.is_available() and torch.cuda.is_bf16_supported() else "32-true"
+
+
+def register_resolvers() -> None:
+    if not OmegaConf.has_resolver("cpvt.precision"):
+        OmegaConf.register_new_resolver("cpvt.precision", auto_precision)
+
+
+register_resolvers()
+
+
+def ablation_names() -> list[str]:
+    return sorted(p.stem for p in ABLATIONS_DIR.glob("*.yaml"))
+
+
+def compose(ablation: str = "peg", overrides: Sequence[str] = ()) -> DictConfig:
+    """The resolved config of one run, as ``python -m cpvt_lab.run ablation=NAME OVERRIDES`` would build it."""
+    if ablation not in ablation_names():
+        raise ConfigError("ablation", f"unknown ablation {ablation!r}; valid: {', '.join(ablation_names())}")
+    with initialize_config_module(CONFIG_MODULE, version_base="1.3"):
+        cfg = hydra_compose("config", overrides=[f"ablation={ablation}", *overrides], return_hydra_config=True)
+    choices = cfg.hydra.runtime.choices
+    cfg = OmegaConf.masked_copy(cfg, [k for k in cfg if k != "hydra"])
+    return finalize(cfg, ablation=choices["ablation"], scale=choices["scale"])
+
+
+def finalize(cfg: DictConfig, ablation: str, scale: str) -> DictConfig:
+    """Record the chosen ablation and scale names in the config and resolve every interpolation."""
+    cfg = OmegaConf.create(OmegaConf.to_container(cfg, resolve=False))
+    cfg.ablation_name, cfg.scale_name = ablation, scale
+    OmegaConf.resolve(cfg)
+    OmegaConf.set_struct(cfg, True)
+    return cfg
+
+
+def identity(cfg: DictConfig) -> dict[str, Any]:
+    ident = {key: OmegaConf.to_container(OmegaConf.select(cfg, key), resolve=True)
+             if isinstance(OmegaConf.select(cfg, key), DictConfig) else OmegaConf.select(cfg, key)
+             for key in IDENTITY_KEYS}
+    data = OmegaConf.to_container(cfg.data, resolve=True)
+    ident["data"] = {k: v for k, v in data.items() if k not in DATA_RUNTIME_KEYS}
+    ident["dataset"] = data["_target_"].rsplit(".", 1)[-1]
+    return ident
+
+
+def run_id(cfg: DictConfig) -> str:
+    """A stable fingerprint of what the run measures (same config, same id, on any machine)."""
+    blob = json.dumps(identity(cfg), sort_keys=True, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:12]
+
+
+def build_model(cfg: DictConfig, img_size: int | None = None) -> CPVTViT:
+    """The network of a run config (logits for any input whose sides are multiples of the patch size)."""
+    return CPVTViT(
+        pos=OmegaConf.to_container(cfg.model.pos, resolve=True), head=cfg.model.head, size=cfg.model.size,
+        img_size=img_size or cfg.data.train_size, num_classes=cfg.data.num_classes,
+        drop_path_rate=cfg.model.drop_path)
+
+
+def _check(condition: bool, key: str, problem: str) -> None:
+    if not condition:
+        raise ConfigError(key, problem)
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def validate(cfg: DictConfig) -> None:
+    """Fail fast, before anything is written, on any value that cannot work."""
+    _check(_is_int(cfg.seed) and cfg.seed >= 0, "seed", f"must be a non-negative integer, got {cfg.seed!r}")
+    _check(cfg.model.size in SIZES, "model.size", f"unknown size {cfg.model.size!r}; valid: {', '.join(SIZES)}")
+    _check(cfg.model.head in HEADS, "model.head", f"unknown head {cfg.model.head!r}; valid: {', '.join(HEADS)}")
+    patch = SIZES[cfg.model.size]["patch_size"]
+    sizes = {"data.train_size": cfg.data.train_size,
+             **{f"data.eval_sizes[{i}]": s for i, s in enumerate(cfg.data.eval_sizes)}}
+    _check(len(cfg.data.eval_sizes) > 0, "data.eval_sizes", "needs at least one evaluation size")
+    for key, size in sizes.items():
+        _check(_is_int(size) and size > 0 and size % patch == 0, key,
+               f"image size must be a positive multiple of the patch size {patch} ({cfg.model.size}), got {size!r}")
+    _check(len(set(cfg.data.eval_sizes)) == len(cfg.data.eval_sizes), "data.eval_sizes",
+           f"sizes repeat: {list(cfg.data.eval_sizes)}")
+    for key in ("data.batch_size", "trainer.max_epochs", "data.num_classes"):
+        value = OmegaConf.select(cfg, key)
+        _check(_is_int(value) and value >= 1, key, f"must be an integer >= 1, got {value!r}")
+    for key in ("data.subset", "data.test_subset"):
+        value = OmegaConf.select(cfg, key)
+        _check(value is None or (_is_int(value) and value >= cfg.data.num_classes), key,
+               f"must be null or an integer >= the number of classes ({cfg.data.num_classes}), got {value!r}")
+    for key in ("optim.lr", "optim.weight_decay", "optim.label_smoothing", "optim.warmup_epochs"):
+        value = OmegaConf.select(cfg, key)
+        _check(isinstance(value, (int, float)) and not isinstance(value, bool) and value >= 0, key,
+               f"must be a number >= 0, got {value!r}")
+    try:  # the model's own constructors check every position-encoding option
+        with torch.device("meta"):
+            build_model(cfg)
+    except ValueError as err:
+        raise ConfigError("model.pos", str(err)) from None
+    _check_writable(cfg.results_dir, "results_dir")
+    _check_writable(cfg.output_dir, "output_dir")
+
+
+def _check_writable(path: str, key: str) -> None:
+    """The nearest existing folder on the way to ``path`` must be a writable directory."""
+    p = Path(path).expanduser().absolute()
+    while not p.exists():
+        p = p.parent
+    _check(p.is_dir() and os.access(p, os.W_OK | os.X_OK), key,
+           f"{path!r} is not writable ({p} is {'not a directory' if not p.is_dir() else 'read-only'})")

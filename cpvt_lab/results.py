@@ -1,0 +1,63 @@
+"""Result rows: one JSON line per finished (or failed) run in ``<results_dir>/runs.jsonl``.
+
+Appends happen under a file lock with a single write, so concurrent runners
+never interleave or tear lines; readers skip a torn last line should the
+machine die mid-write.
+"""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any, Iterator, Optional
+
+from filelock import FileLock
+
+RESULTS_FILE = "runs.jsonl"
+
+
+def results_path(results_dir: str | Path) -> Path:
+    return Path(results_dir) / RESULTS_FILE
+
+
+def append_row(results_dir: str | Path, row: dict[str, Any]) -> None:
+    path = results_path(results_dir)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    line = (json.dumps(row, sort_keys=True, default=str) + "\n").encode()
+    with FileLock(str(path) + ".lock"):
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            if os.fstat(fd).st_size and not _ends_with_newline(path):
+                os.write(fd, b"\n")  # seal a torn line left by a crash
+            os.write(fd, line)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def _ends_with_newline(path: Path) -> bool:
+    with open(path, "rb") as f:
+        f.seek(-1, os.SEEK_END)
+        return f.read(1) == b"\n"
+
+
+def iter_rows(results_dir: str | Path) -> Iterator[dict[str, Any]]:
+    path = results_path(results_dir)
+    if not path.exists():
+        return
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError:
+                continue  # a line torn by a crash
+            if isinstance(row, dict):
+                yield row
+
+
+def read_rows(results_dir: str | Path, status: Optional[str] = "ok") -> list[dict[str, Any]]:
+    return [r for r in iter_rows(results_dir) if status is None or r.get("status") == status]
+
+
+def find_success(results_dir: str | Path, run_id: str) -> Optional[dict[str, Any]]:
+    return next((r for r in read_rows(results_dir) if r.get("run_id") == run_id), None)

@@ -1,0 +1,37 @@
+"""Run one named ablation: ``python -m cpvt_lab.run ablation=frozen_peg [overrides...]``."""
+from __future__ import annotations
+
+import sys
+
+import hydra
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import DictConfig
+
+from .config import ConfigError, finalize
+
+
+def summary(row: dict) -> str:
+    top1 = "  ".join(f"top1@{size}={acc:.2f}%" for size, acc in sorted(row["top1"].items(), key=lambda kv: int(kv[0])))
+    timing = "" if row.get("skipped") else f"  ({row['train_seconds']:.0f} s training, {row['images_per_second']} img/s)"
+    head = "already done, not run again:" if row.get("skipped") else "done:"
+    return (f"{head} {row['ablation']} seed={row['seed']} scale={row['scale']} [{row['run_id']}] on "
+            f"{row['dataset']}, {row['epochs']} epochs\n  {top1}{timing}\n  row in "
+            f"{row['config']['results_dir']}/runs.jsonl")
+
+
+@hydra.main(version_base="1.3", config_path="conf", config_name="config")
+def main(cfg: DictConfig) -> None:
+    from .train import run_experiment  # heavy imports after Hydra has parsed the command line
+
+    choices = HydraConfig.get().runtime.choices
+    try:
+        cfg = finalize(cfg, ablation=choices["ablation"], scale=choices["scale"])
+        row = run_experiment(cfg)
+    except ConfigError as err:
+        print(f"error: {err}", file=sys.stderr)
+        sys.exit(2)
+    print(summary(row))
+
+
+if __name__ == "__main__":
+    main()

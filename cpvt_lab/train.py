@@ -1,0 +1,182 @@
+"""One run, start to finish: train (resuming if a checkpoint exists), evaluate, write one row."""
+from __future__ import annotations
+
+import copy
+import os
+import platform
+import subprocess
+import sys
+import time
+import traceback
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Optional
+
+import pytorch_lightning as pl
+import timm
+import torch
+import torchmetrics
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+from pytorch_lightning.callbacks import ModelCheckpoint
+from pytorch_lightning.loggers import CSVLogger
+from pytorch_lightning.plugins.io import TorchCheckpointIO
+
+from . import results
+from .config import build_model, run_id, validate
+from .data import REPO_ROOT
+from .models import count_parameters
+from .module import ClassificationModule
+
+
+class AtomicCheckpointIO(TorchCheckpointIO):
+    """Writes a checkpoint to a temporary file and renames it: a crash never leaves half a checkpoint."""
+
+    def save_checkpoint(self, checkpoint, path, storage_options=None):
+        path = Path(path)
+        tmp = path.with_name(path.name + ".tmp")
+        super().save_checkpoint(checkpoint, tmp, storage_options)
+        os.replace(tmp, path)
+
+
+class ThroughputTimer(pl.Callback):
+    """Wall time spent in training epochs (validation excluded) and images seen."""
+
+    def __init__(self):
+        self.seconds, self.images, self._start = 0.0, 0, None
+
+    def on_train_epoch_start(self, trainer, pl_module):
+        self._start = time.perf_counter()
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+        self.images += len(batch[1]) * trainer.world_size
+        if batch_idx + 1 == trainer.num_training_batches and self._start is not None:
+            if torch.cuda.is_available():
+                torch.cuda.synchronize()  # once per epoch, to close the timing honestly
+            self.seconds += time.perf_counter() - self._start
+            self._start = None
+
+
+def run_dir(cfg: DictConfig, rid: str) -> Path:
+    return Path(cfg.output_dir) / "runs" / f"{cfg.ablation_name}-{rid}"
+
+
+def device_name() -> str:
+    if torch.cuda.is_available():
+        return f"cuda: {torch.cuda.get_device_name()}"
+    return f"cpu: {platform.processor() or platform.machine()}, {torch.get_num_threads()} threads"
+
+
+def git_commit() -> Optional[str]:
+    try:
+        head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO_ROOT, capture_output=True, text=True,
+                              check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=REPO_ROOT,
+                               capture_output=True, text=True, check=True).stdout.strip()
+        return head + ("-dirty" if dirty else "")
+    except (OSError, subprocess.CalledProcessError):
+        return None
+
+
+def versions() -> dict[str, str]:
+    return {"python": platform.python_version(), "torch": torch.__version__, "timm": timm.__version__,
+            "pytorch_lightning": pl.__version__, "torchmetrics": torchmetrics.__version__}
+
+
+def make_module(cfg: DictConfig, model: torch.nn.Module, eval_sizes, lr: Optional[float] = None):
+    o = cfg.optim
+    return ClassificationModule(
+        model, eval_sizes=eval_sizes, num_classes=cfg.data.num_classes, lr=o.lr if lr is None else lr,
+        lr_batch=o.lr_batch, weight_decay=o.weight_decay, warmup_epochs=o.warmup_epochs,
+        min_lr_ratio=o.min_lr_ratio, label_smoothing=o.label_smoothing, mixup=o.mixup, cutmix=o.cutmix,
+        compile=cfg.compile)
+
+
+def evaluate(trainer: pl.Trainer, module: ClassificationModule, datamodule) -> dict[str, float]:
+    """Top-1 (percent) at every evaluation size of the module."""
+    metrics: dict[str, float] = {}
+    for out in trainer.validate(module, datamodule=datamodule, verbose=False):
+        metrics.update(out)
+    return {k.split("@")[1]: round(100.0 * float(v), 3) for k, v in metrics.items() if k.startswith("val/top1@")}
+
+
+def finetune_at(cfg: DictConfig, model: torch.nn.Module, size: int) -> float:
+    """DeiT's protocol: resample the table to ``size``, fine-tune there, evaluate there."""
+    data = instantiate(cfg.data, train_size=size, eval_sizes=[size])
+    module = make_module(cfg, copy.deepcopy(model), [size], lr=cfg.finetune.lr)
+    trainer_kwargs = dict(max_epochs=cfg.finetune.epochs, enable_checkpointing=False, logger=False)
+    trainer = instantiate(cfg.trainer, **trainer_kwargs)
+    trainer.fit(module, datamodule=data)
+    return evaluate(trainer, module, data)[str(size)]
+
+
+def base_row(cfg: DictConfig, rid: str) -> dict[str, Any]:
+    return {
+        "run_id": rid, "ablation": cfg.ablation_name, "pos": cfg.model.pos.name, "head": cfg.model.head,
+        "seed": cfg.seed, "scale": cfg.scale_name, "model_size": cfg.model.size,
+        "epochs": cfg.trainer.max_epochs, "train_size": cfg.data.train_size, "device": device_name(),
+        "versions": versions(), "git_commit": git_commit(), "command": " ".join(["python -m cpvt_lab.run", *sys.argv[1:]]),
+        "config": OmegaConf.to_container(cfg, resolve=True),
+    }
+
+
+def run_experiment(cfg: DictConfig) -> dict[str, Any]:
+    """Train and evaluate one config; append its row to ``results_dir``; return the row.
+
+    A run whose run_id already has a success row is not trained again (its row is
+    returned with ``skipped: True``). A failure appends a ``failed`` row with the
+    reason and re-raises.
+    """
+    validate(cfg)
+    rid = run_id(cfg)
+    done = results.find_success(cfg.results_dir, rid)
+    if done is not None:
+        return {**done, "skipped": True}
+    out = run_dir(cfg, rid)
+    out.mkdir(parents=True, exist_ok=True)
+    OmegaConf.save(cfg, out / "config.yaml")
+    started = time.time()
+    try:
+        row = _train_and_evaluate(cfg, rid, out)
+    except BaseException as err:  # noqa: BLE001 - recorded, then re-raised
+        if isinstance(err, Exception):  # a Ctrl-C or kill is an interruption, not a result
+            results.append_row(cfg.results_dir, {
+                **base_row(cfg, rid), "status": "failed", "error": f"{type(err).__name__}: {err}",
+                "traceback": traceback.format_exc(limit=8), "finished_at": _now(),
+                "wall_seconds": round(time.time() - started, 2)})
+        raise
+    row["wall_seconds"] = round(time.time() - started, 2)
+    results.append_row(cfg.results_dir, row)
+    return row
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def _train_and_evaluate(cfg: DictConfig, rid: str, out: Path) -> dict[str, Any]:
+    pl.seed_everything(cfg.seed, workers=True, verbose=False)
+    datamodule = instantiate(cfg.data)
+    model = build_model(cfg)
+    module = make_module(cfg, model, list(cfg.data.eval_sizes))
+    checkpoints = ModelCheckpoint(dirpath=out / "checkpoints", save_last=True, save_top_k=0)
+    timer = ThroughputTimer()
+    trainer: pl.Trainer = instantiate(
+        cfg.trainer, callbacks=[checkpoints, timer], logger=CSVLogger(out, name="logs", version=""),
+        default_root_dir=out, plugins=[AtomicCheckpointIO()])
+    last = out / "checkpoints" / "last.ckpt"
+    trainer.fit(module, datamodule=datamodule, ckpt_path=last if last.exists() else None)
+    top1 = evaluate(trainer, module, datamodule)
+    finetuned = {}
+    if cfg.finetune.enabled:
+        for size in cfg.data.eval_sizes:
+            if size != cfg.data.train_size:
+                finetuned[str(size)] = round(finetune_at(cfg, module.model, size), 3)
+        top1 = {**top1, **finetuned}
+    return {
+        **base_row(cfg, rid), "status": "ok", "dataset": datamodule.describe(),
+        "params": count_parameters(model), "top1": top1, "finetuned_sizes": sorted(finetuned, key=int),
+        "train_seconds": round(timer.seconds, 2),
+        "images_per_second": round(timer.images / timer.seconds, 1) if timer.seconds else None,
+        "checkpoint": str(last), "finished_at": _now(),
+    }

@@ -1,0 +1,46 @@
+"""Shared fixtures: a tiny CIFAR-like JPEG archive built on the fly, and shrunk run configs."""
+from __future__ import annotations
+
+import io
+import tarfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
+
+
+def write_tiny_archive(path: Path, train_per_class: int = 12, test_per_class: int = 6, size: int = 32) -> Path:
+    """A .tar.gz in the JPEG copy's ImageFolder layout; each class has its own colour so it is learnable."""
+    rng = np.random.default_rng(0)
+    with tarfile.open(path, "w:gz") as tar:
+        for split, count in (("train", train_per_class), ("test", test_per_class)):
+            for c, name in enumerate(CLASSES):
+                for i in range(count):
+                    base = np.array([25 * c, 255 - 25 * c, (80 * c) % 256], dtype=np.float64)
+                    img = np.clip(base + rng.normal(0, 30, (size, size, 3)), 0, 255).astype(np.uint8)
+                    buf = io.BytesIO()
+                    Image.fromarray(img).save(buf, format="JPEG", quality=90)
+                    info = tarfile.TarInfo(f"cifar10/{split}/{name}/{i:04d}.jpg")
+                    info.size = buf.tell()
+                    buf.seek(0)
+                    tar.addfile(info, buf)
+    return path
+
+
+@pytest.fixture(scope="session")
+def tiny_archive(tmp_path_factory) -> Path:
+    return write_tiny_archive(tmp_path_factory.mktemp("data") / "tiny-cifar.tar.gz")
+
+
+@pytest.fixture()
+def fast_overrides(tiny_archive, tmp_path) -> list[str]:
+    """Overrides that make any ablation train one step and evaluate at two sizes in about a second."""
+    return [
+        "scale=smoke", f"data.archive={tiny_archive}", f"data.cache_dir={tmp_path / 'cache'}",
+        "data.subset=null", "data.test_subset=null", "data.batch_size=20", "data.eval_sizes=[32,48]",
+        "trainer.max_epochs=1", "+trainer.limit_train_batches=1", "trainer.enable_progress_bar=false",
+        "finetune.epochs=1", f"results_dir={tmp_path / 'results'}", f"output_dir={tmp_path / 'outputs'}",
+    ]

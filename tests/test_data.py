@@ -1,0 +1,125 @@
+"""The in-memory data path: augmentation semantics, determinism, caching, and clear errors."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from cpvt_lab.data import (DataError, TensorBatches, decode_imagefolder_archive, load_jpeg_archive,
+                           locate_jpeg_archive, random_crop, random_flip, resize_uint8, stratified_subset)
+from cpvt_lab.data import default_archive_candidates
+
+from conftest import CLASSES
+
+
+def batch(n=6, size=8):
+    return torch.arange(n * 3 * size * size, dtype=torch.int64).reshape(n, 3, size, size).to(torch.uint8)
+
+
+def test_random_crop_is_a_window_of_the_zero_padded_image():
+    x = batch()
+    out = random_crop(x, 2, torch.Generator().manual_seed(0))
+    assert out.shape == x.shape and out.dtype == torch.uint8
+    padded = torch.nn.functional.pad(x, (2, 2, 2, 2))
+    for i in range(len(x)):
+        windows = [padded[i, :, dy:dy + 8, dx:dx + 8] for dy in range(5) for dx in range(5)]
+        assert any(torch.equal(out[i], w) for w in windows)
+    assert torch.equal(random_crop(x, 0, torch.Generator()), x)
+
+
+def test_random_flip_mirrors_about_half_of_the_images():
+    x = torch.rand(400, 3, 4, 4)
+    out = random_flip(x, torch.Generator().manual_seed(0))
+    flipped = torch.tensor([torch.equal(o, i.flip(-1)) for o, i in zip(out, x)])
+    kept = torch.tensor([torch.equal(o, i) for o, i in zip(out, x)])
+    assert torch.all(flipped ^ kept)
+    assert 150 < int(flipped.sum()) < 250
+
+
+def test_training_batches_are_deterministic_per_seed_and_epoch_and_cover_each_image_once():
+    images, labels = batch(n=40), torch.arange(40)
+    def epoch(seed, e):
+        return list(TensorBatches(images, labels, 8, (0, 0, 0), (1, 1, 1), train=True, crop_padding=2,
+                                  flip=True, seed=seed, epoch=lambda: e))
+    a, b, c = epoch(0, 0), epoch(0, 0), epoch(0, 1)
+    assert all(torch.equal(x1, x2) for (x1, _), (x2, _) in zip(a, b))
+    assert not all(torch.equal(y1, y2) for (_, y1), (_, y2) in zip(a, c))
+    assert sorted(torch.cat([y for _, y in a]).tolist()) == list(range(40))
+    assert a[0][0].shape == (8, 3, 8, 8) and a[0][0].dtype == torch.float32
+
+
+def test_ranks_split_one_permutation_without_overlap():
+    images, labels = batch(n=40), torch.arange(40)
+    seen = [torch.cat([y for _, y in TensorBatches(images, labels, 5, (0,) * 3, (1,) * 3, train=True, seed=3,
+                                                    rank=r, world_size=2)]) for r in (0, 1)]
+    assert len(set(seen[0].tolist()) & set(seen[1].tolist())) == 0
+    assert len(seen[0]) == len(seen[1]) == 20
+
+
+def test_eval_batches_keep_order_and_normalise():
+    images, labels = batch(n=7), torch.arange(7)
+    loader = TensorBatches(images, labels, 3, (0.5,) * 3, (0.25,) * 3)
+    assert len(loader) == 3
+    xs, ys = zip(*loader)
+    assert torch.equal(torch.cat(ys), labels)
+    expected = (images.float() / 255 - 0.5) / 0.25
+    torch.testing.assert_close(torch.cat(xs), expected)
+
+
+def test_stratified_subset_takes_equal_counts_per_class():
+    labels = np.repeat(np.arange(10), 50)
+    picked = stratified_subset(labels, 100, seed=0)
+    assert np.all(np.bincount(labels[picked]) == 10)
+    assert np.array_equal(picked, stratified_subset(labels, 100, seed=0))
+    assert len(stratified_subset(labels, None)) == 500
+
+
+def test_resize_keeps_uint8_and_size():
+    out = resize_uint8(batch(n=2, size=32), 24)
+    assert out.shape == (2, 3, 24, 24) and out.dtype == torch.uint8
+
+
+def test_archive_decodes_to_imagefolder_classes_and_caches_atomically(tiny_archive, tmp_path):
+    arrays = load_jpeg_archive(tiny_archive, tmp_path)
+    assert arrays.classes == CLASSES
+    assert arrays.train_x.shape == (120, 32, 32, 3) and arrays.test_x.shape == (60, 32, 32, 3)
+    assert np.all(np.bincount(arrays.train_y) == 12)
+    cached = list(tmp_path.iterdir())
+    assert len(cached) == 1 and cached[0].suffix == ".npz"  # no temporary file left behind
+    again = load_jpeg_archive(tiny_archive, tmp_path)
+    assert np.array_equal(again.train_x, arrays.train_x)
+
+
+def test_corrupt_cache_is_rebuilt(tiny_archive, tmp_path):
+    load_jpeg_archive(tiny_archive, tmp_path)
+    cache = next(tmp_path.iterdir())
+    cache.write_bytes(b"not an npz")
+    assert load_jpeg_archive(tiny_archive, tmp_path).train_x.shape[0] == 120
+
+
+def test_truncated_archive_fails_with_a_clear_message(tiny_archive, tmp_path):
+    broken = tmp_path / "broken.tar.gz"
+    broken.write_bytes(tiny_archive.read_bytes()[:2000])
+    with pytest.raises(DataError, match="truncated or corrupt"):
+        decode_imagefolder_archive(broken)
+
+
+def test_missing_archive_says_where_it_looked_and_how_to_fix(tmp_path, monkeypatch):
+    monkeypatch.delenv("CPVT_CIFAR10_JPEG", raising=False)
+    with pytest.raises(DataError, match="data.archive=") as err:
+        locate_jpeg_archive(str(tmp_path / "nowhere.tar.gz"))
+    assert "nowhere.tar.gz" in str(err.value)
+    monkeypatch.setenv("CPVT_CIFAR10_JPEG", str(tmp_path / "env.tar.gz"))
+    with pytest.raises(DataError, match="CPVT_CIFAR10_JPEG"):
+        locate_jpeg_archive(None)
+
+
+def test_environment_variable_locates_the_archive(tiny_archive, monkeypatch):
+    monkeypatch.setenv("CPVT_CIFAR10_JPEG", str(tiny_archive))
+    assert locate_jpeg_archive(None) == tiny_archive.resolve()
+
+
+@pytest.mark.skipif(not any(p.is_file() for p in default_archive_candidates()), reason="shared archive absent")
+def test_the_shared_archive_is_found_by_default(monkeypatch):
+    monkeypatch.delenv("CPVT_CIFAR10_JPEG", raising=False)
+    assert locate_jpeg_archive(None).name == "cifar10-jpeg.tar.gz"

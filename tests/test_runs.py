@@ -1,0 +1,125 @@
+"""Every named ablation runs end to end; the run CLI, result rows, seeds and bad names behave."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from cpvt_lab import compose
+from cpvt_lab.config import ConfigError, ablation_names, run_id
+from cpvt_lab.results import read_rows
+from cpvt_lab.train import run_dir, run_experiment
+
+REQUIRED = {"run_id", "ablation", "pos", "head", "seed", "dataset", "scale", "epochs", "params", "train_seconds",
+            "images_per_second", "top1", "device", "versions", "git_commit", "status", "config"}
+PAPER_ABLATIONS = {"none", "none_gap", "learned", "learned_gap", "interpolated", "sincos", "relative", "peg",
+                   "peg_gap", "frozen_peg", "conv1x1_stack", "peg_at_m1", "peg27_at_m1", "peg_at_3", "peg_at_6",
+                   "peg_at_10", "peg_0to5", "peg_0to5_gap", "peg_nopad"}
+
+
+def test_the_paper_ablations_are_all_named():
+    assert PAPER_ABLATIONS <= set(ablation_names())
+
+
+@pytest.mark.parametrize("ablation", ablation_names())
+def test_every_ablation_trains_a_step_and_evaluates_at_two_sizes(ablation, fast_overrides):
+    cfg = compose(ablation, fast_overrides)
+    row = run_experiment(cfg)
+    assert REQUIRED <= set(row)
+    assert row["status"] == "ok" and row["ablation"] == ablation
+    assert set(row["top1"]) == {"32", "48"} and all(0 <= v <= 100 for v in row["top1"].values())
+    assert row["dataset"] == "CIFAR-10, JPEG copy"
+    if ablation == "interpolated":
+        assert row["finetuned_sizes"] == ["48"]
+    assert [r["run_id"] for r in read_rows(cfg.results_dir)] == [row["run_id"]]
+
+
+def test_frozen_peg_weights_do_not_change_while_the_rest_trains(fast_overrides):
+    cfg = compose("frozen_peg", fast_overrides)
+    run_experiment(cfg)
+    state = torch.load(run_dir(cfg, run_id(cfg)) / "checkpoints" / "last.ckpt", weights_only=False)["state_dict"]
+    torch.manual_seed(cfg.seed)
+    from cpvt_lab.config import build_model
+    import pytorch_lightning as pl
+    pl.seed_everything(cfg.seed, verbose=False)
+    initial = build_model(cfg).state_dict()
+    for name, value in initial.items():
+        trained = state[f"model.{name}"]
+        if name.startswith("pos_encoding."):
+            assert torch.equal(trained, value), name
+    assert not torch.equal(state["model.head.weight"], initial["head.weight"])
+
+
+def test_same_seed_gives_the_same_result_on_cpu(fast_overrides, tmp_path):
+    overrides = [o for o in fast_overrides if not o.startswith(("results_dir", "output_dir"))]
+    rows = [run_experiment(compose("peg", overrides + [f"results_dir={tmp_path / k}", f"output_dir={tmp_path / k}"]))
+            for k in ("a", "b")]
+    assert rows[0]["top1"] == rows[1]["top1"] and rows[0]["run_id"] == rows[1]["run_id"]
+
+
+def test_run_id_is_stable_and_ignores_paths_but_not_seeds(fast_overrides):
+    a = compose("peg", fast_overrides)
+    b = compose("peg", fast_overrides + ["results_dir=/elsewhere", "output_dir=/tmp/x"])
+    c = compose("peg", fast_overrides + ["seed=1"])
+    assert run_id(a) == run_id(b) != run_id(c)
+
+
+def test_a_finished_run_is_not_trained_or_recorded_twice(fast_overrides):
+    cfg = compose("none", fast_overrides)
+    first = run_experiment(cfg)
+    second = run_experiment(cfg)
+    assert second["skipped"] and second["run_id"] == first["run_id"]
+    assert len(read_rows(cfg.results_dir)) == 1
+
+
+def test_a_failing_run_writes_a_failed_row_and_no_success_row(fast_overrides):
+    cfg = compose("peg", fast_overrides + ["data.archive=/no/such/archive.tar.gz"])
+    with pytest.raises(Exception, match="not found"):
+        run_experiment(cfg)
+    assert read_rows(cfg.results_dir) == []
+    [failed] = read_rows(cfg.results_dir, status="failed")
+    assert "not found" in failed["error"]
+
+
+def test_compose_rejects_unknown_ablations_with_the_valid_names():
+    with pytest.raises(ConfigError, match="peg_nopad"):
+        compose("no_such_thing")
+
+
+def cli(args, cwd, env_extra=None):
+    env = {**os.environ, **(env_extra or {})}
+    return subprocess.run([sys.executable, "-m", "cpvt_lab.run", *args], cwd=cwd, capture_output=True, text=True,
+                          env=env, timeout=300)
+
+
+def test_cli_unknown_ablation_exits_nonzero_lists_valid_names_and_writes_nothing(tmp_path):
+    out = cli(["ablation=no_such_thing"], tmp_path)
+    assert out.returncode != 0
+    assert "frozen_peg" in out.stderr + out.stdout and "peg27_at_m1" in out.stderr + out.stdout
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_cli_bad_value_exits_nonzero_names_the_key_and_writes_nothing(tmp_path):
+    out = cli(["ablation=peg", "model.pos.kernel=4"], tmp_path)
+    assert out.returncode == 2
+    assert "model.pos" in out.stderr and "odd" in out.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_cli_runs_an_ablation_and_appends_exactly_one_row(tiny_archive, tmp_path):
+    args = ["ablation=frozen_peg", f"data.archive={tiny_archive}", f"data.cache_dir={tmp_path / 'cache'}",
+            "data.subset=null", "data.test_subset=null", "data.batch_size=40", "trainer.max_epochs=1",
+            "trainer.enable_progress_bar=false"]
+    out = cli(args, tmp_path)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "top1@32=" in out.stdout and "top1@48=" in out.stdout
+    lines = (tmp_path / "results" / "runs.jsonl").read_text().splitlines()
+    assert len(lines) == 1 and json.loads(lines[0])["ablation"] == "frozen_peg"
+    again = cli(args, tmp_path)
+    assert again.returncode == 0 and "already done" in again.stdout
+    assert len((tmp_path / "results" / "runs.jsonl").read_text().splitlines()) == 1
