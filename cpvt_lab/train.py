@@ -4,6 +4,7 @@ from __future__ import annotations
 import copy
 import os
 import platform
+import shlex
 import subprocess
 import sys
 import time
@@ -78,6 +79,14 @@ def git_commit() -> Optional[str]:
         return None
 
 
+def command_line() -> str:
+    """The command that started this process, as a user would type it."""
+    script = Path(sys.argv[0])
+    if script.parent.name == "cpvt_lab":
+        return shlex.join(["python", "-m", f"cpvt_lab.{script.stem}", *sys.argv[1:]])
+    return shlex.join(["python", *sys.argv])
+
+
 def versions() -> dict[str, str]:
     return {"python": platform.python_version(), "torch": torch.__version__, "timm": timm.__version__,
             "pytorch_lightning": pl.__version__, "torchmetrics": torchmetrics.__version__}
@@ -115,7 +124,7 @@ def base_row(cfg: DictConfig, rid: str) -> dict[str, Any]:
         "run_id": rid, "ablation": cfg.ablation_name, "pos": cfg.model.pos.name, "head": cfg.model.head,
         "seed": cfg.seed, "scale": cfg.scale_name, "model_size": cfg.model.size,
         "epochs": cfg.trainer.max_epochs, "train_size": cfg.data.train_size, "device": device_name(),
-        "versions": versions(), "git_commit": git_commit(), "command": " ".join(["python -m cpvt_lab.run", *sys.argv[1:]]),
+        "versions": versions(), "git_commit": git_commit(), "command": command_line(),
         "config": OmegaConf.to_container(cfg, resolve=True),
     }
 
