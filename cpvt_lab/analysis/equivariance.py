@@ -1,0 +1,83 @@
+"""Translation equivariance of a trained ViT, measured rather than argued.
+
+Test images are shifted by s = 1 .. 2 x patch pixels, down and right at once
+(the vacated border is filled with zeros in normalised space, the data set's
+mean colour; ``fill="cyclic"`` rolls instead, which no border can betray).
+
+Two measures:
+
+- prediction consistency (share of images whose top-1 class is unchanged by the
+  shift) and top-1 accuracy under shift, for every s;
+- the equivariance error of the patch-token map leaving each block,
+  ``|F(shift x) - shift F(x)| / |shift F(x)|`` over the tokens both maps hold
+  (the overlap). Only for whole-patch shifts: a sub-patch shift is no
+  translation of the token grid, and aligning it to the nearest token would add
+  a resampling error that every encoding shares, so sub-patch shifts report the
+  prediction measures only.
+"""
+from __future__ import annotations
+
+from typing import Any, Iterable, Optional
+
+import pandas as pd
+import torch
+import torch.nn as nn
+
+from .features import all_block_outputs
+
+FILLS = ("zeros", "cyclic")
+
+
+def shift_images(x: torch.Tensor, s: int, fill: str = "zeros") -> torch.Tensor:
+    """Move the content of B x C x H x W images ``s`` pixels down and right."""
+    if fill not in FILLS:
+        raise ValueError(f"fill must be one of {FILLS}, got {fill!r}")
+    if fill == "cyclic":
+        return torch.roll(x, shifts=(s, s), dims=(-2, -1))
+    out = torch.zeros_like(x)
+    out[..., s:, s:] = x[..., :x.shape[-2] - s, :x.shape[-1] - s]
+    return out
+
+
+def relative_error(shifted: torch.Tensor, reference: torch.Tensor, tokens: int, fill: str) -> float:
+    """|F(Tx) - T F(x)| / |T F(x)| on the overlap, for a shift of ``tokens`` grid cells down and right."""
+    if fill == "cyclic":
+        target, got = torch.roll(reference, shifts=(tokens, tokens), dims=(1, 2)), shifted
+    else:
+        rows, cols = reference.shape[1] - tokens, reference.shape[2] - tokens
+        target, got = reference[:, :rows, :cols], shifted[:, tokens:, tokens:]
+    return float(torch.linalg.vector_norm(got - target) / torch.linalg.vector_norm(target))
+
+
+@torch.no_grad()
+def measure(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, shifts: Optional[Iterable[int]] = None,
+            fill: str = "zeros", batch_size: int = 128) -> pd.DataFrame:
+    """Long table: one row per (shift, measure, block). Blocks are -1 for the prediction measures."""
+    if fill not in FILLS:
+        raise ValueError(f"fill must be one of {FILLS}, got {fill!r}")
+    patch = model.patch_embed.patch_size[0]
+    shifts = list(shifts) if shifts is not None else list(range(1, 2 * patch + 1))
+    bad = [s for s in shifts if not 0 < s < images.shape[-1]]
+    if bad:
+        raise ValueError(f"shifts {bad} outside 1 .. {images.shape[-1] - 1} px")
+    base_maps, base_logits = all_block_outputs(model, images, batch_size)
+    base_pred = base_logits.argmax(-1)
+    records: list[dict[str, Any]] = [
+        dict(shift=0, whole_patch=True, measure="accuracy", block=-1, value=_share(base_pred == labels))]
+    for s in shifts:
+        maps, logits = all_block_outputs(model, shift_images(images, s, fill), batch_size)
+        pred = logits.argmax(-1)
+        whole = s % patch == 0
+        records += [dict(shift=s, whole_patch=whole, measure="consistency", block=-1, value=_share(pred == base_pred)),
+                    dict(shift=s, whole_patch=whole, measure="accuracy", block=-1, value=_share(pred == labels))]
+        if whole:
+            records += [dict(shift=s, whole_patch=True, measure="equivariance_error", block=i,
+                             value=relative_error(m, b, s // patch, fill))
+                        for i, (m, b) in enumerate(zip(maps, base_maps))]
+    table = pd.DataFrame.from_records(records)
+    table["fill"] = fill
+    return table
+
+
+def _share(hits: torch.Tensor) -> float:
+    return 100.0 * hits.float().mean().item()

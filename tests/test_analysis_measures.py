@@ -1,0 +1,143 @@
+"""The equivariance, probe and interval measures agree with cases whose answer is known."""
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from cpvt_lab.analysis import equivariance, probe, stats
+from cpvt_lab.models import CPVTViT
+
+# the smoke geometry (patch 4, 8 x 8 grid, 12 blocks) of these ablations, untrained
+ENCODINGS = {
+    "none": ({"name": "none"}, "cls"), "none_gap": ({"name": "none"}, "gap"), "learned": ({"name": "learned"}, "cls"),
+    "peg": ({"name": "peg", "padding": "zeros"}, "cls"), "peg_nopad": ({"name": "peg", "padding": "none"}, "cls"),
+    "peg_circular": ({"name": "peg", "padding": "circular"}, "cls"),
+}
+
+
+def model_of(ablation: str, seed: int = 0) -> CPVTViT:
+    torch.manual_seed(seed)
+    pos, head = ENCODINGS[ablation]
+    return CPVTViT(pos=pos, head=head, size="smoke", img_size=32).eval()
+
+
+@pytest.fixture(scope="module")
+def images():
+    g = torch.Generator().manual_seed(0)
+    return torch.randn(6, 3, 32, 32, generator=g), torch.randint(0, 10, (6,), generator=g)
+
+
+# ------------------------------------------------------------------ equivariance
+def test_zero_fill_shift_moves_content_and_fills_with_zeros():
+    x = torch.arange(16.0).reshape(1, 1, 4, 4)
+    shifted = equivariance.shift_images(x, 1)
+    assert torch.equal(shifted[0, 0, 1:, 1:], x[0, 0, :3, :3])
+    assert shifted[0, 0, 0].abs().sum() == 0 and shifted[0, 0, :, 0].abs().sum() == 0
+
+
+def test_no_encoding_with_gap_is_exactly_equivariant_under_cyclic_whole_patch_shifts(images):
+    table = equivariance.measure(model_of("none_gap"), *images, shifts=[4, 8], fill="cyclic")
+    errors = table[table.measure == "equivariance_error"]
+    assert len(errors) == 2 * 12 and errors.value.max() < 1e-5
+    assert (table[table.measure == "consistency"].value == 100.0).all()
+
+
+def test_a_learned_table_breaks_equivariance(images):
+    table = equivariance.measure(model_of("learned"), *images, shifts=[4], fill="cyclic")
+    assert table[table.measure == "equivariance_error"].value.min() > 1e-3
+
+
+def test_sub_patch_shifts_report_predictions_only(images):
+    table = equivariance.measure(model_of("peg"), *images, shifts=[1, 2, 4])
+    measured = table.groupby("shift").measure.agg(set).to_dict()
+    assert measured[1] == measured[2] == {"consistency", "accuracy"}
+    assert measured[4] == {"consistency", "accuracy", "equivariance_error"}
+    assert set(table.block[table.measure == "equivariance_error"]) == set(range(12))
+
+
+def test_bad_shifts_and_fills_are_refused_before_any_work(images):
+    with pytest.raises(ValueError, match="outside 1 .. 31"):
+        equivariance.measure(model_of("none"), *images, shifts=[0])
+    with pytest.raises(ValueError, match="fill must be one of"):
+        equivariance.measure(model_of("none"), *images, fill="mirror")
+
+
+# ------------------------------------------------------------------ probe
+# A uniform image has no position in its content, so whatever the probe finds comes from the encoding.
+# On it, an N-way probe can at best tell apart the groups of tokens the model leaves identical.
+UNIFORM = torch.ones(6, 3, 32, 32) * torch.tensor([0.3, -0.2, 0.5]).view(1, 3, 1, 1)
+CELLS = 64
+
+
+@pytest.mark.parametrize("ablation, block, groups", [
+    ("none", 5, 1),            # every token identical: chance, 1/64
+    ("peg_circular", 5, 1),    # a circular conv of a constant is constant: no border, no position
+    ("peg_nopad", 5, 2),       # border tokens skip the PEG: two groups
+    ("peg", 5, 9),             # zero padding tells 4 corners, 4 edges and the interior apart: 9 of 64
+])
+def test_probe_finds_exactly_the_position_the_encoding_leaks_on_uniform_input(ablation, block, groups):
+    table = probe.measure(model_of(ablation), UNIFORM, blocks=[block]).set_index("target")
+    assert table.loc["position", "chance"] == pytest.approx(100 / CELLS)
+    assert table.loc["position", "accuracy"] == pytest.approx(100 * groups / CELLS)
+
+
+def test_probe_reads_a_learned_table_almost_perfectly():
+    table = probe.measure(model_of("learned"), UNIFORM, blocks=[11]).set_index("target")
+    assert table.loc["position", "accuracy"] > 95 and table.loc["position", "chance"] < 2
+
+
+def test_probe_splits_over_images_not_tokens():
+    train, test = probe.split_images(10, seed=3)
+    assert len(train) == 5 and set(train).isdisjoint(test) and set(train) | set(test) == set(range(10))
+    with pytest.raises(ValueError, match="at least 2 images"):
+        probe.split_images(1)
+
+
+# ------------------------------------------------------------------ intervals and verdicts
+# Student's sleep data (Cushny & Peebles), R's `sleep`: t.test(extra ~ group, data = sleep) prints
+# "t = -1.8608, df = 17.776, 95 percent confidence interval: -3.3654832 0.2054832", and
+# t.test(extra[group == 1]) prints "95 percent confidence interval: -0.5297804 2.0297804".
+SLEEP_1 = [0.7, -1.6, -0.2, -1.2, -0.1, 3.4, 3.7, 0.8, 0.0, 2.0]
+SLEEP_2 = [1.9, 0.8, 1.1, 0.1, -0.1, 4.4, 5.5, 1.6, 4.6, 3.4]
+
+
+def test_t_interval_matches_the_textbook_sleep_example():
+    s = stats.summarize(SLEEP_1)
+    assert (s.n, s.mean) == (10, pytest.approx(0.75))
+    assert (s.low, s.high) == (pytest.approx(-0.5297804, abs=1e-6), pytest.approx(2.0297804, abs=1e-6))
+
+
+def test_welch_interval_matches_the_textbook_sleep_example():
+    d = stats.welch_difference(SLEEP_1, SLEEP_2)
+    assert d.diff == pytest.approx(-1.58)
+    assert d.df == pytest.approx(17.776, abs=1e-3)
+    assert (d.low, d.high) == (pytest.approx(-3.3654832, abs=1e-6), pytest.approx(0.2054832, abs=1e-6))
+
+
+@pytest.mark.parametrize("a, b, direction, margin, expected", [
+    ([5, 6, 7], [1, 2, 3], ">", 0, "reproduced"),
+    ([5, 6, 7], [1, 2, 3], ">", 3, "inconclusive"),   # the interval [1.73, 6.27] reaches inside the margin
+    ([1, 2, 3], [5, 6, 7], ">", 0, "contradicted"),
+    ([1, 2, 3], [5, 6, 7], "<", 1, "reproduced"),
+    (SLEEP_2, SLEEP_1, ">", 0, "inconclusive"),       # [-0.21, 3.37] straddles zero
+    ([1, 2, 3], [1.1, 2.1, 2.9], "~", 3, "reproduced"),
+    ([5, 6, 7], [1, 2, 3], "~", 1, "contradicted"),
+])
+def test_verdicts_follow_the_interval(a, b, direction, margin, expected):
+    assert stats.compare(a, b, direction, margin)["verdict"] == expected
+
+
+def test_fewer_than_two_seeds_is_inconclusive_with_the_reason():
+    one = stats.compare([70.0], [60.0, 61.0], ">")
+    assert one["verdict"] == "inconclusive" and "n<2" in one["reason"] and one["diff"] == pytest.approx(9.5)
+    none = stats.compare([], [60.0, 61.0], ">")
+    assert none["reason"] == "no runs" and math.isnan(none["diff"])
+    assert math.isnan(stats.summarize([3.0]).low)
+
+
+def test_identical_seeds_give_an_exact_difference():
+    d = stats.welch_difference([2.0, 2.0], [1.0, 1.0])
+    assert (d.low, d.high) == (1.0, 1.0)
+    assert stats.verdict(d, ">", 0.5)[0] == "reproduced"
