@@ -1,0 +1,102 @@
+"""Attention maps: per-block, per-head attention probabilities, and the paper's two figures.
+
+Training keeps timm's fused attention (no probabilities ever materialise); for analysis
+each block switches to timm's explicit path for one forward pass, whose softmax output
+passes through ``attn_drop`` where a forward hook reads it. The explicit path adds the
+same ``attn_mask`` as the fused one, so the relative-position bias is included.
+"""
+from __future__ import annotations
+
+import contextlib
+from typing import Iterator, Mapping, Optional
+
+import matplotlib.pyplot as plt
+import torch
+
+from ..models import CPVTViT
+
+
+@contextlib.contextmanager
+def explicit_attention(model: CPVTViT) -> Iterator[None]:
+    """Route every block through the explicit softmax path, then restore each block's setting."""
+    saved = [block.attn.fused_attn for block in model.blocks]
+    try:
+        for block in model.blocks:
+            block.attn.fused_attn = False
+        yield
+    finally:
+        for block, fused in zip(model.blocks, saved):
+            block.attn.fused_attn = fused
+
+
+@torch.no_grad()
+def attention_probs(model: CPVTViT, images: torch.Tensor) -> torch.Tensor:
+    """Attention probabilities, shape (blocks, batch, heads, tokens, tokens), prefix tokens first."""
+    probs: list[torch.Tensor] = []
+    hooks = [block.attn.attn_drop.register_forward_hook(lambda module, args, out: probs.append(out))
+             for block in model.blocks]
+    was_training = model.training
+    try:
+        with explicit_attention(model):
+            model.eval()
+            model(images)
+    finally:
+        for hook in hooks:
+            hook.remove()
+        model.train(was_training)
+    return torch.stack(probs)
+
+
+def patch_attention(probs: torch.Tensor, block: int, num_prefix_tokens: int) -> torch.Tensor:
+    """The N x N patch-to-patch attention of one block, averaged over batch and heads.
+
+    The class token's row and column are dropped and each row renormalised over the
+    patches, so models with and without a class token compare on the same footing.
+    """
+    p = num_prefix_tokens
+    matrix = probs[block, :, :, p:, p:].mean(dim=(0, 1))
+    return matrix / matrix.sum(dim=-1, keepdim=True)
+
+
+def query_tiles(matrix: torch.Tensor, grid: tuple[int, int]) -> torch.Tensor:
+    """Each query patch's attention row reshaped to the grid, tiled at the query's place.
+
+    Returns a (rows*rows, cols*cols) image: tile (i, j) is where patch (i, j) looks.
+    """
+    rows, cols = grid
+    tiles = matrix.reshape(rows, cols, rows, cols)  # query row, query col, key row, key col
+    return tiles.permute(0, 2, 1, 3).reshape(rows * rows, cols * cols)
+
+
+def model_patch_attention(model: CPVTViT, images: torch.Tensor, block: int = 1) -> torch.Tensor:
+    """``patch_attention`` of a model on a batch (block 1 is the paper's second block)."""
+    return patch_attention(attention_probs(model, images), block, model.num_prefix_tokens)
+
+
+def plot_matrices(matrices: Mapping[str, torch.Tensor], title: Optional[str] = None):
+    """The paper's first figure: the patch-to-patch matrix of each model, side by side."""
+    fig, axes = plt.subplots(1, len(matrices), figsize=(4 * len(matrices), 4), squeeze=False)
+    for ax, (name, matrix) in zip(axes[0], matrices.items()):
+        ax.imshow(matrix.cpu().numpy(), cmap="viridis")
+        ax.set(title=name, xlabel="key patch", ylabel="query patch")
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def plot_query_tiles(matrices: Mapping[str, torch.Tensor], grid: tuple[int, int], title: Optional[str] = None):
+    """The paper's second figure: every query's attention over the grid, tiled by query position."""
+    fig, axes = plt.subplots(1, len(matrices), figsize=(4 * len(matrices), 4), squeeze=False)
+    rows, cols = grid
+    for ax, (name, matrix) in zip(axes[0], matrices.items()):
+        ax.imshow(query_tiles(matrix, grid).cpu().numpy(), cmap="viridis")
+        for k in range(1, rows):  # lines between the tiles of neighbouring queries
+            ax.axhline(k * rows - 0.5, color="white", linewidth=0.3)
+        for k in range(1, cols):
+            ax.axvline(k * cols - 0.5, color="white", linewidth=0.3)
+        ax.set(title=name, xticks=[], yticks=[])
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
