@@ -3,14 +3,16 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Optional, Sequence
 
 import torch
 from hydra import compose as hydra_compose
 from hydra import initialize_config_module
-from omegaconf import DictConfig, OmegaConf
+from hydra.errors import InstantiationException
+from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from .models import HEADS, SIZES, CPVTViT
 
@@ -19,6 +21,7 @@ ABLATIONS_DIR = Path(__file__).resolve().parent / "conf" / "ablation"
 
 # The keys that define WHAT a run measures. Paths, devices and progress bars do not
 # change the experiment, so they stay out of the run_id.
+MODEL_KEYS = {"size", "pos", "head", "drop_path"}
 IDENTITY_KEYS = ("ablation_name", "scale_name", "seed", "model", "optim", "finetune", "trainer.max_epochs")
 DATA_RUNTIME_KEYS = ("archive", "cache_dir", "root", "download", "on_device", "num_workers", "eval_batch_size",
                      "seed", "_target_")
@@ -75,6 +78,8 @@ def identity(cfg: DictConfig) -> dict[str, Any]:
     data = OmegaConf.to_container(cfg.data, resolve=True)
     ident["data"] = {k: v for k, v in data.items() if k not in DATA_RUNTIME_KEYS}
     ident["dataset"] = data["_target_"].rsplit(".", 1)[-1]
+    if world_size(cfg) != 1:  # more processes, larger global batch and lr; one process keeps older ids
+        ident["world_size"] = world_size(cfg)
     return ident
 
 
@@ -106,6 +111,12 @@ def validate(cfg: DictConfig) -> None:
     _check(_is_int(cfg.seed) and cfg.seed >= 0, "seed", f"must be a non-negative integer, got {cfg.seed!r}")
     _check(cfg.model.size in SIZES, "model.size", f"unknown size {cfg.model.size!r}; valid: {', '.join(SIZES)}")
     _check(cfg.model.head in HEADS, "model.head", f"unknown head {cfg.model.head!r}; valid: {', '.join(HEADS)}")
+    unknown = sorted(set(cfg.model) - MODEL_KEYS)
+    _check(not unknown, f"model.{unknown[0] if unknown else ''}",
+           "not a setting; valid: " + ", ".join(sorted(MODEL_KEYS)) + ". The head decides the class token: "
+           "head=cls has one and classifies it, head=gap has none and averages the patch tokens")
+    _check(isinstance(cfg.data.eval_sizes, ListConfig), "data.eval_sizes",
+           f"must be a list of image sizes, e.g. [32,48], got {cfg.data.eval_sizes!r}")
     patch = SIZES[cfg.model.size]["patch_size"]
     sizes = {"data.train_size": cfg.data.train_size,
              **{f"data.eval_sizes[{i}]": s for i, s in enumerate(cfg.data.eval_sizes)}}
@@ -122,17 +133,75 @@ def validate(cfg: DictConfig) -> None:
         value = OmegaConf.select(cfg, key)
         _check(value is None or (_is_int(value) and value >= cfg.data.num_classes), key,
                f"must be null or an integer >= the number of classes ({cfg.data.num_classes}), got {value!r}")
-    for key in ("optim.lr", "optim.weight_decay", "optim.label_smoothing", "optim.warmup_epochs"):
+    for key in ("optim.lr", "optim.weight_decay", "optim.label_smoothing", "optim.warmup_epochs", "optim.mixup",
+                "optim.cutmix", "model.drop_path"):
         value = OmegaConf.select(cfg, key)
         _check(isinstance(value, (int, float)) and not isinstance(value, bool) and value >= 0, key,
                f"must be a number >= 0, got {value!r}")
+    for key in ("model.drop_path", "optim.label_smoothing"):
+        value = OmegaConf.select(cfg, key)
+        _check(value < 1, key, f"must be a number in [0, 1), got {value!r}")
+    pos = cfg.model.pos
+    for key in ("kernel", "layers", "max_distance"):
+        _check(key not in pos or _is_int(pos[key]), f"model.pos.{key}", f"must be an integer, got {pos.get(key)!r}")
+    _check("positions" not in pos or (isinstance(pos.positions, ListConfig) and all(map(_is_int, pos.positions))),
+           "model.pos.positions", f"must be a list of block indices, e.g. [0] or [0,1,2], got {pos.get('positions')!r}")
     try:  # the model's own constructors check every position-encoding option
         with torch.device("meta"):
             build_model(cfg)
-    except ValueError as err:
+    except (ValueError, TypeError) as err:
         raise ConfigError("model.pos", str(err)) from None
+    _check_trainer(cfg)
     _check_writable(cfg.results_dir, "results_dir")
     _check_writable(cfg.output_dir, "output_dir")
+    _check_data(cfg)
+
+
+def world_size(cfg: DictConfig) -> Optional[int]:
+    """Processes of a run (devices x nodes); None when Lightning picks the device count itself."""
+    devices = cfg.trainer.get("devices", 1)
+    if isinstance(devices, ListConfig):
+        devices = len(devices)
+    return devices * cfg.trainer.get("num_nodes", 1) if _is_int(devices) and devices > 0 else None
+
+
+def _check_trainer(cfg: DictConfig) -> None:
+    """Build the Trainer once, without running it: Lightning rejects unknown arguments, missing accelerators
+    and impossible device counts here, before any file is written."""
+    import pytorch_lightning  # noqa: F401 - sets its loggers' levels on import; quieted below
+    from hydra.utils import instantiate
+
+    for key in ("trainer.devices", "trainer.num_nodes"):
+        value = OmegaConf.select(cfg, key, default=1)
+        _check(value == "auto" or isinstance(value, ListConfig) or (_is_int(value) and value >= 1), key,
+               f"must be an integer >= 1, a list of device indices or 'auto', got {value!r}")
+    quiet = [logging.getLogger(name) for name in ("pytorch_lightning", "lightning.pytorch", "lightning_fabric")]
+    levels = [log.level for log in quiet]
+    try:
+        for log in quiet:
+            log.setLevel(logging.WARNING)  # the real Trainer reports devices; this one says nothing
+        instantiate(cfg.trainer, logger=False, enable_checkpointing=False)
+    except InstantiationException as err:
+        raise ConfigError("trainer", str(err.__cause__ or err)) from None
+    finally:
+        for log, level in zip(quiet, levels):
+            log.setLevel(level)
+
+
+def _check_data(cfg: DictConfig) -> None:
+    """The data module's own cheap check (archive readable, ImageFolder layout), before any file is written."""
+    from hydra.utils import instantiate
+
+    from .data import DataError
+
+    try:
+        datamodule = instantiate(cfg.data)
+    except InstantiationException as err:
+        raise ConfigError("data", str(err.__cause__ or err)) from None
+    try:
+        datamodule.check()
+    except DataError as err:
+        raise ConfigError(err.key, str(err)) from None
 
 
 def _check_writable(path: str, key: str) -> None:

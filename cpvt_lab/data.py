@@ -6,11 +6,13 @@ tensor ops (airbench's recipe). The same code runs on the CPU.
 """
 from __future__ import annotations
 
+import gzip
 import hashlib
 import io
 import os
 import tarfile
 import tempfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Optional, Sequence
@@ -29,7 +31,12 @@ CIFAR_STD = (0.2470, 0.2435, 0.2616)
 
 
 class DataError(RuntimeError):
-    """A dataset that cannot be found or read; the message says where we looked and what to do."""
+    """A dataset that cannot be found or read; the message says where we looked and what to do,
+    ``key`` names the config value to change."""
+
+    def __init__(self, message: str, key: str = "data"):
+        super().__init__(message)
+        self.key = key
 
 
 @dataclass
@@ -63,7 +70,7 @@ def locate_jpeg_archive(archive: Optional[str]) -> Path:
         looked.append(f"{path} ({origin})")
     raise DataError(
         "CIFAR-10 JPEG archive not found; looked at: " + ", ".join(looked)
-        + f". Pass data.archive=/path/to/{JPEG_ARCHIVE_NAME} or set ${JPEG_ARCHIVE_ENV}.")
+        + f". Pass data.archive=/path/to/{JPEG_ARCHIVE_NAME} or set ${JPEG_ARCHIVE_ENV}.", key="data.archive")
 
 
 def sha256_of(path: Path) -> str:
@@ -77,6 +84,34 @@ def sha256_of(path: Path) -> str:
 def cache_dir(configured: Optional[str]) -> Path:
     base = configured or os.environ.get(CACHE_ENV) or Path.home() / ".cache" / "cpvt_lab"
     return Path(base).expanduser()
+
+
+def check_imagefolder_archive(path: Path, num_classes: int) -> None:
+    """Read the whole gzip stream (its checksum is at the end) and list the tar, decoding no image.
+
+    Catches a truncated or corrupt archive, a wrong layout or a wrong class count before
+    any file is written (about 3 s for the 60,000-member archive, once: later runs find
+    its decoded cache, which only intact bytes produce).
+    """
+    classes: dict[str, set[str]] = {"train": set(), "test": set()}
+    try:
+        with gzip.open(path, "rb") as gz:
+            with tarfile.open(fileobj=gz, mode="r|") as tar:
+                for member in tar:
+                    parts = Path(member.name).parts[-3:]
+                    if member.isfile() and len(parts) == 3 and parts[0] in classes:
+                        classes[parts[0]].add(parts[1])
+            while gz.read(1 << 20):
+                pass
+    except (tarfile.TarError, EOFError, OSError, zlib.error) as err:
+        raise DataError(f"{path} is truncated or corrupt ({err}); replace it with an intact copy.",
+                        key="data.archive") from None
+    if not classes["train"] or not classes["test"]:
+        raise DataError(f"{path} holds no train/<class>/<image> and test/<class>/<image> members "
+                        "(ImageFolder layout inside the archive).", key="data.archive")
+    if len(classes["train"]) != num_classes:
+        raise DataError(f"{path} has {len(classes['train'])} classes, data.num_classes is {num_classes}.",
+                        key="data.num_classes")
 
 
 def decode_imagefolder_archive(path: Path) -> Arrays:
@@ -131,9 +166,22 @@ def load_cached_arrays(path: Path) -> Optional[Arrays]:
         return None  # missing or unreadable: decode again
 
 
+def cached_arrays_path(archive: Path, cache: Path) -> Path:
+    return cache / f"cifar10-jpeg-{sha256_of(archive)[:16]}.npz"
+
+
+def cached_classes(target: Path) -> Optional[list[str]]:
+    """The class names in a cache file (read alone, without the images); None if there is none."""
+    try:
+        with np.load(target) as z:
+            return [str(c) for c in z["classes"]]
+    except (OSError, ValueError, KeyError, EOFError):
+        return None
+
+
 def load_jpeg_archive(archive: Path, cache: Path) -> Arrays:
     """Decoded arrays of the archive, from the cache when it holds this exact archive."""
-    target = cache / f"cifar10-jpeg-{sha256_of(archive)[:16]}.npz"
+    target = cached_arrays_path(archive, cache)
     arrays = load_cached_arrays(target) if target.exists() else None
     if arrays is None:
         arrays = decode_imagefolder_archive(archive)
@@ -254,6 +302,9 @@ class ArrayDataModule(pl.LightningDataModule):
     def load_arrays(self) -> Arrays:
         raise NotImplementedError
 
+    def check(self) -> None:
+        """A cheap look, before any file is written, that the data is there and readable (raises DataError)."""
+
     def describe(self) -> str:
         return self.name
 
@@ -314,6 +365,15 @@ class Cifar10JpegDataModule(ArrayDataModule):
         super().__init__(**kwargs)
         self.archive_setting, self.cache_setting = archive, cache_dir
 
+    def check(self) -> None:
+        archive = locate_jpeg_archive(self.archive_setting)
+        classes = cached_classes(cached_arrays_path(archive, cache_dir(self.cache_setting)))
+        if classes is None:  # never decoded: read it through once
+            check_imagefolder_archive(archive, self.num_classes)
+        elif len(classes) != self.num_classes:  # decoded before from these exact bytes, so intact
+            raise DataError(f"{archive} has {len(classes)} classes, data.num_classes is {self.num_classes}.",
+                            key="data.num_classes")
+
     def prepare_data(self) -> None:
         load_jpeg_archive(locate_jpeg_archive(self.archive_setting), cache_dir(self.cache_setting))
 
@@ -341,6 +401,16 @@ class Cifar10DataModule(ArrayDataModule):
             raise DataError(f"canonical CIFAR-10 not found under {self.root} ({err}). Pass data.root=DIR "
                             "holding cifar-10-batches-py, or data.download=true where a network is reachable, "
                             "or use data=cifar10_jpeg.") from None
+
+    def check(self) -> None:
+        from torchvision.datasets import CIFAR10
+
+        folder = self.root / CIFAR10.base_folder
+        missing = [name for name, _ in CIFAR10.train_list + CIFAR10.test_list if not (folder / name).is_file()]
+        if missing and not self.download:
+            raise DataError(f"canonical CIFAR-10 not found: {folder} lacks {', '.join(missing)}. Pass data.root=DIR "
+                            "holding cifar-10-batches-py, or data.download=true where a network is reachable, "
+                            "or use data=cifar10_jpeg.", key="data.root")
 
     def prepare_data(self) -> None:
         self._dataset(True), self._dataset(False)
@@ -373,18 +443,29 @@ class ImageFolderDataModule(pl.LightningDataModule):
     def describe(self) -> str:
         return f"ImageFolder {self.root}"
 
-    def check_layout(self) -> None:
+    def check(self) -> None:
+        """Cheap: train/ and val/ hold the same class folders, as many as data.num_classes, with images."""
+        from torchvision.datasets.folder import IMG_EXTENSIONS
+
+        classes = {}
         for split in ("train", "val"):
             folder = self.root / split
-            if not folder.is_dir() or not any(p.is_dir() for p in folder.iterdir()):
+            classes[split] = sorted(p.name for p in folder.iterdir() if p.is_dir()) if folder.is_dir() else []
+            first = folder / classes[split][0] if classes[split] else None
+            if first is None or not any(f.suffix.lower() in IMG_EXTENSIONS for f in first.iterdir()):
                 raise DataError(f"{self.root} is not an ImageFolder root: expected {folder}/<class>/<image> "
-                                "(ImageNet layout: train/ and val/, one folder per class). Pass data.root=DIR.")
+                                "(ImageNet layout: train/ and val/, one folder per class).", key="data.root")
+        if classes["train"] != classes["val"]:
+            raise DataError(f"{self.root}: train/ and val/ hold different class folders.", key="data.root")
+        if len(classes["train"]) != self.num_classes:
+            raise DataError(f"{self.root} has {len(classes['train'])} classes, data.num_classes is "
+                            f"{self.num_classes}.", key="data.num_classes")
 
     def setup(self, stage: Optional[str] = None) -> None:
         from timm.data import create_transform
         from torchvision.datasets import ImageFolder
 
-        self.check_layout()
+        self.check()
         self.train_set = ImageFolder(str(self.root / "train"), transform=create_transform(
             self.train_size, is_training=True, auto_augment=self.auto_augment, re_prob=self.random_erasing,
             interpolation="bicubic"))

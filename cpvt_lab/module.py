@@ -61,12 +61,14 @@ class ClassificationModule(pl.LightningModule):
         if self.mixup is not None:
             x, y = self.mixup(x, y)
         loss = self.train_loss(self.model(x), y)
-        self.log("train/loss", loss, on_step=False, on_epoch=True, prog_bar=True)
+        self.log("train/loss", loss, on_step=False, on_epoch=True, prog_bar=True, sync_dist=True)
         return loss
 
     def on_train_batch_end(self, outputs, batch, batch_idx):
-        # checked every few steps, not every step, to keep the host from waiting on the device
-        if batch_idx % self.nonfinite_check_every == 0 and not torch.isfinite(outputs["loss"]):
+        # checked every few steps and at the end of each epoch, not every step, to keep the host
+        # from waiting on the device; a NaN spreads to the weights, so a later check still sees it
+        last = batch_idx + 1 == self.trainer.num_training_batches
+        if (last or batch_idx % self.nonfinite_check_every == 0) and not torch.isfinite(outputs["loss"]):
             raise NonFiniteLossError(
                 f"non-finite training loss ({outputs['loss'].item()}) at epoch {self.current_epoch}, "
                 f"step {self.global_step}")

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import json
 import os
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator, Optional
 
-from filelock import FileLock
+from filelock import FileLock, Timeout
 
 RESULTS_FILE = "runs.jsonl"
 
@@ -61,3 +62,25 @@ def read_rows(results_dir: str | Path, status: Optional[str] = "ok") -> list[dic
 
 def find_success(results_dir: str | Path, run_id: str) -> Optional[dict[str, Any]]:
     return next((r for r in read_rows(results_dir) if r.get("run_id") == run_id), None)
+
+
+@contextmanager
+def claim(results_dir: str | Path, run_id: str) -> Iterator[bool]:
+    """Hold ``<results_dir>/claims/<run_id>.lock`` while a run trains; yield False if another process holds it.
+
+    Workers sharing one results_dir (a grid on several hosts, an array job) so never
+    train the same run twice at once. The OS drops the lock when its holder dies,
+    even by SIGKILL, so a killed run never leaves a stale claim.
+    """
+    path = Path(results_dir) / "claims" / f"{run_id}.lock"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lock = FileLock(str(path))
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        yield False
+        return
+    try:
+        yield True
+    finally:
+        lock.release()

@@ -11,6 +11,8 @@ from .config import ConfigError, finalize
 
 
 def summary(row: dict) -> str:
+    if row.get("in_progress"):
+        return f"in progress elsewhere, not started: {row['ablation']} [{row['run_id']}] (another process holds it)"
     top1 = "  ".join(f"top1@{size}={acc:.2f}%" for size, acc in sorted(row["top1"].items(), key=lambda kv: int(kv[0])))
     timing = "" if row.get("skipped") else f"  ({row['train_seconds']:.0f} s training, {row['images_per_second']} img/s)"
     head = "already done, not run again:" if row.get("skipped") else "done:"
@@ -21,7 +23,7 @@ def summary(row: dict) -> str:
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="config")
 def main(cfg: DictConfig) -> None:
-    from .train import run_experiment  # heavy imports after Hydra has parsed the command line
+    from .train import is_global_zero, run_experiment  # heavy imports after Hydra has parsed the command line
 
     choices = HydraConfig.get().runtime.choices
     try:
@@ -30,7 +32,8 @@ def main(cfg: DictConfig) -> None:
     except ConfigError as err:
         print(f"error: {err}", file=sys.stderr)
         sys.exit(2)
-    print(summary(row))
+    if is_global_zero():  # under DDP every rank gets here; one summary is enough
+        print(summary(row))
 
 
 if __name__ == "__main__":

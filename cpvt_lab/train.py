@@ -1,6 +1,7 @@
 """One run, start to finish: train (resuming if a checkpoint exists), evaluate, write one row."""
 from __future__ import annotations
 
+import contextlib
 import copy
 import os
 import platform
@@ -129,34 +130,52 @@ def base_row(cfg: DictConfig, rid: str) -> dict[str, Any]:
     }
 
 
+def is_global_zero() -> bool:
+    """Whether this process is rank 0, known before any Trainer exists.
+
+    Lightning's DDP re-launches this script with LOCAL_RANK/NODE_RANK set, SLURM
+    tasks carry SLURM_PROCID and torchrun sets RANK; a plain process has none.
+    """
+    return all(int(os.environ.get(var, 0)) == 0 for var in ("RANK", "SLURM_PROCID", "LOCAL_RANK", "NODE_RANK"))
+
+
 def run_experiment(cfg: DictConfig) -> dict[str, Any]:
     """Train and evaluate one config; append its row to ``results_dir``; return the row.
 
     A run whose run_id already has a success row is not trained again (its row is
-    returned with ``skipped: True``). A failure appends a ``failed`` row with the
-    reason and re-raises.
+    returned with ``skipped: True``); one that another process is training now is
+    not started (``skipped`` and ``in_progress``, no row). A failure appends a
+    ``failed`` row with the reason and re-raises. Under DDP every rank calls this,
+    and only rank 0 claims the run and writes files: the other ranks are started
+    by rank 0 while it holds the claim, so they see the same results file it saw.
     """
     validate(cfg)
     rid = run_id(cfg)
-    done = results.find_success(cfg.results_dir, rid)
-    if done is not None:
-        return {**done, "skipped": True}
-    out = run_dir(cfg, rid)
-    out.mkdir(parents=True, exist_ok=True)
-    OmegaConf.save(cfg, out / "config.yaml")
-    started = time.time()
-    try:
-        row = _train_and_evaluate(cfg, rid, out)
-    except BaseException as err:  # noqa: BLE001 - recorded, then re-raised
-        if isinstance(err, Exception):  # a Ctrl-C or kill is an interruption, not a result
-            results.append_row(cfg.results_dir, {
-                **base_row(cfg, rid), "status": "failed", "error": f"{type(err).__name__}: {err}",
-                "traceback": traceback.format_exc(limit=8), "finished_at": _now(),
-                "wall_seconds": round(time.time() - started, 2)})
-        raise
-    row["wall_seconds"] = round(time.time() - started, 2)
-    results.append_row(cfg.results_dir, row)
-    return row
+    lead = is_global_zero()
+    with results.claim(cfg.results_dir, rid) if lead else contextlib.nullcontext(True) as claimed:
+        done = results.find_success(cfg.results_dir, rid)
+        if done is not None:
+            return {**done, "skipped": True}
+        if not claimed:
+            return {"run_id": rid, "ablation": cfg.ablation_name, "skipped": True, "in_progress": True}
+        out = run_dir(cfg, rid)
+        if lead:
+            out.mkdir(parents=True, exist_ok=True)
+            OmegaConf.save(cfg, out / "config.yaml")
+        started = time.time()
+        try:
+            row = _train_and_evaluate(cfg, rid, out)
+        except BaseException as err:  # noqa: BLE001 - recorded, then re-raised
+            if lead and isinstance(err, Exception):  # a Ctrl-C or kill is an interruption, not a result
+                results.append_row(cfg.results_dir, {
+                    **base_row(cfg, rid), "status": "failed", "error": f"{type(err).__name__}: {err}",
+                    "traceback": traceback.format_exc(limit=8), "finished_at": _now(),
+                    "wall_seconds": round(time.time() - started, 2)})
+            raise
+        row["wall_seconds"] = round(time.time() - started, 2)
+        if lead:
+            results.append_row(cfg.results_dir, row)
+        return row
 
 
 def _now() -> str:

@@ -12,6 +12,7 @@ import torch
 
 from cpvt_lab import compose
 from cpvt_lab.config import ConfigError, ablation_names, run_id
+from cpvt_lab.module import NonFiniteLossError
 from cpvt_lab.results import read_rows
 from cpvt_lab.train import run_dir, run_experiment
 
@@ -78,12 +79,13 @@ def test_a_finished_run_is_not_trained_or_recorded_twice(fast_overrides):
 
 
 def test_a_failing_run_writes_a_failed_row_and_no_success_row(fast_overrides):
-    cfg = compose("peg", fast_overrides + ["data.archive=/no/such/archive.tar.gz"])
-    with pytest.raises(Exception, match="not found"):
+    # an absurd lr: the second step's loss is NaN (a missing archive is now caught by validation)
+    cfg = compose("peg", fast_overrides + ["optim.lr=1e30", "trainer.limit_train_batches=2"])
+    with pytest.raises(NonFiniteLossError, match="non-finite training loss"):
         run_experiment(cfg)
     assert read_rows(cfg.results_dir) == []
     [failed] = read_rows(cfg.results_dir, status="failed")
-    assert "not found" in failed["error"]
+    assert failed["error"].startswith("NonFiniteLossError: non-finite training loss")
 
 
 def test_compose_rejects_unknown_ablations_with_the_valid_names():
