@@ -12,7 +12,7 @@ import time
 import traceback
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Optional, Sequence
 
 import pytorch_lightning as pl
 import timm
@@ -139,7 +139,7 @@ def is_global_zero() -> bool:
     return all(int(os.environ.get(var, 0)) == 0 for var in ("RANK", "SLURM_PROCID", "LOCAL_RANK", "NODE_RANK"))
 
 
-def run_experiment(cfg: DictConfig) -> dict[str, Any]:
+def run_experiment(cfg: DictConfig, callbacks: Sequence[pl.Callback] = ()) -> dict[str, Any]:
     """Train and evaluate one config; append its row to ``results_dir``; return the row.
 
     A run whose run_id already has a success row is not trained again (its row is
@@ -148,6 +148,7 @@ def run_experiment(cfg: DictConfig) -> dict[str, Any]:
     ``failed`` row with the reason and re-raises. Under DDP every rank calls this,
     and only rank 0 claims the run and writes files: the other ranks are started
     by rank 0 while it holds the claim, so they see the same results file it saw.
+    ``callbacks`` join the training Trainer's (a progress bar, a probe).
     """
     validate(cfg)
     rid = run_id(cfg)
@@ -164,7 +165,7 @@ def run_experiment(cfg: DictConfig) -> dict[str, Any]:
             OmegaConf.save(cfg, out / "config.yaml")
         started = time.time()
         try:
-            row = _train_and_evaluate(cfg, rid, out)
+            row = _train_and_evaluate(cfg, rid, out, callbacks)
         except BaseException as err:  # noqa: BLE001 - recorded, then re-raised
             if lead and isinstance(err, Exception):  # a Ctrl-C or kill is an interruption, not a result
                 results.append_row(cfg.results_dir, {
@@ -182,15 +183,19 @@ def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
-def _train_and_evaluate(cfg: DictConfig, rid: str, out: Path) -> dict[str, Any]:
+def _train_and_evaluate(cfg: DictConfig, rid: str, out: Path,
+                        callbacks: Sequence[pl.Callback] = ()) -> dict[str, Any]:
     pl.seed_everything(cfg.seed, workers=True, verbose=False)
     datamodule = instantiate(cfg.data)
     model = build_model(cfg)
     module = make_module(cfg, model, list(cfg.data.eval_sizes))
-    checkpoints = ModelCheckpoint(dirpath=out / "checkpoints", save_last=True, save_top_k=0)
+    # one checkpoint, last.ckpt, rewritten at every epoch end so an interrupted run resumes there
+    # (save_last with save_top_k=0 writes it only when training ends)
+    checkpoints = ModelCheckpoint(dirpath=out / "checkpoints", filename="last", save_top_k=1,
+                                  enable_version_counter=False)
     timer = ThroughputTimer()
     trainer: pl.Trainer = instantiate(
-        cfg.trainer, callbacks=[checkpoints, timer], logger=CSVLogger(out, name="logs", version=""),
+        cfg.trainer, callbacks=[checkpoints, timer, *callbacks], logger=CSVLogger(out, name="logs", version=""),
         default_root_dir=out, plugins=[AtomicCheckpointIO()])
     last = out / "checkpoints" / "last.ckpt"
     trainer.fit(module, datamodule=datamodule, ckpt_path=last if last.exists() else None)
