@@ -269,7 +269,8 @@ class TensorBatches:
     def __iter__(self):
         generator = torch.Generator(device=self.images.device)
         generator.manual_seed(self.seed * 100_003 + self.epoch())
-        for idx in self._indices(generator).split(self.batch_size):
+        indices = self._indices(generator)
+        for idx in indices.split(self.batch_size) if len(indices) else ():  # split() of nothing is one empty batch
             x = self.images[idx]
             if self.train:
                 x = random_crop(x, self.crop_padding, generator)

@@ -35,7 +35,7 @@ class ClassificationModule(pl.LightningModule):
     def __init__(self, model: nn.Module, eval_sizes: Sequence[int], num_classes: int, lr: float = 1e-3,
                  lr_batch: int = 512, weight_decay: float = 0.05, warmup_epochs: float = 1.0,
                  min_lr_ratio: float = 0.01, label_smoothing: float = 0.1, mixup: float = 0.0,
-                 cutmix: float = 0.0, compile: bool = False, nonfinite_check_every: int = 50):
+                 cutmix: float = 0.0, compile: bool = False):
         super().__init__()
         self.model = model
         if compile:
@@ -43,7 +43,7 @@ class ClassificationModule(pl.LightningModule):
         self.eval_sizes = list(eval_sizes)
         self.lr, self.lr_batch, self.weight_decay = lr, lr_batch, weight_decay
         self.warmup_epochs, self.min_lr_ratio = warmup_epochs, min_lr_ratio
-        self.nonfinite_check_every = nonfinite_check_every
+        self._all_finite = None  # all training losses of this epoch finite (a device tensor)
         if mixup > 0 or cutmix > 0:
             self.mixup = Mixup(mixup_alpha=mixup, cutmix_alpha=cutmix, label_smoothing=label_smoothing,
                                num_classes=num_classes)
@@ -64,14 +64,17 @@ class ClassificationModule(pl.LightningModule):
         self.log("train/loss", loss, on_step=False, on_epoch=True, prog_bar=True, sync_dist=True)
         return loss
 
+    def on_train_epoch_start(self):
+        self._all_finite = None
+
     def on_train_batch_end(self, outputs, batch, batch_idx):
-        # checked every few steps and at the end of each epoch, not every step, to keep the host
-        # from waiting on the device; a NaN spreads to the weights, so a later check still sees it
-        last = batch_idx + 1 == self.trainer.num_training_batches
-        if (last or batch_idx % self.nonfinite_check_every == 0) and not torch.isfinite(outputs["loss"]):
-            raise NonFiniteLossError(
-                f"non-finite training loss ({outputs['loss'].item()}) at epoch {self.current_epoch}, "
-                f"step {self.global_step}")
+        # a flag kept on the device and read by the host only at the epoch's last batch (before
+        # validation and the checkpoint): reading the loss itself would make the host wait every step
+        finite = torch.isfinite(outputs["loss"].detach())
+        self._all_finite = finite if self._all_finite is None else self._all_finite & finite
+        if batch_idx + 1 == self.trainer.num_training_batches and not self._all_finite:
+            raise NonFiniteLossError(f"non-finite training loss in epoch {self.current_epoch} "
+                                     f"(by step {self.global_step})")
 
     def validation_step(self, batch, batch_idx, dataloader_idx: int = 0):
         x, y = batch
