@@ -1,13 +1,15 @@
 """Run one named ablation: ``python -m cpvt_lab.run ablation=frozen_peg [overrides...]``."""
 from __future__ import annotations
 
+import os
 import sys
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
 from omegaconf import DictConfig
 
-from .config import ConfigError, finalize
+from .config import ConfigError, finalize, world_size
 
 
 def summary(row: dict) -> str:
@@ -21,13 +23,23 @@ def summary(row: dict) -> str:
             f"{row['config']['results_dir']}/runs.jsonl")
 
 
+def check_launch(cfg: DictConfig, multirun: bool) -> None:
+    """Lightning starts DDP ranks by re-running this command line; inside a local multirun that
+    would re-run the whole sweep in every rank. Under SLURM, srun starts the ranks instead."""
+    if multirun and world_size(cfg) != 1 and "SLURM_NTASKS" not in os.environ:
+        raise ConfigError("trainer.devices", "DDP with several processes runs one run at a time, or in a sweep on "
+                          "SLURM (hydra/launcher=slurm), not in a local multirun")
+
+
 @hydra.main(version_base="1.3", config_path="conf", config_name="config")
 def main(cfg: DictConfig) -> None:
     from .train import is_global_zero, run_experiment  # heavy imports after Hydra has parsed the command line
 
-    choices = HydraConfig.get().runtime.choices
+    hydra_cfg = HydraConfig.get()
+    choices = hydra_cfg.runtime.choices
     try:
         cfg = finalize(cfg, ablation=choices["ablation"], scale=choices["scale"])
+        check_launch(cfg, multirun=hydra_cfg.mode == RunMode.MULTIRUN)
         row = run_experiment(cfg)
     except ConfigError as err:
         print(f"error: {err}", file=sys.stderr)
