@@ -1,0 +1,99 @@
+"""Writes the notebooks of this folder (without outputs): ``python notebooks/make_notebooks.py``.
+
+The notebooks only call the library (``cpvt_lab.tables``, ``cpvt_lab.analysis``); they read
+the results folder named by $CPVT_RESULTS_DIR (default ``../results``, the repository's).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import nbformat
+from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+
+HERE = Path(__file__).resolve().parent
+
+SETUP = """\
+import os
+from pathlib import Path
+
+from IPython.display import Markdown, display
+
+from cpvt_lab import tables
+from cpvt_lab.analysis import plots
+
+RESULTS = Path(os.environ.get("CPVT_RESULTS_DIR", "../results"))
+runs = tables.load_runs(RESULTS)
+print(f"{runs.run_id.nunique()} finished runs in {RESULTS}")"""
+
+ATTENTION_SETUP = """\
+import os
+from pathlib import Path
+
+from cpvt_lab.analysis import attention
+
+RESULTS = Path(os.environ.get("CPVT_RESULTS_DIR", "../results"))
+maps = attention.maps_from_runs(RESULTS, ["learned", "none", "peg"], block=1)
+print(maps.note())"""
+
+
+def study_cells(study_id: str, plot: str) -> list:
+    return [
+        new_code_cell(f'display(Markdown(tables.study_markdown("{study_id}", runs)))'),
+        new_code_cell(f'plots.{plot}(tables.study_runs("{study_id}", runs), '
+                      f'tables.STUDY_BY_ID["{study_id}"].title);'),
+    ]
+
+
+def notebook(title: str, intro: str, cells: list, setup: str = SETUP) -> nbformat.NotebookNode:
+    nb = new_notebook(cells=[new_markdown_cell(f"# {title}\n\n{intro}"), new_code_cell(setup), *cells])
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    return nb
+
+
+NOTEBOOKS = {
+    "table1.ipynb": notebook(
+        "Position-encoding strategies (paper Table 1)",
+        "No encoding, learned table, sin-cos, 2-D relative bias and PEG, at the training resolution and at "
+        "larger ones without fine-tuning. Runs: `python -m cpvt_lab.grid table1`.",
+        study_cells("table1_pe_strategies", "resolution_plot")),
+    "table2.ipynb": notebook(
+        "Direct evaluation at other resolutions (paper Table 2)",
+        "The learned table interpolated (and, for `interpolated`, fine-tuned) at each test size against PEGs. "
+        "Runs: `python -m cpvt_lab.grid table2`.",
+        study_cells("table2_resolution", "resolution_plot")),
+    "table3.ipynb": notebook(
+        "Class token vs global average pooling (paper Table 3)",
+        "DeiT and CPVT, each with a class token or GAP. Runs: `python -m cpvt_lab.grid table3`.",
+        study_cells("table3_cls_vs_gap", "train_size_bars")),
+    "ablations.ipynb": notebook(
+        "PEG position, and position information or extra parameters",
+        "Runs: `python -m cpvt_lab.grid peg_position` and `python -m cpvt_lab.grid extra_params`.",
+        study_cells("peg_position", "train_size_bars") + study_cells("extra_params", "train_size_bars")),
+    "attention_maps.ipynb": notebook(
+        "Attention maps of the second block: learned table, no encoding, PEG",
+        "The paper's two figures from the checkpoints of finished runs: the N x N patch-to-patch attention of "
+        "the second block averaged over heads (class token excluded), and each query patch's attention over "
+        "the grid, tiled by query position. Runs: `python -m cpvt_lab.grid table1` (checkpoints stay in "
+        "`outputs/`, which git does not keep).",
+        [new_code_cell("""\
+if maps.matrices:
+    attention.plot_matrices(maps.matrices, f"block 2, patch-to-patch attention ({maps.setting})")
+else:
+    print("no checkpoints to draw from; see above for the runs to make")"""),
+         new_code_cell("""\
+if maps.matrices:
+    attention.plot_query_tiles(maps.matrices, maps.grid, "each query's attention over the grid, tiled by query")"""),
+         ], setup=ATTENTION_SETUP),
+}
+
+
+def main() -> None:
+    for name, nb in NOTEBOOKS.items():
+        for i, cell in enumerate(nb.cells):  # stable ids, so regenerating changes nothing
+            cell.id = f"{Path(name).stem}-{i}"
+        nbformat.write(nb, HERE / name)
+        print(f"wrote {HERE / name}")
+
+
+if __name__ == "__main__":
+    main()

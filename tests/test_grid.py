@@ -1,0 +1,152 @@
+"""The grid runner: grids as data, dedupe across grids, bad input, resume after SIGKILL, interrupted runs."""
+from __future__ import annotations
+
+import io
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import pytorch_lightning as pl
+from hydra import compose as hydra_compose
+from hydra import initialize_config_module
+from hydra.errors import MissingConfigException
+
+from cpvt_lab import compose, tables, train
+from cpvt_lab.config import ablation_names, run_id
+from cpvt_lab.grid import grid_names, load_grid, main, plan, run_grid
+from cpvt_lab.module import NonFiniteLossError
+from cpvt_lab.results import read_rows, results_path
+from cpvt_lab.train import run_dir, run_experiment
+
+SMALL_GRID = "ablations: [none, peg]\nseeds: [0, 1]\ntrain_size: 32\neval_sizes: [32, 48]\n"
+
+
+def small_grid(tmp_path: Path) -> str:
+    path = tmp_path / "small.yaml"
+    path.write_text(SMALL_GRID)
+    return str(path)
+
+
+def test_grid_files_leave_the_ablation_group_alone():
+    assert not {"grids", *grid_names()} & set(ablation_names())
+    with initialize_config_module("cpvt_lab.conf", version_base="1.3"):
+        with pytest.raises(MissingConfigException) as err:
+            hydra_compose("config", overrides=["ablation=no_such_thing"])
+    listed = str(err.value)
+    assert "peg_0to5_gap" in listed and "grids" not in listed and "table1" not in listed
+
+
+def test_each_study_table_shows_exactly_its_grids_ablations():
+    for study in tables.STUDIES:
+        [grid] = load_grid(study.grid)
+        assert list(grid.ablations) == study.ablations, study.id
+
+
+def test_the_paper_grid_trains_a_run_shared_by_two_tables_once(fast_overrides):
+    overrides = [o for o in fast_overrides if not o.startswith("data.eval_sizes")]
+    runs = plan("paper", overrides + ["seeds=[3]"])
+    ablations = {a for g in load_grid("paper") for a in g.ablations}
+    assert len(runs) == len({r.run_id for r in runs}) == len(ablations) == 18
+    [peg] = [r for r in runs if r.ablation == "peg"]
+    assert peg.seed == 3 and set(peg.grids) == {"table1", "table2", "table3", "peg_position", "extra_params"}
+    assert all(r.cfg.data.train_size == 24 and list(r.cfg.data.eval_sizes) == [24, 32, 40, 48] for r in runs)
+
+
+@pytest.mark.parametrize("args, message", [
+    (["no_such_grid"], "unknown grid"),
+    (["table1", "seed=1"], "seeds=[...]"),
+    (["table1", "seeds=[-1]"], "non-negative"),
+    (["peg_position", "model.pos.kernel=4"], "odd"),
+    (["table1", "no_such_key=1"], "no_such_key"),
+])
+def test_bad_input_exits_2_before_any_work(args, message, tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert main([*args, f"results_dir={tmp_path / 'r'}", f"output_dir={tmp_path / 'o'}"]) == 2
+    assert message in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_grid_killed_with_sigkill_resumes_with_one_success_row_per_run(fast_overrides, tmp_path):
+    grid = small_grid(tmp_path)
+    overrides = fast_overrides
+    rows_file = results_path(tmp_path / "results")
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen([sys.executable, "-m", "cpvt_lab.grid", grid, *overrides], cwd=tmp_path, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.time() + 240
+        while time.time() < deadline and proc.poll() is None and not (rows_file.exists() and rows_file.read_text()):
+            time.sleep(0.2)
+        assert proc.poll() is None, "the grid finished before it could be killed"
+        proc.send_signal(signal.SIGKILL)
+    finally:
+        proc.wait(30)
+    assert 1 <= len(read_rows(tmp_path / "results")) < 4
+
+    out = io.StringIO()
+    report = run_grid(grid, overrides, out=out)
+    assert not report.failed and len(report.trained) + len(report.skipped) == 4
+    rows = read_rows(tmp_path / "results")
+    assert len(rows) == len({r["run_id"] for r in rows}) == 4
+
+    again = io.StringIO()
+    report = run_grid(grid, overrides, out=again)
+    assert not report.trained and len(report.skipped) == 4
+    assert "nothing new to train" in again.getvalue()
+    assert len(read_rows(tmp_path / "results")) == 4
+
+
+class Interrupted(BaseException):
+    """Stands for a kill: not an Exception, so no failed row is written."""
+
+
+class StopAtEpoch(pl.Callback):
+    def __init__(self, epoch):
+        self.epoch = epoch
+
+    def on_train_epoch_start(self, trainer, pl_module):
+        if trainer.current_epoch == self.epoch:
+            raise Interrupted()
+
+
+class EpochsSeen(pl.Callback):
+    def __init__(self):
+        self.epochs = []
+
+    def on_train_epoch_start(self, trainer, pl_module):
+        self.epochs.append(trainer.current_epoch)
+
+
+def test_an_interrupted_run_resumes_from_the_checkpoint_of_its_last_epoch(fast_overrides):
+    cfg = compose("peg", fast_overrides + ["trainer.max_epochs=3"])
+    with pytest.raises(Interrupted):
+        run_experiment(cfg, callbacks=[StopAtEpoch(2)])
+    assert (run_dir(cfg, run_id(cfg)) / "checkpoints" / "last.ckpt").is_file()
+    assert read_rows(cfg.results_dir, status=None) == []
+    seen = EpochsSeen()
+    row = run_experiment(cfg, callbacks=[seen])
+    assert seen.epochs == [2] and row["status"] == "ok" and row["epochs"] == 3
+    assert len(read_rows(cfg.results_dir)) == 1
+
+
+def test_a_failing_run_is_recorded_with_its_reason_and_the_grid_goes_on(fast_overrides, tmp_path, monkeypatch):
+    real = train._train_and_evaluate
+
+    def nan_for_none(cfg, *args, **kwargs):
+        if cfg.ablation_name == "none":
+            raise NonFiniteLossError("non-finite training loss (nan) at epoch 0, step 1")
+        return real(cfg, *args, **kwargs)
+
+    monkeypatch.setattr(train, "_train_and_evaluate", nan_for_none)
+    out = io.StringIO()
+    report = run_grid(small_grid(tmp_path), fast_overrides + ["seeds=[0]"], out=out)
+    assert [(r.ablation, reason.split(":")[0]) for r, reason in report.failed] == [("none", "NonFiniteLossError")]
+    assert [r.ablation for r in report.trained] == ["peg"]
+    assert "FAILED: none seed=0" in out.getvalue()
+    [failed] = read_rows(tmp_path / "results", status="failed")
+    assert failed["ablation"] == "none" and "non-finite" in failed["error"]
+    assert [r["ablation"] for r in read_rows(tmp_path / "results")] == ["peg"]

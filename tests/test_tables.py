@@ -1,0 +1,89 @@
+"""The paper's tables: pooling over seeds within one setting, the paper beside ours, claims, regeneration."""
+from __future__ import annotations
+
+import filecmp
+
+import pandas as pd
+import pytest
+
+from cpvt_lab import tables
+from cpvt_lab.data import REPO_ROOT
+from cpvt_lab.results import append_row
+
+
+def row(ablation, seed, top1, scale="smoke", epochs=2, train_size=24, **extra):
+    return {"run_id": f"{ablation}-{seed}-{scale}-{epochs}", "ablation": ablation, "seed": seed, "scale": scale,
+            "dataset": "CIFAR-10, JPEG copy", "epochs": epochs, "train_size": train_size, "model_size": "smoke",
+            "status": "ok", "top1": {str(k): v for k, v in top1.items()}, "finetuned_sizes": [], **extra}
+
+
+@pytest.fixture()
+def results(tmp_path):
+    rows = [row("learned", 0, {24: 50.0, 32: 40.0}), row("learned", 1, {24: 52.0, 32: 42.0}),
+            row("peg", 0, {24: 51.0, 32: 49.0}), row("peg", 1, {24: 53.0, 32: 47.0}),
+            row("peg", 0, {24: 90.0, 32: 91.0}, scale="cifar", epochs=100),
+            row("none", 0, {24: 10.0, 32: 10.0}, status="failed")]
+    for r in rows:
+        append_row(tmp_path, r)
+    append_row(tmp_path, rows[0])  # a run recorded twice counts once
+    return tmp_path
+
+
+def test_runs_pool_over_seeds_only_within_one_setting(results):
+    table = tables.study_table("table1_pe_strategies", tables.load_runs(results))
+    smoke = table[(table.scale == "smoke") & (table.size_px == 32)].set_index("ablation")
+    assert smoke.loc["learned", "n"] == 2 and smoke.loc["learned", "mean"] == 41.0
+    assert smoke.loc["peg", "std"] == pytest.approx(1.41, abs=0.01)
+    cifar = table[table.scale == "cifar"]
+    assert list(cifar.ablation.unique()) == ["peg"] and cifar["mean"].tolist() == [90.0, 91.0]
+    assert "none" not in set(table.ablation)  # failed runs are not results
+
+
+def test_the_paper_figure_sits_beside_ours_by_resolution_rank(results):
+    table = tables.study_table("table1_pe_strategies", tables.load_runs(results))
+    learned = table[(table.scale == "smoke") & (table.ablation == "learned")].set_index("size_px")
+    assert learned.loc[24, ["paper_px", "paper_value", "paper_status"]].tolist() == [224, 72.2, "confirmed"]
+    assert learned.loc[32, ["paper_px", "paper_value", "paper_status"]].tolist() == [384, 71.2, "secondary"]
+
+
+def test_claims_are_checked_per_setting_and_say_when_runs_are_missing(results):
+    claims = tables.evaluate_claims(tables.load_runs(results), "table1_pe_strategies").set_index(["claim", "scale"])
+    larger = claims.loc[("t1_peg_beats_learned_larger", "smoke")]
+    assert (larger.ours_a, larger.ours_b, larger.n_a, larger.ours_holds, larger.paper_holds) == (48.0, 41.0, 2, True,
+                                                                                                 True)
+    assert not claims.loc[("t1_peg_gains_larger", "smoke")].ours_holds  # 48 at 32 px < 52 at 24 px
+    assert pd.isna(claims.loc[("t1_learned_beats_none", "smoke")].ours_holds)  # "none" has no finished run
+    text = tables.study_markdown("table1_pe_strategies", tables.load_runs(results))
+    assert "no runs" in text and tables.SMOKE_NOTE in text and "scale=cifar" in text
+
+
+def test_claim_records_name_cells_of_their_studies_and_the_paper_agrees_with_its_own_claims():
+    ref = tables.reference()
+    for claim in tables.CLAIMS:
+        study = tables.STUDY_BY_ID[claim.study]
+        assert {claim.a.ablation, claim.b.ablation} <= set(study.ablations), claim.id
+        a, b = (tables.paper_value(study, c.ablation, c.rank, ref)[0] for c in (claim.a, claim.b))
+        assert None in (a, b) or claim.holds(a, b), claim.id
+    with_figures = [c for c in tables.CLAIMS if c.id != "t3_gap_helps_peg"]  # the paper gives GAP figures for 0-5
+    assert all(tables.paper_value(tables.STUDY_BY_ID[c.study], c.a.ablation, c.a.rank, ref)[0] is not None
+               for c in with_figures)
+
+
+def test_the_committed_tables_are_what_the_committed_results_give(tmp_path):
+    written = tables.write_tables(REPO_ROOT / "results", tmp_path)
+    committed = REPO_ROOT / "paper_tables"
+    names = sorted(p.name for p in written)
+    assert names == sorted(p.name for p in committed.iterdir())
+    _, mismatch, errors = filecmp.cmpfiles(committed, tmp_path, names, shallow=False)
+    assert mismatch == [] and errors == [], f"regenerate with: python -m cpvt_lab.tables ({mismatch + errors})"
+
+
+def test_cli_rejects_a_missing_results_folder(tmp_path, capsys):
+    assert tables.main(["--results", str(tmp_path / "nope"), "--out", str(tmp_path / "out")]) == 2
+    assert "--results" in capsys.readouterr().err and not (tmp_path / "out").exists()
+
+
+def test_the_reference_copy_has_status_and_source_for_every_figure():
+    ref = tables.reference()
+    assert {"status", "source"} <= set(ref.columns) and ref.status.notna().all() and ref.source.notna().all()
+    assert set(ref.status) <= {"confirmed", "secondary", "recalled"}
