@@ -1,0 +1,102 @@
+"""The throughput bench: its pieces on the smoke model, its report and its errors (no timing assertions)."""
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from cpvt_lab import compose
+from cpvt_lab.bench import (Measurement, SyntheticData, main, ratios, split_overrides, time_loop, timm_baseline,
+                            train_flops_per_image)
+from cpvt_lab.config import ConfigError, build_model
+
+
+def flops(model):
+    images = torch.randn(2, 3, 32, 32, generator=torch.Generator().manual_seed(0))
+    return train_flops_per_image(model, images, torch.tensor([0, 1]))
+
+
+def test_flop_count_is_positive_equal_for_identical_models_and_counts_extra_work():
+    cfg = compose("learned", ["scale=smoke"])
+    timm_flops = flops(timm_baseline(cfg))
+    assert timm_flops > 0
+    # our learned-table model does exactly the plain timm ViT's arithmetic; a PEG adds a convolution
+    assert flops(build_model(cfg)) == timm_flops
+    peg = build_model(compose("peg", ["scale=smoke"]))
+    before = {k: v.clone() for k, v in peg.state_dict().items()}
+    assert flops(peg) > timm_flops
+    # counted on a copy: the model keeps its weights, has no gradients, keeps its fused attention
+    assert all(torch.equal(before[k], v) for k, v in peg.state_dict().items())
+    assert all(p.grad is None for p in peg.parameters()) and all(b.attn.fused_attn for b in peg.blocks)
+
+
+def measurement(name, images, seconds):
+    return Measurement(name, "", images, seconds, 0.0, 1e9, None)
+
+
+def test_ratios_divide_images_per_second_by_the_baseline_and_by_learned():
+    ms = [measurement("timm_compiled", 1000, 1.0), measurement("ours_step[learned]", 900, 1.0),
+          measurement("ours_step[peg]", 450, 0.5), measurement("end_to_end[peg]", 800, 2.0)]
+    assert ms[2].images_per_second == 900 and ms[0].tflops_per_second == pytest.approx(1.0)
+    r = ratios(ms, "timm_compiled")
+    assert r == {"ours_step[learned]/timm_compiled": 0.9, "ours_step[peg]/timm_compiled": 0.9,
+                 "end_to_end[peg]/timm_compiled": 0.4, "ours_step[peg]/ours_step[learned]": 1.0}
+
+
+def test_time_loop_runs_the_warmup_then_the_timed_steps():
+    calls = []
+    seconds, warmup_seconds = time_loop(lambda: calls.append(1), steps=3, warmup=2, device=torch.device("cpu"))
+    assert len(calls) == 5 and seconds >= 0 and warmup_seconds >= 0
+
+
+def test_overrides_keep_the_device_defaults_first_and_split_out_the_ablations():
+    ablations, rest = split_overrides(["ablation=peg,learned", "batch_size=8", "model.size=vit_ti4"], cuda=False)
+    assert ablations == ["peg", "learned"]
+    assert rest[0] == "scale=smoke" and rest[-2:] == ["data.batch_size=8", "model.size=vit_ti4"]
+    _, gpu = split_overrides([], cuda=True)
+    assert {"scale=cifar", "data.batch_size=1024", "compile=true"} <= set(gpu)
+    with pytest.raises(ConfigError):
+        split_overrides(["compile"], cuda=False)
+
+
+def test_synthetic_data_feeds_the_same_batches_as_the_archive():
+    data = SyntheticData.from_config(compose("peg", ["scale=smoke", "data.batch_size=8"]).data, num_images=40)
+    data.setup()
+    x, y = next(iter(data.train_dataloader()))
+    assert x.shape == (8, 3, 32, 32) and x.dtype == torch.float32 and y.max() < 10
+    assert len(data.train_dataloader()) == 5
+
+
+def test_the_bench_reports_every_measurement_and_writes_json(tiny_archive, tmp_path, capsys):
+    out = tmp_path / "bench.json"
+    code = main(["ablation=peg", "data.batch_size=4", f"data.archive={tiny_archive}",
+                 f"data.cache_dir={tmp_path / 'cache'}", "data.subset=null", "--steps", "2", "--warmup", "1",
+                 "--json", str(out)])
+    assert code == 0
+    report = json.loads(out.read_text())
+    names = [m["name"] for m in report["measurements"]]
+    assert names == ["timm_eager", "ours_step[peg]", "end_to_end[peg]"]
+    by_name = {m["name"]: m for m in report["measurements"]}
+    assert all(m["images_per_second"] > 0 and m["flops_per_image"] > 0 for m in by_name.values())
+    assert by_name["end_to_end[peg]"]["images"] == 8
+    assert by_name["ours_step[peg]"]["flops_per_image"] == by_name["end_to_end[peg]"]["flops_per_image"]
+    assert report["baseline"] == "timm_eager" and report["settings"]["device_kind"] == "cpu"
+    assert set(report["ratios"]) == {f"{n}/timm_eager" for n in names[1:]}
+    ratio = by_name["end_to_end[peg]"]["images_per_second"] / by_name["timm_eager"]["images_per_second"]
+    assert report["ratios"]["end_to_end[peg]/timm_eager"] == pytest.approx(ratio, abs=1e-4)
+    printed = capsys.readouterr().out
+    assert "end_to_end[peg]/timm_eager" in printed and "images/s" in printed
+
+
+@pytest.mark.parametrize("args, message", [
+    (["ablation=no_such_thing"], "unknown ablation"),
+    (["model.size=huge"], "model.size"),
+    (["--json", "/no/such/folder/bench.json"], "--json"),
+    (["data.archive=/no/such/archive.tar.gz"], "not found"),
+    (["--steps", "0"], "--steps"),
+])
+def test_bad_input_exits_2_with_a_message_before_any_timing(args, message, capsys):
+    assert main(args) == 2
+    err = capsys.readouterr()
+    assert message in err.err and "images/s" not in err.out
