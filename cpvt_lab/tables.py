@@ -337,7 +337,11 @@ def index_markdown() -> str:
              "| table | what it shows | grid |", "|---|---|---|"]
     lines += [f"| [{s.title}]({s.id}.md) | {s.shows} | `{s.grid}` |" for s in STUDIES]
     lines += ["", "Also: `reference.csv` (the published figures with their status and source) and "
-                  "`claim_directions.csv` (each claim of the paper, per setting, checked on our means).", ""]
+                  "`claim_directions.csv` (each claim of the paper, per setting, checked on our means).", "",
+              "Beyond the paper: [claims.md](claims.md) (every claim with a 95% interval over seeds and a verdict), "
+              "[equivariance.md](equivariance.md) and [probe.md](probe.md) (measured with "
+              "`python -m cpvt_lab.analyze`), `resolution.csv` and `resolution.png` (top-1 against test resolution).",
+              ""]
     return "\n".join(lines)
 
 
@@ -354,7 +358,8 @@ def write_tables(results_dir: str | Path, out_dir: str | Path) -> list[Path]:
         (out / f"{study.id}.md").write_text(study_markdown(study.id, runs))
         study_table(study.id, runs).to_csv(out / f"{study.id}.csv", index=False)
         written += [out / f"{study.id}.md", out / f"{study.id}.csv"]
-    return written
+    from .analysis.report import write_reports  # claims' verdicts, equivariance, probe, resolution curve
+    return written + write_reports(results_dir, out)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

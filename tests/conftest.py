@@ -38,6 +38,16 @@ def tiny_archive(tmp_path_factory) -> Path:
 @pytest.fixture()
 def fast_overrides(tiny_archive, tmp_path) -> list[str]:
     """Overrides that make any ablation train one step and evaluate at two sizes in about a second."""
+    return fast_overrides_for(tiny_archive, tmp_path)
+
+
+@pytest.fixture(scope="module")
+def module_fast_overrides(tiny_archive, tmp_path_factory) -> list[str]:
+    """``fast_overrides`` shared by the tests of one module (runs made once, read by several tests)."""
+    return fast_overrides_for(tiny_archive, tmp_path_factory.mktemp("module"))
+
+
+def fast_overrides_for(tiny_archive: Path, tmp_path: Path) -> list[str]:
     return [
         "scale=smoke", f"data.archive={tiny_archive}", f"data.cache_dir={tmp_path / 'cache'}",
         "data.subset=null", "data.test_subset=null", "data.batch_size=20", "data.eval_sizes=[32,48]",

@@ -117,22 +117,22 @@ def test_welch_interval_matches_the_textbook_sleep_example():
 
 
 @pytest.mark.parametrize("a, b, direction, margin, expected", [
-    ([5, 6, 7], [1, 2, 3], ">", 0, "reproduced"),
-    ([5, 6, 7], [1, 2, 3], ">", 3, "inconclusive"),   # the interval [1.73, 6.27] reaches inside the margin
-    ([1, 2, 3], [5, 6, 7], ">", 0, "contradicted"),
-    ([1, 2, 3], [5, 6, 7], "<", 1, "reproduced"),
-    (SLEEP_2, SLEEP_1, ">", 0, "inconclusive"),       # [-0.21, 3.37] straddles zero
-    ([1, 2, 3], [1.1, 2.1, 2.9], "~", 3, "reproduced"),
-    ([5, 6, 7], [1, 2, 3], "~", 1, "contradicted"),
+    ([5, 6, 7], [1, 2, 3], "greater", 0, "reproduced"),      # A-B in [1.73, 6.27]
+    ([5, 6, 7], [1, 2, 3], "greater", 3, "inconclusive"),    # the interval straddles the margin
+    ([5, 6, 7], [1, 2, 3], "greater", 7, "contradicted"),    # "more than 7 points": wholly below
+    ([1, 2, 3], [5, 6, 7], "greater", 0, "contradicted"),
+    (SLEEP_2, SLEEP_1, "greater", 0, "inconclusive"),        # [-0.21, 3.37] straddles zero
+    ([1, 2, 3], [1.1, 2.1, 2.9], "not_greater", 3, "reproduced"),
+    ([5, 6, 7], [1, 2, 3], "not_greater", 1, "contradicted"),
 ])
 def test_verdicts_follow_the_interval(a, b, direction, margin, expected):
     assert stats.compare(a, b, direction, margin)["verdict"] == expected
 
 
 def test_fewer_than_two_seeds_is_inconclusive_with_the_reason():
-    one = stats.compare([70.0], [60.0, 61.0], ">")
+    one = stats.compare([70.0], [60.0, 61.0], "greater")
     assert one["verdict"] == "inconclusive" and "n<2" in one["reason"] and one["diff"] == pytest.approx(9.5)
-    none = stats.compare([], [60.0, 61.0], ">")
+    none = stats.compare([], [60.0, 61.0], "greater")
     assert none["reason"] == "no runs" and math.isnan(none["diff"])
     assert math.isnan(stats.summarize([3.0]).low)
 
@@ -140,4 +140,5 @@ def test_fewer_than_two_seeds_is_inconclusive_with_the_reason():
 def test_identical_seeds_give_an_exact_difference():
     d = stats.welch_difference([2.0, 2.0], [1.0, 1.0])
     assert (d.low, d.high) == (1.0, 1.0)
-    assert stats.verdict(d, ">", 0.5)[0] == "reproduced"
+    assert stats.verdict(d, "greater", 0.5)[0] == "reproduced"
+    assert stats.verdict(d, "greater", 1.0)[0] == "contradicted"  # exactly 1, not more than 1

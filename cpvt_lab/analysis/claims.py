@@ -1,0 +1,111 @@
+"""Every claim of the paper (``cpvt_lab.tables.CLAIMS``) with our verdict, effect size and n.
+
+For each claim and each setting that holds runs of its study, the two cells' top-1
+over seeds are compared by ``stats.compare`` (Welch interval of A - B, verdict as
+defined there). A claim with no runs at all still gets a line, inconclusive.
+"""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pandas as pd
+
+from .. import tables
+from . import stats
+
+COLUMNS = ["claim", "study", "text", *tables.SETTING, "a", "b", "direction", "margin", "paper_a", "paper_b",
+           "a_n", "a_mean", "a_std", "a_low", "a_high", "b_n", "b_mean", "b_std", "b_low", "b_high",
+           "diff", "diff_low", "diff_high", "cohens_d", "verdict", "reason"]
+
+
+def cell_values(runs: pd.DataFrame, cell: tables.Cell) -> list[float]:
+    """Top-1 of every seed of ``cell`` among ``runs`` (one setting)."""
+    hit = runs[(runs.ablation == cell.ablation) & (runs.size_rank == cell.rank)]
+    return hit.top1.tolist()
+
+
+def claim_verdicts(runs: pd.DataFrame) -> pd.DataFrame:
+    """One line per claim and setting (``runs`` as ``tables.load_runs`` gives them)."""
+    ref, records = tables.reference(), []
+    for claim in tables.CLAIMS:
+        study = tables.STUDY_BY_ID[claim.study]
+        paper = [tables.paper_value(study, c.ablation, c.rank, ref)[0] for c in (claim.a, claim.b)]
+        head = {"claim": claim.id, "study": claim.study, "text": claim.text,
+                "a": f"{claim.a.ablation}@{claim.a.rank}", "b": f"{claim.b.ablation}@{claim.b.rank}",
+                "direction": claim.direction, "margin": claim.margin, "paper_a": paper[0], "paper_b": paper[1]}
+        mine = runs[runs.ablation.isin([claim.a.ablation, claim.b.ablation])]
+        settings = [s for _, s in mine[tables.SETTING].drop_duplicates().iterrows()]
+        if not settings:
+            records.append({**head, **stats.compare([], [], claim.direction, claim.margin)})
+        for setting in settings:
+            here = mine[(mine[tables.SETTING] == setting).all(axis=1)]
+            a, b = cell_values(here, claim.a), cell_values(here, claim.b)
+            records.append({**head, **setting.to_dict(), **stats.compare(a, b, claim.direction, claim.margin)})
+    return pd.DataFrame.from_records(records, columns=COLUMNS)
+
+
+def _cell(mean, std, n) -> str:
+    if not n:
+        return "no runs"
+    return f"{mean:.2f} (n=1)" if n < 2 else f"{mean:.2f} ± {std:.2f} (n={n})"
+
+
+def _paper(a, b) -> str:
+    return "—" if a is None or b is None or pd.isna(a) or pd.isna(b) else f"{a:.1f} vs {b:.1f} ({a - b:+.1f})"
+
+
+def _difference(r) -> str:
+    if pd.isna(r.diff):
+        return "—"
+    if pd.isna(r.diff_low):
+        return f"{r.diff:+.2f}"
+    return f"{r.diff:+.2f} [{r.diff_low:+.2f}, {r.diff_high:+.2f}]"
+
+
+def _claim(r) -> str:
+    rel = ">" if r.direction == "greater" else "<="
+    return f"{r.text} (A={r.a}, B={r.b}: A-B {rel} {r.margin:g})"
+
+
+def claims_markdown(verdicts: pd.DataFrame) -> str:
+    parts = ["# The paper's claims, judged on our runs", "",
+             "Regenerated from `results/runs.jsonl` by `python -m cpvt_lab.tables` (or "
+             "`python -m cpvt_lab.analyze claims`); do not edit by hand. A cell is `ablation@k`: the "
+             "ablation's top-1 (%) at its training size (k=0) or the k-th larger test size. Ours: mean ± std "
+             "over seeds (n). A-B: difference of means with its 95% Welch interval; d: Cohen's d (pooled SD). "
+             "Verdict: **reproduced** when the claim holds over the whole interval, **contradicted** when it "
+             "fails over the whole interval, **inconclusive** otherwise or with fewer than 2 seeds per cell "
+             "(`cpvt_lab/analysis/stats.py` states the rule).", ""]
+    counts = verdicts.verdict.value_counts()
+    parts += ["Totals: " + ", ".join(f"{counts.get(v, 0)} {v}" for v in stats.VERDICTS) + ".", ""]
+    for key, group in verdicts.groupby(tables.SETTING, dropna=False, sort=False):
+        # lines without runs carry NaN settings, which turns whole numbers in these columns into floats
+        setting = {k: int(v) if isinstance(v, float) and v.is_integer() else v
+                   for k, v in zip(tables.SETTING, key)}
+        if any(v is None or (isinstance(v, float) and math.isnan(v)) for v in setting.values()):
+            parts += ["## Claims without any runs", ""]
+        else:
+            parts += [f"## {tables.setting_label(setting)}", ""]
+            if setting["scale"] == "smoke":
+                parts += [tables.SMOKE_NOTE, ""]
+        table = pd.DataFrame({
+            "claim (A vs B)": [_claim(r) for r in group.itertuples()],
+            "paper A vs B": [_paper(r.paper_a, r.paper_b) for r in group.itertuples()],
+            "ours A": [_cell(r.a_mean, r.a_std, r.a_n) for r in group.itertuples()],
+            "ours B": [_cell(r.b_mean, r.b_std, r.b_n) for r in group.itertuples()],
+            "A-B [95% CI]": [_difference(r) for r in group.itertuples()],
+            "d": ["—" if pd.isna(d) else f"{d:+.2f}" for d in group.cohens_d],
+            "verdict": group.verdict, "why": group.reason})
+        parts += [table.to_markdown(index=False), ""]
+    return "\n".join(parts)
+
+
+def write_claims(results_dir: str | Path, out_dir: str | Path) -> list[Path]:
+    """``claims.md`` and ``claims.csv`` in ``out_dir``, from ``results_dir``."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    verdicts = claim_verdicts(tables.load_runs(results_dir))
+    verdicts.to_csv(out / "claims.csv", index=False)
+    (out / "claims.md").write_text(claims_markdown(verdicts))
+    return [out / "claims.md", out / "claims.csv"]
