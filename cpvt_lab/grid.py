@@ -144,18 +144,6 @@ def plan(name: str, overrides: Sequence[str] = ()) -> list[PlannedRun]:
     return list(runs.values())
 
 
-def check_data(runs: Sequence[PlannedRun]) -> None:
-    """Find (and cache) every data set the grid needs before any run starts."""
-    from hydra.utils import instantiate
-
-    seen = set()
-    for run in runs:
-        key = yaml.safe_dump(OmegaConf.to_container(run.cfg.data, resolve=True))
-        if key not in seen:
-            seen.add(key)
-            instantiate(run.cfg.data).prepare_data()
-
-
 def progress_callbacks(cfg: DictConfig) -> list[Any]:
     """Lightning's rich progress bar for the run, unless the config turns bars off."""
     if not cfg.trainer.get("enable_progress_bar", True):
@@ -195,8 +183,7 @@ def run_grid(name: str, overrides: Sequence[str] = (), out=sys.stdout) -> GridRe
     """Run every run of grid ``name`` not yet done; return what was trained, skipped and failed."""
     from .train import run_experiment  # Lightning loads only once the grid is known to be valid
 
-    runs = plan(name, overrides)
-    check_data(runs)
+    runs = plan(name, overrides)  # composes and validates every run (data included) first
     results_dir = runs[0].cfg.results_dir
     done = {r["run_id"] for r in results.read_rows(results_dir)}
     report = GridReport(skipped=[r for r in runs if r.run_id in done])

@@ -150,3 +150,26 @@ def test_a_failing_run_is_recorded_with_its_reason_and_the_grid_goes_on(fast_ove
     [failed] = read_rows(tmp_path / "results", status="failed")
     assert failed["ablation"] == "none" and "non-finite" in failed["error"]
     assert [r["ablation"] for r in read_rows(tmp_path / "results")] == ["peg"]
+
+
+def test_hydra_multirun_still_runs_ad_hoc_sweeps(fast_overrides, tmp_path):
+    args = ["-m", "ablation=none,peg", "seed=0", *fast_overrides]
+    out = subprocess.run([sys.executable, "-m", "cpvt_lab.run", *args], cwd=tmp_path, capture_output=True, text=True,
+                         timeout=600)
+    assert out.returncode == 0, out.stderr[-2000:]
+    rows = read_rows(tmp_path / "results")
+    assert sorted((r["ablation"], r["seed"]) for r in rows) == [("none", 0), ("peg", 0)]
+
+
+@pytest.mark.slow
+def test_the_whole_paper_grid_runs_at_smoke_scale_and_a_second_start_trains_nothing(tiny_archive, tmp_path):
+    overrides = ["scale=smoke", "seeds=[0]", f"data.archive={tiny_archive}", f"data.cache_dir={tmp_path / 'cache'}",
+                 "data.subset=null", "data.test_subset=null", "data.batch_size=40", "trainer.enable_progress_bar=false",
+                 f"results_dir={tmp_path / 'results'}", f"output_dir={tmp_path / 'outputs'}"]
+    report = run_grid("paper", overrides, out=io.StringIO())
+    assert not report.failed and len(report.trained) == 18
+    again = io.StringIO()
+    report = run_grid("paper", overrides, out=again)
+    assert not report.trained and len(report.skipped) == 18 and "nothing new to train" in again.getvalue()
+    rows = read_rows(tmp_path / "results")
+    assert len(rows) == len({r["run_id"] for r in rows}) == 18

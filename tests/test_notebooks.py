@@ -17,16 +17,16 @@ NAMES = ["table1.ipynb", "table2.ipynb", "table3.ipynb", "ablations.ipynb", "att
 
 @pytest.fixture(scope="module")
 def smoke_results(tmp_path_factory, tiny_archive):
-    """Four one-step runs (learned, none, peg, peg_gap) trained at 24 px, tested at 24 and 32 px."""
+    """Three one-step runs (learned, none, peg) trained at 24 px, tested at 24 and 32 px."""
     root = tmp_path_factory.mktemp("notebook_runs")
     grid = root / "grid.yaml"
-    grid.write_text("ablations: [learned, none, peg, peg_gap]\nseeds: [0]\ntrain_size: 24\neval_sizes: [24, 32]\n")
+    grid.write_text("ablations: [learned, none, peg]\nseeds: [0]\ntrain_size: 24\neval_sizes: [24, 32]\n")
     overrides = [f"data.archive={tiny_archive}", f"data.cache_dir={root / 'cache'}", "data.subset=null",
                  "data.test_subset=null", "data.batch_size=20", "trainer.max_epochs=1",
                  "+trainer.limit_train_batches=1", "trainer.enable_progress_bar=false",
                  f"results_dir={root / 'results'}", f"output_dir={root / 'outputs'}"]
     report = run_grid(str(grid), overrides, out=io.StringIO())
-    assert len(report.trained) == 4
+    assert len(report.trained) == 3
     return root / "results"
 
 
