@@ -40,11 +40,9 @@ def probe_block(tokens: torch.Tensor, train: np.ndarray, test: np.ndarray, max_i
     b, rows, cols, dim = tokens.shape
     position = np.tile(np.arange(rows * cols), b).reshape(b, rows * cols)
     features = tokens.reshape(b, rows * cols, dim).double().numpy()
-    # standardise each feature, but never divide by less than a hundredth of the typical spread:
-    # a feature that is constant up to float round-off must not be blown up into a signal
-    train_features = features[train].reshape(-1, dim)
-    spread = train_features.std(axis=0)
-    features = (features - train_features.mean(axis=0)) / np.maximum(spread, 1e-2 * spread.mean() + 1e-12)
+    # one scale for all features, not one per feature: per-feature standardising would blow
+    # float round-off in a constant feature up into a signal the probe could read
+    features = features / (features[train].std() or 1.0)
     probe = LogisticRegression(max_iter=max_iter)
     with threadpool_limits(1):  # a problem this small runs ~20x slower when BLAS threads contend
         probe.fit(features[train].reshape(-1, dim), position[train].ravel())
