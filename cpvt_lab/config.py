@@ -78,6 +78,8 @@ def identity(cfg: DictConfig) -> dict[str, Any]:
     data = OmegaConf.to_container(cfg.data, resolve=True)
     ident["data"] = {k: v for k, v in data.items() if k not in DATA_RUNTIME_KEYS}
     ident["dataset"] = data["_target_"].rsplit(".", 1)[-1]
+    if cfg.ema.enabled:  # like world_size: enters the fingerprint only when it changes the run
+        ident["ema"] = OmegaConf.to_container(cfg.ema)
     if world_size(cfg) != 1:  # more processes, larger global batch and lr; one process keeps older ids
         ident["world_size"] = world_size(cfg)
     return ident
@@ -108,6 +110,12 @@ def _is_int(value: Any) -> bool:
 
 def validate(cfg: DictConfig) -> None:
     """Fail fast, before anything is written, on any value that cannot work."""
+    for key in sorted(OmegaConf.missing_keys(cfg)):
+        raise ConfigError(key, "must be set (it has no default)" + (", e.g. data.root=/path/to/imagenet"
+                                                                      if key == "data.root" else ""))
+    for key in ("compile", "finetune.enabled", "ema.enabled"):
+        value = OmegaConf.select(cfg, key)
+        _check(isinstance(value, bool), key, f"must be true or false, got {value!r}")
     _check(_is_int(cfg.seed) and cfg.seed >= 0, "seed", f"must be a non-negative integer, got {cfg.seed!r}")
     _check(cfg.model.size in SIZES, "model.size", f"unknown size {cfg.model.size!r}; valid: {', '.join(SIZES)}")
     _check(cfg.model.head in HEADS, "model.head", f"unknown head {cfg.model.head!r}; valid: {', '.join(HEADS)}")
@@ -134,11 +142,11 @@ def validate(cfg: DictConfig) -> None:
         _check(value is None or (_is_int(value) and value >= cfg.data.num_classes), key,
                f"must be null or an integer >= the number of classes ({cfg.data.num_classes}), got {value!r}")
     for key in ("optim.lr", "optim.weight_decay", "optim.label_smoothing", "optim.warmup_epochs", "optim.mixup",
-                "optim.cutmix", "model.drop_path"):
+                "optim.cutmix", "model.drop_path", "ema.decay"):
         value = OmegaConf.select(cfg, key)
         _check(isinstance(value, (int, float)) and not isinstance(value, bool) and value >= 0, key,
                f"must be a number >= 0, got {value!r}")
-    for key in ("model.drop_path", "optim.label_smoothing"):
+    for key in ("model.drop_path", "optim.label_smoothing", "ema.decay"):
         value = OmegaConf.select(cfg, key)
         _check(value < 1, key, f"must be a number in [0, 1), got {value!r}")
     pos = cfg.model.pos

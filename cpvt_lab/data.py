@@ -425,20 +425,29 @@ class Cifar10DataModule(ArrayDataModule):
 
 
 class ImageFolderDataModule(pl.LightningDataModule):
-    """Any ImageFolder tree with ``train/`` and ``val/`` (ImageNet's layout), DeiT's augmentation from timm."""
+    """Any ImageFolder tree with ``train/`` and ``val/`` (ImageNet's layout), DeiT's augmentation from timm.
+
+    Training: RandAugment, random erasing (per-pixel noise) and repeated augmentation
+    (timm's ``RepeatAugSampler``: each image ``repeated_aug`` times per epoch, the copies
+    on different ranks). Like the in-memory sets it shards by rank itself (the trainer
+    has ``use_distributed_sampler: false``): evaluation takes every ``world_size``-th
+    image, so each image is scored exactly once across ranks, none padded in.
+    """
 
     name = "imagefolder"
 
     def __init__(self, root: str, batch_size: int = 128, eval_batch_size: Optional[int] = None,
                  train_size: int = 224, eval_sizes: Sequence[int] = (224,), num_workers: int = 8,
                  num_classes: int = 1000, auto_augment: Optional[str] = "rand-m9-mstd0.5-inc1",
-                 random_erasing: float = 0.25, crop_pct: float = 0.875, seed: int = 0, **_ignored):
+                 random_erasing: float = 0.25, crop_pct: float = 0.875, repeated_aug: int = 3, seed: int = 0,
+                 **_ignored):
         super().__init__()
         self.root = Path(root).expanduser()
         self.batch_size, self.eval_batch_size = batch_size, eval_batch_size or batch_size
         self.train_size, self.eval_sizes = train_size, list(eval_sizes)
         self.num_workers, self.num_classes = num_workers, num_classes
         self.auto_augment, self.random_erasing, self.crop_pct = auto_augment, random_erasing, crop_pct
+        self.repeated_aug, self.seed = repeated_aug, seed
         self.num_train_images = 0
 
     def describe(self) -> str:
@@ -469,7 +478,7 @@ class ImageFolderDataModule(pl.LightningDataModule):
         self.check()
         self.train_set = ImageFolder(str(self.root / "train"), transform=create_transform(
             self.train_size, is_training=True, auto_augment=self.auto_augment, re_prob=self.random_erasing,
-            interpolation="bicubic"))
+            re_mode="pixel", interpolation="bicubic"))
         self.val_sets = [ImageFolder(str(self.root / "val"), transform=create_transform(
             s, is_training=False, crop_pct=self.crop_pct, interpolation="bicubic")) for s in self.eval_sizes]
         if len(self.train_set.classes) != self.num_classes:
@@ -477,9 +486,23 @@ class ImageFolderDataModule(pl.LightningDataModule):
                             " (set data.num_classes)")
         self.num_train_images = len(self.train_set)
 
+    def _ranks(self) -> tuple[int, int]:
+        trainer = self.trainer
+        return (trainer.global_rank, trainer.world_size) if trainer else (0, 1)
+
     def _loader(self, dataset, train: bool):
-        from torch.utils.data import DataLoader
-        return DataLoader(dataset, batch_size=self.batch_size if train else self.eval_batch_size, shuffle=train,
+        from timm.data.distributed_sampler import RepeatAugSampler
+        from torch.utils.data import DataLoader, DistributedSampler
+
+        rank, world = self._ranks()
+        if not train:
+            sampler = range(rank, len(dataset), world)
+        elif self.repeated_aug > 1:
+            sampler = RepeatAugSampler(dataset, num_replicas=world, rank=rank, num_repeats=self.repeated_aug)
+        else:
+            sampler = DistributedSampler(dataset, num_replicas=world, rank=rank, seed=self.seed, drop_last=True)
+        # Lightning calls the train sampler's set_epoch, so each epoch is shuffled anew
+        return DataLoader(dataset, batch_size=self.batch_size if train else self.eval_batch_size, sampler=sampler,
                           drop_last=train, num_workers=self.num_workers, pin_memory=torch.cuda.is_available(),
                           persistent_workers=self.num_workers > 0)
 

@@ -27,6 +27,7 @@ from pytorch_lightning.plugins.io import TorchCheckpointIO
 from . import results
 from .config import build_model, run_id, validate
 from .data import REPO_ROOT
+from .ema import EMA
 from .models import count_parameters
 from .module import ClassificationModule
 
@@ -194,8 +195,10 @@ def _train_and_evaluate(cfg: DictConfig, rid: str, out: Path,
     checkpoints = ModelCheckpoint(dirpath=out / "checkpoints", filename="last", save_top_k=1,
                                   enable_version_counter=False)
     timer = ThroughputTimer()
+    ema = EMA(cfg.ema.decay) if cfg.ema.enabled else None
     trainer: pl.Trainer = instantiate(
-        cfg.trainer, callbacks=[checkpoints, timer, *callbacks], logger=CSVLogger(out, name="logs", version=""),
+        cfg.trainer, callbacks=[checkpoints, timer, *([ema] if ema else []), *callbacks],
+        logger=CSVLogger(out, name="logs", version=""),
         default_root_dir=out, plugins=[AtomicCheckpointIO()])
     last = out / "checkpoints" / "last.ckpt"
     trainer.fit(module, datamodule=datamodule, ckpt_path=last if last.exists() else None)
@@ -206,10 +209,14 @@ def _train_and_evaluate(cfg: DictConfig, rid: str, out: Path,
             if size != cfg.data.train_size:
                 finetuned[str(size)] = round(finetune_at(cfg, module.model, size), 3)
         top1 = {**top1, **finetuned}
+    averaged = {}
+    if ema is not None:
+        ema_module = make_module(cfg, ema.averaged(module.model), list(cfg.data.eval_sizes))
+        averaged["top1_ema"] = evaluate(trainer, ema_module, datamodule)
     return {
         **base_row(cfg, rid), "status": "ok", "dataset": datamodule.describe(),
         "params": count_parameters(model), "top1": top1, "finetuned_sizes": sorted(finetuned, key=int),
         "train_seconds": round(timer.seconds, 2),
         "images_per_second": round(timer.images / timer.seconds, 1) if timer.seconds else None,
-        "checkpoint": str(last), "finished_at": _now(),
+        "checkpoint": str(last), "finished_at": _now(), **averaged,
     }
