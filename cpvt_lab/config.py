@@ -137,6 +137,9 @@ def validate(cfg: DictConfig) -> None:
     for key in ("data.batch_size", "trainer.max_epochs", "data.num_classes"):
         value = OmegaConf.select(cfg, key)
         _check(_is_int(value) and value >= 1, key, f"must be an integer >= 1, got {value!r}")
+    for key, least in (("data.repeated_aug", 1), ("data.num_workers", 0)):  # where the data set has them
+        value = OmegaConf.select(cfg, key, default=least)
+        _check(_is_int(value) and value >= least, key, f"must be an integer >= {least}, got {value!r}")
     for key in ("data.subset", "data.test_subset"):
         value = OmegaConf.select(cfg, key)
         _check(value is None or (_is_int(value) and value >= cfg.data.num_classes), key,
