@@ -173,3 +173,16 @@ def test_the_whole_paper_grid_runs_at_smoke_scale_and_a_second_start_trains_noth
     assert not report.trained and len(report.skipped) == 18 and "nothing new to train" in again.getvalue()
     rows = read_rows(tmp_path / "results")
     assert len(rows) == len({r["run_id"] for r in rows}) == 18
+
+
+@pytest.mark.slow
+def test_two_runners_on_one_results_dir_train_each_run_once(fast_overrides, tmp_path):
+    grid = small_grid(tmp_path)
+    procs = [subprocess.Popen([sys.executable, "-m", "cpvt_lab.grid", grid, *fast_overrides], cwd=tmp_path,
+                              stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True) for _ in range(2)]
+    outputs = [p.communicate(timeout=600)[0] for p in procs]
+    assert [p.returncode for p in procs] == [0, 0]
+    trained = [line for out in outputs for line in out.splitlines() if line.startswith("  trained: ")]
+    assert len(trained) == len(set(trained)) == 4
+    rows = read_rows(tmp_path / "results")
+    assert len(rows) == len({r["run_id"] for r in rows}) == 4
