@@ -17,7 +17,7 @@ from typing import Any, Sequence
 
 import yaml
 from hydra.errors import HydraException
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 from omegaconf.errors import OmegaConfBaseException
 
 from . import results
