@@ -87,26 +87,20 @@ def check_run(row: dict[str, Any], kind: str, args: dict[str, Any]) -> None:
 
 def measure_runs(kind: str, args: dict[str, Any]) -> None:
     """Measure every selected run and store its CSV; all runs are checked before the first is measured."""
-    from .analysis import equivariance, probe, runs, store
-    from .train import command_line, device_name
+    from .analysis import runs, store
+    from .analysis.measure import measure_run
 
     rows = runs.select_rows(args["results_dir"], args["run_id"], args["ablations"])
     if not rows:
         raise runs.RunSelectionError(f"no finished runs in {args['results_dir']}/runs.jsonl")
     for row in rows:
         check_run(row, kind, args)
+    options = {k: args[k] for k in ("images", "size", "seed", "shifts", "fill", "blocks") if k in args}
     for row in rows:
-        model = runs.load_run_model(row)
-        size = args["size"] or row["train_size"]
-        images, labels = runs.test_images(row, limit=args["images"], size=size)
-        if kind == "equivariance":
-            frame = equivariance.measure(model, images, labels, shifts=args["shifts"], fill=args["fill"])
-        else:
-            frame = probe.measure(model, images, blocks=args["blocks"], seed=args["seed"])
-        path = store.save(args["results_dir"], kind, row, frame, size=size, images=len(images),
-                          analysis_seed=args["seed"], device=device_name(), command=command_line())
-        print(f"{kind}: {row['ablation']} seed={row['seed']} [{row['run_id']}] on {len(images)} test images "
-              f"at {size} px -> {path}")
+        frame = measure_run(kind, row, **options)
+        path = store.save(args["results_dir"], kind, frame)
+        print(f"{kind}: {row['ablation']} seed={row['seed']} [{row['run_id']}] on {frame.images.iloc[0]} test "
+              f"images at {frame['size'].iloc[0]} px -> {path}")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -35,6 +35,17 @@ RESULTS = Path(os.environ.get("CPVT_RESULTS_DIR", "../results"))
 maps = attention.maps_from_runs(RESULTS, ["learned", "none", "peg"], block=1)
 print(maps.note())"""
 
+MEASURE_SETUP = """\
+import os
+from pathlib import Path
+
+from IPython.display import Markdown, display
+
+from cpvt_lab.analysis import measure, report
+
+RESULTS = Path(os.environ.get("CPVT_RESULTS_DIR", "../results"))
+ABLATIONS = ["none", "none_gap", "learned", "peg", "peg_gap", "peg_circular", "peg_nopad"]"""
+
 
 def study_cells(study_id: str, plot: str) -> list:
     return [
@@ -84,6 +95,29 @@ else:
 if maps.matrices:
     attention.plot_query_tiles(maps.matrices, maps.grid, "each query's attention over the grid, tiled by query")"""),
          ], setup=ATTENTION_SETUP),
+    "equivariance.ipynb": notebook(
+        "Beyond the paper: translation equivariance and absolute position, measured",
+        "What CPVT argues, measured on trained checkpoints: (1) shift the test images by s px and count unchanged "
+        "predictions, and the relative error between the features of the shifted image and the shifted "
+        "features after each block; (2) a linear probe for each token's absolute position. Stored measurements "
+        "come from `python -m cpvt_lab.analyze equivariance` and `python -m cpvt_lab.analyze probe`; without "
+        "them, the finished runs are measured here on a few images.",
+        [new_code_cell('shifts = measure.stored_or_measured("equivariance", RESULTS, ABLATIONS)\n'
+                       'display(Markdown(report.equivariance_markdown(shifts)))'),
+         new_code_cell("report.equivariance_plot(shifts);"),
+         new_code_cell('positions = measure.stored_or_measured("probe", RESULTS, ABLATIONS)\n'
+                       'display(Markdown(report.probe_markdown(positions)))'),
+         new_code_cell("report.probe_plot(positions);")], setup=MEASURE_SETUP),
+    "claims.ipynb": notebook(
+        "Beyond the paper: every claim with an interval and a verdict",
+        "Each claim of the paper, judged on our seeds: difference of means with a 95% Welch interval, Cohen's d, "
+        "n, and reproduced / contradicted / inconclusive (rule in `cpvt_lab/analysis/stats.py`). Then top-1 "
+        "against test resolution for each encoding. `python -m cpvt_lab.tables` writes the same table to "
+        "`paper_tables/claims.md`.",
+        [new_code_cell("verdicts = claims.claim_verdicts(runs)\ndisplay(Markdown(claims.claims_markdown(verdicts)))"),
+         new_code_cell("claims.claims_plot(verdicts);"),
+         new_code_cell('plots.resolution_plot(resolution.curve(runs), "Top-1 against test resolution");')],
+        setup=SETUP.replace("from cpvt_lab.analysis import plots", "from cpvt_lab.analysis import claims, plots, resolution")),
 }
 
 

@@ -9,7 +9,9 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+import matplotlib.pyplot as plt
 import pandas as pd
+import seaborn as sns
 
 from .. import tables
 from . import stats
@@ -99,6 +101,29 @@ def claims_markdown(verdicts: pd.DataFrame) -> str:
             "verdict": group.verdict, "why": group.reason})
         parts += [table.to_markdown(index=False), ""]
     return "\n".join(parts)
+
+
+VERDICT_COLOURS = {"reproduced": "tab:green", "contradicted": "tab:red", "inconclusive": "tab:grey"}
+
+
+def claims_plot(verdicts: pd.DataFrame):
+    """Each claim's A - B with its 95% interval (a non-zero margin marked |), coloured by verdict."""
+    judged = verdicts.dropna(subset=["diff_low"])
+    if judged.empty:
+        print("no claim has two or more seeds in both cells: nothing to plot")
+        return None
+    labels = [f"{r.claim} ({r.scale}, {int(r.train_size)} px)" for r in judged.itertuples()]
+    fig, ax = plt.subplots(figsize=(8, 0.4 * len(judged) + 1.2))
+    ax.hlines(labels, judged.diff_low, judged.diff_high, color=[VERDICT_COLOURS[v] for v in judged.verdict])
+    sns.scatterplot(x=judged["diff"].to_numpy(), y=labels, hue=judged.verdict.to_numpy(), palette=VERDICT_COLOURS,
+                    ax=ax, zorder=3)
+    ax.axvline(0, color="black", linewidth=0.8)
+    for label, margin in zip(labels, judged.margin):
+        if margin:
+            ax.plot([margin], [label], marker="|", color="black", markersize=12)
+    ax.set(xlabel="A - B, top-1 points (95% Welch interval)", ylabel="")
+    fig.tight_layout()
+    return fig
 
 
 def write_claims(results_dir: str | Path, out_dir: str | Path) -> list[Path]:

@@ -11,7 +11,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Callable
 
+import matplotlib.pyplot as plt
 import pandas as pd
+import seaborn as sns
 
 from .. import tables
 from . import claims, resolution, store
@@ -90,6 +92,47 @@ def probe_markdown(frame: pd.DataFrame) -> str:
         return out
 
     return "\n".join(parts + _sections(frame, [*tables.SETTING, "size"], render))
+
+
+def one_setting(frame: pd.DataFrame) -> tuple[pd.DataFrame, str]:
+    """The lines of the setting with the most runs (plots never pool settings), and its label."""
+    keys = [*tables.SETTING, "size"]
+    counts = frame.groupby(keys).run_id.nunique().sort_values(ascending=False)
+    setting = dict(zip(keys, counts.index[0]))
+    return frame[(frame[keys] == pd.Series(setting)).all(axis=1)], tables.setting_label(setting)
+
+
+def equivariance_plot(frame: pd.DataFrame):
+    """Consistency against shift, and the equivariance error against block for each whole-patch shift."""
+    if frame.empty:
+        print("no equivariance measurements to plot")
+        return None
+    frame, label = one_setting(frame)
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 3.6))
+    sns.lineplot(data=frame[frame.measure == "consistency"], x="shift", y="value", hue="ablation", marker="o",
+                 errorbar="sd", ax=left)
+    left.set(xlabel="shift (px)", ylabel="unchanged top-1 (%)", title="prediction consistency")
+    errors = frame[frame.measure == "equivariance_error"]
+    sns.lineplot(data=errors, x="block", y="value", hue="ablation", style="shift", marker="o", errorbar="sd",
+                 ax=right)
+    right.set(xlabel="block", ylabel="relative error", title="feature-map equivariance error (whole-patch shifts)")
+    fig.suptitle(label, fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def probe_plot(frame: pd.DataFrame):
+    """Position-probe accuracy against block, one line per ablation, chance dashed."""
+    if frame.empty:
+        print("no probe measurements to plot")
+        return None
+    frame, label = one_setting(frame)
+    position = frame[frame.target == "position"]
+    ax = sns.lineplot(data=position, x="block", y="accuracy", hue="ablation", marker="o", errorbar="sd")
+    ax.axhline(position.chance.iloc[0], color="grey", linestyle="--", linewidth=1, label="chance")
+    ax.set(xlabel="block", ylabel="position probe accuracy (%)", title=label)
+    ax.title.set_fontsize(9)
+    return ax.figure
 
 
 def write_measured(kind: str, results_dir: str | Path, out_dir: str | Path) -> list[Path]:

@@ -11,9 +11,9 @@ from typing import Optional, Sequence
 
 import matplotlib.pyplot as plt
 import pandas as pd
-import seaborn as sns
 
 from .. import tables
+from . import plots
 
 # the encodings the paper compares across resolutions (Tables 1 and 2), in its order
 ENCODINGS = list(dict.fromkeys(tables.STUDY_BY_ID[tables.T1].ablations + tables.STUDY_BY_ID[tables.T2].ablations))
@@ -29,20 +29,6 @@ def curve(runs: pd.DataFrame, ablations: Optional[Sequence[str]] = None) -> pd.D
     return runs.sort_values(["setting", "ablation", "seed", "size_px"], ignore_index=True)
 
 
-def plot(points: pd.DataFrame):
-    """A seaborn line per encoding (mean and std over seeds), one panel per setting; the training size dashed."""
-    if points.empty:
-        raise ValueError("no runs to plot: run a grid first (python -m cpvt_lab.grid table2)")
-    grid = sns.relplot(data=points, x="size_px", y="top1", hue="ablation", col="setting",
-                       col_wrap=min(2, points.setting.nunique()),
-                       kind="line", marker="o", errorbar="sd", facet_kws=dict(sharey=False), height=3.6, aspect=1.3)
-    for setting, ax in grid.axes_dict.items():
-        ax.axvline(points[points.setting == setting].train_size.iloc[0], color="grey", linestyle="--", linewidth=1)
-        ax.set_title(setting.replace(" · ", "\n", 1), fontsize=8)
-    grid.set_axis_labels("test resolution (px)", "top-1 (%), mean ± std over seeds")
-    return grid
-
-
 def write_curve(results_dir: str | Path, out_dir: str | Path,
                 ablations: Optional[Sequence[str]] = None) -> list[Path]:
     """``resolution.csv`` (mean, std, n per size) and, when there are runs, ``resolution.png``."""
@@ -53,7 +39,7 @@ def write_curve(results_dir: str | Path, out_dir: str | Path,
     if points.empty:
         (out / "resolution.png").unlink(missing_ok=True)  # a figure of runs that are gone would mislead
         return [out / "resolution.csv"]
-    figure = plot(points)
-    figure.savefig(out / "resolution.png", dpi=120)
+    figure = plots.resolution_plot(points, "Top-1 against test resolution (mean ± std over seeds)")
+    figure.savefig(out / "resolution.png", dpi=120, bbox_inches="tight")
     plt.close(figure.figure)
     return [out / "resolution.csv", out / "resolution.png"]

@@ -21,16 +21,23 @@ def folder(results_dir: str | Path, kind: str) -> Path:
     return Path(results_dir) / "analysis" / kind
 
 
-def save(results_dir: str | Path, kind: str, row: dict[str, Any], frame: pd.DataFrame, **how: Any) -> Path:
-    """Write one run's measurements, prefixed by the run's fields and ``how`` (command, device, images...)."""
-    target = folder(results_dir, kind) / f"{row['run_id']}.csv"
-    target.parent.mkdir(parents=True, exist_ok=True)
+def annotate(row: dict[str, Any], frame: pd.DataFrame, **how: Any) -> pd.DataFrame:
+    """``frame`` prefixed by the run's fields and ``how`` it was measured (command, device, images...)."""
     meta = {**{k: row.get(k) for k in RUN_FIELDS}, **how}
-    out = pd.concat([pd.DataFrame([meta] * len(frame), index=frame.index), frame], axis=1)
+    return pd.concat([pd.DataFrame([meta] * len(frame), index=frame.index), frame], axis=1)
+
+
+def save(results_dir: str | Path, kind: str, frame: pd.DataFrame) -> Path:
+    """Write one run's annotated measurements, replacing any earlier ones of that run."""
+    run_ids = frame.run_id.unique()
+    if len(run_ids) != 1:
+        raise ValueError(f"save one run at a time, got run_ids {list(run_ids)}")
+    target = folder(results_dir, kind) / f"{run_ids[0]}.csv"
+    target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=target.name, suffix=".tmp")
     try:
         with os.fdopen(fd, "w") as f:
-            out.to_csv(f, index=False)
+            frame.to_csv(f, index=False)
         os.replace(tmp, target)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -1,0 +1,52 @@
+"""One finished run measured by one analysis: rebuild its model, take its test images, measure, annotate."""
+from __future__ import annotations
+
+from typing import Any, Optional, Sequence
+
+import pandas as pd
+
+from ..train import command_line, device_name
+from . import equivariance, probe, store
+from .runs import load_run_model, select_rows, test_images
+
+KINDS = ("equivariance", "probe")
+
+
+def measure_run(kind: str, row: dict[str, Any], images: int = 256, size: Optional[int] = None, seed: int = 0,
+                shifts: Optional[Sequence[int]] = None, fill: str = "zeros",
+                blocks: Optional[Sequence[int]] = None) -> pd.DataFrame:
+    """The run's measurements, each line carrying the run's fields and how it was measured."""
+    if kind not in KINDS:
+        raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
+    model = load_run_model(row)
+    size = size or row["train_size"]
+    x, y = test_images(row, limit=images, size=size)
+    if kind == "equivariance":
+        frame = equivariance.measure(model, x, y, shifts=shifts, fill=fill)
+    else:
+        frame = probe.measure(model, x, blocks=blocks, seed=seed)
+    return store.annotate(row, frame, size=size, images=len(x), analysis_seed=seed, device=device_name(),
+                          command=command_line())
+
+
+def stored_or_measured(kind: str, results_dir: str, ablations: Sequence[str], images: int = 32,
+                       **options: Any) -> pd.DataFrame:
+    """Stored measurements of ``kind``; when none are stored, the finished runs of ``ablations`` measured
+    now on a few images (not stored). Says which, and what is missing, so a notebook never hides it."""
+    stored = store.load(results_dir, kind)
+    if not stored.empty:
+        print(f"stored {kind} measurements of {stored.run_id.nunique()} runs from {store.folder(results_dir, kind)}")
+        return stored
+    rows = [r for r in select_rows(results_dir) if r["ablation"] in ablations]
+    frames = []
+    for row in rows:
+        try:
+            frames.append(measure_run(kind, row, images=images, **options))
+        except FileNotFoundError as err:
+            print(f"skipped: {err}")
+    absent = sorted(set(ablations) - {r["ablation"] for r in rows})
+    print(f"no stored {kind} measurements in {store.folder(results_dir, kind)}: measured now "
+          f"{len(frames)} runs on {images} test images each (store them with "
+          f"`python -m cpvt_lab.analyze {kind} results_dir={results_dir}`)"
+          + (f"; no finished runs of {', '.join(absent)}" if absent else ""))
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
