@@ -54,9 +54,10 @@ def parse(argv: Sequence[str]) -> tuple[str, dict[str, Any]]:
         raise UsageError("give run_id=... or ablations=[...], not both")
     if args.get("ablations") is not None and not (isinstance(args["ablations"], list) and args["ablations"]):
         raise UsageError(f"ablations must be a non-empty list like ablations=[peg,none], got {args['ablations']!r}")
-    for key in ("images", "size"):
-        if args.get(key) is not None and not (isinstance(args[key], int) and args[key] >= 2):
-            raise UsageError(f"{key} must be an integer >= 2, got {args[key]!r}")
+    for key, least in (("images", 2), ("size", 2), ("seed", 0)):
+        value = args.get(key)
+        if value is not None and not (isinstance(value, int) and not isinstance(value, bool) and value >= least):
+            raise UsageError(f"{key} must be an integer >= {least}, got {value!r}")
     for key in ("shifts", "blocks"):
         value = args.get(key)
         if value is not None and not (isinstance(value, list) and value and all(isinstance(v, int) for v in value)):

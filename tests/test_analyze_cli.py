@@ -65,6 +65,7 @@ def test_every_analysis_runs_on_smoke_results_and_the_tables_regenerate_them(smo
     (["equivariance", "fill=mirror"], "fill must be one of"),
     (["probe", "run_id=abc", "ablations=[peg]"], "not both"),
     (["probe", "images=1"], "images must be an integer >= 2"),
+    (["probe", "seed=-1"], "seed must be an integer >= 0"),
     (["equivariance", "shifts=4"], "shifts must be a non-empty list"),
 ])
 def test_bad_arguments_exit_2_with_a_specific_message_and_write_nothing(argv, message, tmp_path, capsys):
