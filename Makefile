@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 ABLATION ?= frozen_peg
 ARGS ?=
 
-.PHONY: run test venv clean
+.PHONY: run test venv clean gpu-carry
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -22,6 +22,14 @@ run: venv
 
 test: venv
 	$(PY) -m pytest -q $(ARGS)
+
+# What a GPU machine without a network needs beside the checkout, in folders git ignores: Hydra's wheels
+# (pure Python; antlr4 4.9.3 exists only as source, so it is built here) and the CIFAR-10 JPEG archive.
+gpu-carry: venv
+	$(PY) -m pip download --quiet --no-deps --only-binary=:all: --python-version 3.12 -d wheels \
+		hydra-core==1.3.8 omegaconf==2.3.1
+	$(PY) -m pip wheel --quiet --no-deps -w wheels antlr4-python3-runtime==4.9.3
+	mkdir -p data_local && cp $${CPVT_CIFAR10_JPEG:-../shared/data/cifar10-jpeg.tar.gz} data_local/cifar10-jpeg.tar.gz
 
 clean:
 	rm -rf $(VENV) outputs
