@@ -38,6 +38,7 @@ class ClassificationModule(pl.LightningModule):
                  cutmix: float = 0.0, compile: bool = False):
         super().__init__()
         self.model = model
+        self.compiled = compile
         if compile:
             self.model.compile()  # in place: state-dict keys keep their names (no "_orig_mod.")
         self.eval_sizes = list(eval_sizes)
@@ -75,6 +76,16 @@ class ClassificationModule(pl.LightningModule):
         if batch_idx + 1 == self.trainer.num_training_batches and not self._all_finite:
             raise NonFiniteLossError(f"non-finite training loss in epoch {self.current_epoch} "
                                      f"(by step {self.global_step})")
+
+    def on_validation_epoch_start(self):
+        # evaluation runs eager: eval mode and every other image size would each cost a new compilation,
+        # more than the few forward passes of an evaluation gain from it
+        if self.compiled:
+            torch.compiler.set_stance("force_eager")
+
+    def on_validation_epoch_end(self):
+        if self.compiled:
+            torch.compiler.set_stance("default")
 
     def validation_step(self, batch, batch_idx, dataloader_idx: int = 0):
         x, y = batch

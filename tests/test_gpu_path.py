@@ -56,14 +56,29 @@ def check_clean_checkpoint(cfg):
     assert plain(torch.zeros(1, 3, 32, 32)).shape == (1, 10)
 
 
-def test_the_compiled_module_keeps_clean_keys_that_load_into_an_uncompiled_model():
-    cfg = compose("peg", ["scale=smoke"])
-    module = ClassificationModule(build_model(cfg), eval_sizes=[32], num_classes=10, compile=True)
+def test_the_compiled_module_keeps_clean_keys_and_evaluates_without_compiling(monkeypatch):
+    graphs = []
+
+    def counting_backend(graph, example_inputs):  # dynamo's graphs, run as they are
+        graphs.append(graph)
+        return graph.forward
+
+    real_compile = torch.compile
+    monkeypatch.setattr(torch, "compile", lambda fn, **kw: real_compile(fn, **{**kw, "backend": counting_backend}))
+    cfg = compose("peg", ["scale=smoke", "data.batch_size=8", "data.eval_sizes=[32,48]"])
+    module = ClassificationModule(build_model(cfg), eval_sizes=[32, 48], num_classes=10, compile=True)
     assert module.model._compiled_call_impl is not None  # compiled in place, not wrapped
     state = module.state_dict()
     assert not [k for k in state if "_orig_mod" in k]
     build_model(cfg).load_state_dict({k.removeprefix("model."): v for k, v in state.items()
                                       if k.startswith("model.")}, strict=True)
+
+    data = SyntheticData.from_config(cfg.data, num_images=20)
+    trainer = pl.Trainer(accelerator="cpu", logger=False, enable_progress_bar=False, limit_val_batches=1)
+    trainer.validate(module, datamodule=data, verbose=False)
+    assert graphs == []  # evaluation at two sizes compiled nothing
+    module.model.eval()(torch.zeros(2, 3, 32, 32))
+    assert len(graphs) >= 1  # outside evaluation the compiled forward is used
 
 
 @pytest.mark.slow
