@@ -125,7 +125,11 @@ def split_overrides(overrides: Sequence[str]) -> tuple[tuple[int, ...] | None, l
 
 
 def plan(name: str, overrides: Sequence[str] = ()) -> list[PlannedRun]:
-    """Every run of the grid, composed and checked, once per run_id (in grid order)."""
+    """Every run of the grid, composed and checked, once per run_id.
+
+    Seed by seed (in grid order within a seed), so that a first seed of every cell is
+    done before any second: stopped early, a grid still covers every table.
+    """
     seeds_override, overrides = split_overrides(overrides)
     runs: dict[str, PlannedRun] = {}
     for grid in load_grid(name):
@@ -141,7 +145,7 @@ def plan(name: str, overrides: Sequence[str] = ()) -> list[PlannedRun]:
                 run = runs.setdefault(rid, PlannedRun(ablation, seed, cfg, rid))
                 if grid.name not in run.grids:
                     run.grids.append(grid.name)
-    return list(runs.values())
+    return sorted(runs.values(), key=lambda run: run.seed)
 
 
 def progress_callbacks(cfg: DictConfig) -> list[Any]:
