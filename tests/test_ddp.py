@@ -6,11 +6,14 @@ import os
 import subprocess
 import sys
 
+import pytest
 import torch
 from hydra.utils import instantiate
 
 from cpvt_lab import build_model, compose
+from cpvt_lab.config import ConfigError
 from cpvt_lab.data import TensorBatches
+from cpvt_lab.run import check_launch
 from cpvt_lab.train import run_dir
 
 MEAN, STD = (0.5, 0.5, 0.5), (0.25, 0.25, 0.25)
@@ -31,6 +34,17 @@ def test_training_shards_are_disjoint_and_equal_in_length():
                for label in y.tolist()] for r in range(2)]
     assert len(shards[0]) == len(shards[1]) == 24  # 50 -> 48 usable: whole global batches only
     assert not set(shards[0]) & set(shards[1])
+
+
+def test_ddp_is_refused_inside_a_local_multirun_but_not_on_slurm(monkeypatch):
+    cfg = compose("peg", ["trainer=ddp", "trainer.devices=2", "trainer.accelerator=cpu"])
+    monkeypatch.delenv("SLURM_NTASKS", raising=False)
+    check_launch(cfg, multirun=False)
+    with pytest.raises(ConfigError, match="trainer.devices: DDP"):
+        check_launch(cfg, multirun=True)
+    monkeypatch.setenv("SLURM_NTASKS", "2")  # srun starts the ranks: no re-launch of the command line
+    check_launch(cfg, multirun=True)
+    check_launch(compose("peg", []), multirun=True)
 
 
 def test_ddp_on_two_cpu_processes_writes_one_row_equal_to_single_process_evaluation(tiny_archive, tmp_path):

@@ -2,9 +2,13 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
+from cpvt_lab import compose
+from cpvt_lab.config import run_id
 from cpvt_lab.grid import plan
-from cpvt_lab.results import results_path
+from cpvt_lab.results import claim, read_rows, results_path
+from cpvt_lab.train import run_experiment
 from cpvt_lab.sweep import main as sweep_main
 from cpvt_lab.sweep import sweep_commands
 
@@ -56,3 +60,13 @@ def test_local_submitit_workers_sharing_results_dir_record_every_run_once(fast_o
     logs = list((tmp_path / "outputs" / "sweep" / "submitit").glob("*/*_log.out"))
     assert len(logs) == 3  # one process per task of the two multiruns
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.yaml", "b.yaml", "both.yaml", "cache", "outputs", "results"]
+
+
+def test_a_run_claimed_by_another_worker_is_left_to_it(fast_overrides):
+    cfg = compose("none", fast_overrides)
+    with claim(cfg.results_dir, run_id(cfg)) as claimed:  # another worker, training it now
+        assert claimed
+        row = run_experiment(cfg)
+    assert row["in_progress"] and row["skipped"] and "top1" not in row
+    assert read_rows(cfg.results_dir, status=None) == [] and not (Path(cfg.output_dir) / "runs").exists()
+    assert "top1" in run_experiment(cfg)  # the claim died with its holder: the run is free again
