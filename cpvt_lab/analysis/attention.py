@@ -8,12 +8,17 @@ same ``attn_mask`` as the fused one, so the relative-position bias is included.
 from __future__ import annotations
 
 import contextlib
-from typing import Iterator, Mapping, Optional
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator, Mapping, Optional, Sequence
 
 import matplotlib.pyplot as plt
 import torch
 
 from ..models import CPVTViT
+from ..results import read_rows
+from ..tables import SETTING, setting_label
+from .runs import load_run_model, test_images
 
 
 @contextlib.contextmanager
@@ -100,3 +105,65 @@ def plot_query_tiles(matrices: Mapping[str, torch.Tensor], grid: tuple[int, int]
         fig.suptitle(title)
     fig.tight_layout()
     return fig
+
+
+@dataclass
+class RunMaps:
+    """Patch-to-patch attention matrices of finished runs, and what could not be drawn and why."""
+    matrices: dict[str, torch.Tensor]
+    grid: Optional[tuple[int, int]]
+    setting: str
+    missing: list[str]
+
+    def note(self) -> str:
+        drawn = f"drawn: {', '.join(self.matrices) or 'nothing'}" + (f" ({self.setting})" if self.setting else "")
+        return "\n".join([drawn, *self.missing])
+
+
+def _setting(row: dict) -> tuple:
+    return tuple(row.get(k) for k in SETTING)
+
+
+def maps_from_runs(results_dir: str | Path, ablations: Sequence[str] = ("learned", "none", "peg"), block: int = 1,
+                   images: int = 32) -> RunMaps:
+    """Attention of ``block`` for one finished run per ablation, all from one setting.
+
+    The setting that holds most of the ablations wins (ties: the later runs); in it, the
+    lowest seed. Each model sees the same test images of that run's data set. A run
+    without a row or without its checkpoint is listed in ``missing`` with the command
+    that makes it.
+    """
+    rows = [r for r in read_rows(results_dir) if r["ablation"] in ablations]
+    by_setting: dict[tuple, dict[str, dict]] = {}
+    for row in sorted(rows, key=lambda r: (-r["seed"], r.get("finished_at") or "")):  # lowest seed last, wins
+        by_setting.setdefault(_setting(row), {})[row["ablation"]] = row
+    if not by_setting:
+        return RunMaps({}, None, "", [f"no finished run of {', '.join(ablations)} in {results_dir}: make them "
+                                      f"with `python -m cpvt_lab.grid table1` (results_dir={results_dir})"])
+    chosen = max(by_setting.values(), key=lambda found: (len(found), max(r.get("finished_at") or "" for r in
+                                                                         found.values())))
+    any_row = next(iter(chosen.values()))
+    missing, matrices, grid, batch = [], {}, None, None
+    for ablation in ablations:
+        row = chosen.get(ablation)
+        if row is None:
+            missing.append(f"{ablation}: no finished run in this setting; make it with: {_command(any_row, ablation)}")
+            continue
+        try:
+            model = load_run_model(row)
+        except FileNotFoundError as err:
+            missing.append(f"{ablation}: {err}; train it into another results folder with: "
+                           f"{_command(row, ablation)} results_dir=attention_runs, then point the notebook there")
+            continue
+        if batch is None:
+            batch, _ = test_images(row, limit=images)
+        matrices[ablation] = model_patch_attention(model, batch, block)
+        grid = tuple(model.patch_embed.grid_size)
+    return RunMaps(matrices, grid, setting_label(dict(zip(SETTING, _setting(any_row)))), missing)
+
+
+def _command(row: dict, ablation: str) -> str:
+    cfg = row["config"]
+    sizes = ",".join(str(s) for s in cfg["data"]["eval_sizes"])
+    return (f"python -m cpvt_lab.run ablation={ablation} scale={row['scale']} seed={row['seed']} "
+            f"trainer.max_epochs={row['epochs']} data.train_size={row['train_size']} 'data.eval_sizes=[{sizes}]'")
