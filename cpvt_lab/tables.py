@@ -56,7 +56,8 @@ class Study:
         return dict(self.rows).get(ablation)
 
 
-T1, T2, T3, POS, EXTRA = "table1_pe_strategies", "table2_resolution", "table3_cls_vs_gap", "peg_position", "extra_params"
+T1, T2, T3 = "table1_pe_strategies", "table2_resolution", "table3_cls_vs_gap"
+POS, EXTRA = "peg_position", "extra_params"
 
 STUDIES: tuple[Study, ...] = (
     Study(T1, "table1", "Position-encoding strategies (paper Table 1)",
