@@ -3,10 +3,12 @@ from __future__ import annotations
 
 import math
 
+import pandas as pd
 import pytest
 import torch
 
-from cpvt_lab.analysis import equivariance, probe, stats
+from cpvt_lab import tables
+from cpvt_lab.analysis import claims, equivariance, probe, stats
 from cpvt_lab.models import CPVTViT
 
 # the smoke geometry (patch 4, 8 x 8 grid, 12 blocks) of these ablations, untrained
@@ -116,6 +118,15 @@ def test_welch_interval_matches_the_textbook_sleep_example():
     assert (d.low, d.high) == (pytest.approx(-3.3654832, abs=1e-6), pytest.approx(0.2054832, abs=1e-6))
 
 
+def test_paired_interval_matches_the_textbook_sleep_example():
+    # R: t.test(extra ~ group, data = sleep, paired = TRUE): "t = -4.0621, df = 9,
+    # 95 percent confidence interval: -2.4598858 -0.7001142"
+    d = stats.paired_difference(SLEEP_1, SLEEP_2)
+    assert (d.diff, d.df) == (pytest.approx(-1.58), 9)
+    assert (d.low, d.high) == (pytest.approx(-2.4598858, abs=1e-6), pytest.approx(-0.7001142, abs=1e-6))
+    assert stats.compare(SLEEP_2, SLEEP_1, "greater", paired=True)["verdict"] == "reproduced"  # Welch: inconclusive
+
+
 @pytest.mark.parametrize("a, b, direction, margin, expected", [
     ([5, 6, 7], [1, 2, 3], "greater", 0, "reproduced"),      # A-B in [1.73, 6.27]
     ([5, 6, 7], [1, 2, 3], "greater", 3, "inconclusive"),    # the interval straddles the margin
@@ -142,3 +153,30 @@ def test_identical_seeds_give_an_exact_difference():
     assert (d.low, d.high) == (1.0, 1.0)
     assert stats.verdict(d, "greater", 0.5)[0] == "reproduced"
     assert stats.verdict(d, "greater", 1.0)[0] == "contradicted"  # exactly 1, not more than 1
+
+
+# ------------------------------------------------------------------ the paper's claims on made-up runs
+def made_up_runs() -> pd.DataFrame:
+    """learned beats none by ~5 points at 24 px over three seeds; learned loses 2 +- 0.1 points at 32 px."""
+    lines = []
+    for seed, (learned, none, drop) in enumerate([(70.0, 65.0, 2.0), (71.0, 66.5, 2.1), (70.5, 65.2, 1.9)]):
+        for ablation, top1 in (("learned", learned), ("none", none)):
+            for size, rank, value in ((24, 0, top1), (32, 1, top1 - drop)):
+                lines.append(dict(run_id=f"{ablation}{seed}", ablation=ablation, seed=seed, scale="cifar",
+                                  dataset="CIFAR-10, JPEG copy", epochs=100, train_size=24, model_size="vit_ti4",
+                                  size_px=size, size_rank=rank, top1=value, finetuned=False))
+    return pd.DataFrame(lines)
+
+
+def test_claims_get_welch_or_paired_verdicts_and_claims_without_runs_stay_listed():
+    verdicts = claims.claim_verdicts(made_up_runs()).set_index("claim")
+    assert set(verdicts.index) == {c.id for c in tables.CLAIMS}
+    beats = verdicts.loc["t1_learned_beats_none"]
+    assert (beats.verdict, beats.paired, beats.a_n, beats.b_n) == ("reproduced", False, 3, 3)
+    assert beats["diff"] == pytest.approx(70.5 - 65.5667, abs=1e-3)
+    loses = verdicts.loc["t1_learned_loses_larger"]  # the same runs at two sizes: paired by seed
+    assert (loses.verdict, loses.paired) == ("reproduced", True)
+    assert loses.diff_low == pytest.approx(2.0 - 4.303 * 0.1 / 3 ** 0.5, abs=1e-3)
+    assert verdicts.loc["pos_0_beats_10", "reason"] == "no runs"
+    text = claims.claims_markdown(verdicts.reset_index())
+    assert "2 reproduced, 0 contradicted" in text and "## Claims without any runs" in text

@@ -47,7 +47,8 @@ def test_every_analysis_runs_on_smoke_results_and_the_tables_regenerate_them(smo
     claims = pd.read_csv(out / "claims.csv")
     assert set(claims.claim) == {c.id for c in tables.CLAIMS}
     judged = claims.set_index("claim").loc["t1_peg_gains_larger"]  # peg at 48 px vs peg at 32 px
-    assert (judged.a_n, judged.b_n) == (2, 2) and judged.verdict in ("reproduced", "contradicted", "inconclusive")
+    assert (judged.a_n, judged.b_n, judged.paired) == (2, 2, True)
+    assert judged.verdict in ("reproduced", "contradicted", "inconclusive")
     assert judged.diff_low <= judged["diff"] <= judged.diff_high
     assert (out / "resolution.png").stat().st_size > 0
     assert "Smoke scale" in (out / "equivariance.md").read_text()

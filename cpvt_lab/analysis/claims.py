@@ -18,13 +18,21 @@ from . import stats
 
 COLUMNS = ["claim", "study", "text", *tables.SETTING, "a", "b", "direction", "margin", "paper_a", "paper_b",
            "a_n", "a_mean", "a_std", "a_low", "a_high", "b_n", "b_mean", "b_std", "b_low", "b_high",
-           "diff", "diff_low", "diff_high", "cohens_d", "verdict", "reason"]
+           "diff", "diff_low", "diff_high", "cohens_d", "paired", "verdict", "reason"]
 
 
-def cell_values(runs: pd.DataFrame, cell: tables.Cell) -> list[float]:
-    """Top-1 of every seed of ``cell`` among ``runs`` (one setting)."""
-    hit = runs[(runs.ablation == cell.ablation) & (runs.size_rank == cell.rank)]
-    return hit.top1.tolist()
+def cell_values(runs: pd.DataFrame, claim: tables.Claim) -> tuple[list[float], list[float], bool]:
+    """Top-1 of every seed of both cells among ``runs`` (one setting), and whether they pair up.
+
+    One ablation at two sizes is the same runs measured twice: its values are paired by seed
+    (seeds missing from either cell are left out).
+    """
+    a, b = (runs[(runs.ablation == c.ablation) & (runs.size_rank == c.rank)].set_index("seed").top1
+            for c in (claim.a, claim.b))
+    if claim.a.ablation != claim.b.ablation:
+        return a.tolist(), b.tolist(), False
+    seeds = a.index.intersection(b.index)
+    return a[seeds].tolist(), b[seeds].tolist(), True
 
 
 def claim_verdicts(runs: pd.DataFrame) -> pd.DataFrame:
@@ -39,18 +47,19 @@ def claim_verdicts(runs: pd.DataFrame) -> pd.DataFrame:
         mine = runs[runs.ablation.isin([claim.a.ablation, claim.b.ablation])]
         settings = [s for _, s in mine[tables.SETTING].drop_duplicates().iterrows()]
         if not settings:
-            records.append({**head, **stats.compare([], [], claim.direction, claim.margin)})
+            records.append({**head, **stats.compare([], [], claim.direction, claim.margin,
+                                                     claim.a.ablation == claim.b.ablation)})
         for setting in settings:
             here = mine[(mine[tables.SETTING] == setting).all(axis=1)]
-            a, b = cell_values(here, claim.a), cell_values(here, claim.b)
-            records.append({**head, **setting.to_dict(), **stats.compare(a, b, claim.direction, claim.margin)})
+            a, b, paired = cell_values(here, claim)
+            records.append({**head, **setting.to_dict(), **stats.compare(a, b, claim.direction, claim.margin, paired)})
     return pd.DataFrame.from_records(records, columns=COLUMNS)
 
 
-def _cell(mean, std, n) -> str:
+def _cell(mean, std, low, high, n) -> str:
     if not n:
         return "no runs"
-    return f"{mean:.2f} (n=1)" if n < 2 else f"{mean:.2f} ± {std:.2f} (n={n})"
+    return f"{mean:.2f} (n=1)" if n < 2 else f"{mean:.2f} ± {std:.2f} [{low:.2f}, {high:.2f}] (n={n})"
 
 
 def _paper(a, b) -> str:
@@ -62,7 +71,7 @@ def _difference(r) -> str:
         return "—"
     if pd.isna(r.diff_low):
         return f"{r.diff:+.2f}"
-    return f"{r.diff:+.2f} [{r.diff_low:+.2f}, {r.diff_high:+.2f}]"
+    return f"{r.diff:+.2f} [{r.diff_low:+.2f}, {r.diff_high:+.2f}]" + (" *" if r.paired else "")
 
 
 def _claim(r) -> str:
@@ -75,7 +84,9 @@ def claims_markdown(verdicts: pd.DataFrame) -> str:
              "Regenerated from `results/runs.jsonl` by `python -m cpvt_lab.tables` (or "
              "`python -m cpvt_lab.analyze claims`); do not edit by hand. A cell is `ablation@k`: the "
              "ablation's top-1 (%) at its training size (k=0) or the k-th larger test size. Ours: mean ± std "
-             "over seeds (n). A-B: difference of means with its 95% Welch interval; d: Cohen's d (pooled SD). "
+             "[95% t-interval of the mean] over seeds (n). A-B: difference of means with its 95% Welch interval, or, for one ablation at two sizes "
+             "(the same runs twice), the mean per-seed difference with its paired t-interval (marked *); d: "
+             "Cohen's d (pooled SD; paired: mean difference over the SD of the differences). "
              "Verdict: **reproduced** when the claim holds over the whole interval, **contradicted** when it "
              "fails over the whole interval, **inconclusive** otherwise or with fewer than 2 seeds per cell "
              "(`cpvt_lab/analysis/stats.py` states the rule).", ""]
@@ -94,8 +105,8 @@ def claims_markdown(verdicts: pd.DataFrame) -> str:
         table = pd.DataFrame({
             "claim (A vs B)": [_claim(r) for r in group.itertuples()],
             "paper A vs B": [_paper(r.paper_a, r.paper_b) for r in group.itertuples()],
-            "ours A": [_cell(r.a_mean, r.a_std, r.a_n) for r in group.itertuples()],
-            "ours B": [_cell(r.b_mean, r.b_std, r.b_n) for r in group.itertuples()],
+            "ours A": [_cell(r.a_mean, r.a_std, r.a_low, r.a_high, r.a_n) for r in group.itertuples()],
+            "ours B": [_cell(r.b_mean, r.b_std, r.b_low, r.b_high, r.b_n) for r in group.itertuples()],
             "A-B [95% CI]": [_difference(r) for r in group.itertuples()],
             "d": ["—" if pd.isna(d) else f"{d:+.2f}" for d in group.cohens_d],
             "verdict": group.verdict, "why": group.reason})

@@ -4,7 +4,9 @@ Every cell of a table is a set of runs that differ only in the seed. A cell is
 summarised by its mean, standard deviation (n-1) and a 95% Student-t interval
 for the mean. A comparison of two cells A and B is the difference of means
 A - B with a Welch interval (unequal variances, Welch-Satterthwaite degrees of
-freedom), and a verdict on a claim about it. A claim is ``greater``
+freedom); when both cells come from the same runs (one ablation at two test
+sizes), the differences are paired by seed and get a t-interval of their own.
+Then a verdict on a claim about it. A claim is ``greater``
 (A - B > margin) or ``not_greater`` (A - B <= margin), as in
 ``cpvt_lab.tables.CLAIMS``; the margin is part of what the paper says ("GAP adds
 more than 1 point": margin 1), so:
@@ -80,6 +82,16 @@ def welch_difference(a: Sequence[float], b: Sequence[float], confidence: float =
     return Difference(diff, diff - half, diff + half, float(df), d)
 
 
+def paired_difference(a: Sequence[float], b: Sequence[float], confidence: float = CONFIDENCE) -> Difference:
+    """Mean of the per-pair differences ``a[i] - b[i]`` (one run measured twice) with their t-interval."""
+    if len(a) != len(b) or len(a) < 2:
+        raise ValueError(f"a paired interval needs >= 2 pairs of equal length, got {len(a)} and {len(b)}")
+    d = summarize(np.asarray(a, dtype=float) - np.asarray(b, dtype=float), confidence)
+    if d.std == 0:  # every pair differs by the same amount: the difference is known exactly
+        return Difference(d.mean, d.mean, d.mean, d.n - 1, math.copysign(math.inf, d.mean) if d.mean else 0.0)
+    return Difference(d.mean, d.low, d.high, d.n - 1, d.mean / d.std)
+
+
 def verdict(difference: Difference, direction: str, margin: float = 0.0) -> tuple[str, str]:
     """(verdict, reason) for the claim on A - B, given its interval."""
     if direction not in DIRECTIONS:
@@ -94,16 +106,20 @@ def verdict(difference: Difference, direction: str, margin: float = 0.0) -> tupl
     return ("reproduced" if holds else "contradicted"), f"{span} wholly {side}"
 
 
-def compare(a: Sequence[float], b: Sequence[float], direction: str, margin: float = 0.0) -> dict:
-    """Both cells' summaries, the difference and the verdict, as one flat record (a table row)."""
+def compare(a: Sequence[float], b: Sequence[float], direction: str, margin: float = 0.0,
+            paired: bool = False) -> dict:
+    """Both cells' summaries, the difference and the verdict, as one flat record (a table row).
+
+    ``paired``: ``a[i]`` and ``b[i]`` come from the same run (Cohen's d is then d_z, over the differences).
+    """
     sa, sb = summarize(a), summarize(b)
     record = {**{f"a_{k}": v for k, v in asdict(sa).items()}, **{f"b_{k}": v for k, v in asdict(sb).items()}}
     if sa.n < 2 or sb.n < 2:
         diff = sa.mean - sb.mean if sa.n and sb.n else math.nan
         reason = "no runs" if not (sa.n and sb.n) else f"n<2 seeds (A has {sa.n}, B has {sb.n}): no interval"
         return {**record, "diff": diff, "diff_low": math.nan, "diff_high": math.nan, "cohens_d": math.nan,
-                "verdict": "inconclusive", "reason": reason}
-    d = welch_difference(a, b)
+                "paired": paired, "verdict": "inconclusive", "reason": reason}
+    d = paired_difference(a, b) if paired else welch_difference(a, b)
     outcome, reason = verdict(d, direction, margin)
     return {**record, "diff": d.diff, "diff_low": d.low, "diff_high": d.high, "cohens_d": d.cohens_d,
-            "verdict": outcome, "reason": reason}
+            "paired": paired, "verdict": outcome, "reason": reason}
