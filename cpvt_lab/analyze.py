@@ -36,7 +36,8 @@ class UsageError(ValueError):
 def parse(argv: Sequence[str]) -> tuple[str, dict[str, Any]]:
     """KIND and its settings (defaults filled in); every key and value checked before any work."""
     if not argv or argv[0] not in KINDS:
-        raise UsageError(f"first argument must be one of {', '.join(KINDS)}; got {argv[0] if argv else 'nothing'!r}")
+        raise UsageError(f"first argument must be one of {', '.join(KINDS)}; got {argv[0] if argv else 'nothing'!r} "
+                         "(python -m cpvt_lab.analyze --help)")
     kind, pairs = argv[0], list(argv[1:])
     odd = [p for p in pairs if "=" not in p]
     if odd:
@@ -106,6 +107,9 @@ def measure_runs(kind: str, args: dict[str, Any]) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] in (["-h"], ["--help"]):
+        print(__doc__)
+        return 0
     try:
         kind, args = parse(argv)
         if kind in ("equivariance", "probe"):
