@@ -24,6 +24,7 @@ import copy
 import inspect
 import json
 import logging
+import os
 import platform
 import resource
 import sys
@@ -292,7 +293,8 @@ def format_report(report: dict) -> str:
     lines.append(f"ratios (images/s), baseline {report['baseline']}:")
     lines += [f"  {k:<56}{v:>7.3f}" for k, v in report["ratios"].items()]
     if s["device_kind"] == "cpu":
-        lines.append("  (peak MB on a CPU is the process's peak resident memory so far)")
+        lines.append(f"  (peak MB on a CPU is the process's peak resident memory so far; host load average "
+                     f"{report['load_average'][0]:.1f} over the last minute)")
     return "\n".join(lines)
 
 
@@ -326,8 +328,13 @@ def split_overrides(overrides: Sequence[str], cuda: bool) -> tuple[list[str], li
 
 
 def run_bench(ablations: Sequence[str], overrides: Sequence[str], steps: int, warmup: int,
-              synthetic: bool = False, end_to_end: bool = True) -> dict:
-    """Compose, check and measure; returns the report (also what ``--json`` writes)."""
+              synthetic: bool = False, end_to_end: bool = True, json_path: Optional[Path] = None) -> dict:
+    """Compose, check and measure; returns the report.
+
+    ``json_path`` is rewritten after every measurement, so a run cut short (a
+    time limit on a lent GPU) keeps what it measured. The first ablation is
+    measured completely (eager step, step, end to end) before the next begins.
+    """
     configs = [compose(a, overrides) for a in ablations]  # every config is checked before any timing
     for cfg in configs:
         validate(cfg)
@@ -337,30 +344,8 @@ def run_bench(ablations: Sequence[str], overrides: Sequence[str], steps: int, wa
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     torch.manual_seed(cfg.seed)
     measurements: list[Measurement] = []
-
-    def record(m: Measurement) -> Measurement:  # one line as each finishes: a long GPU run shows progress
-        measurements.append(m)
-        print(f"measured {m.name}: {m.images_per_second:,.0f} images/s ({m.warmup_seconds:.1f} s warm-up)",
-              flush=True)
-        return m
-
-    record(measure_step("timm_eager", "plain timm VisionTransformer train step", timm_baseline(cfg), cfg, device,
-                        steps, warmup, compiled=False))
-    if cfg.compile:
-        record(measure_step("timm_compiled", "plain timm VisionTransformer train step, compiled",
-                            timm_baseline(cfg), cfg, device, steps, warmup, compiled=True))
-    ours = []
-    for c in configs:
-        if c.compile:  # eager too, so that a planner can weigh compile time against speed
-            record(measure_step(f"ours_eager[{c.ablation_name}]", "our model's train step, eager", build_model(c),
-                                c, device, steps, warmup, compiled=False, ablation=c.ablation_name))
-        ours.append(record(measure_step(f"ours_step[{c.ablation_name}]", "our model's train step", build_model(c),
-                                        c, device, steps, warmup, compiled=bool(c.compile), ablation=c.ablation_name)))
-    if end_to_end:  # same network as the step above, so the same FLOPs per image
-        for c, m in zip(configs, ours):
-            record(measure_end_to_end(c, device, steps, warmup, synthetic, m.flops_per_image))
     baseline = "timm_compiled" if cfg.compile else "timm_eager"
-    return {
+    report = {
         "device": device_label(device),
         "settings": {"device_kind": device.type, "ablations": list(ablations), "model_size": cfg.model.size,
                      "batch_size": cfg.data.batch_size, "train_size": cfg.data.train_size,
@@ -368,12 +353,37 @@ def run_bench(ablations: Sequence[str], overrides: Sequence[str], steps: int, wa
                      "warmup": warmup, "end_to_end_data": "synthetic" if synthetic else "run config data",
                      "overrides": list(overrides)},
         "versions": {"python": platform.python_version(), "torch": torch.__version__},
-        "measurements": [asdict(m) for m in measurements],
-        "baseline": baseline,
-        "ratios": ratios(measurements, baseline),
         "command": " ".join(["python -m cpvt_lab.bench", *sys.argv[1:]]),
-        "finished_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "baseline": baseline,
     }
+
+    def record(m: Measurement) -> Measurement:
+        measurements.append(m)
+        print(f"measured {m.name}: {m.images_per_second:,.0f} images/s ({m.warmup_seconds:.1f} s warm-up)",
+              flush=True)
+        report.update(
+            measurements=[asdict(x) for x in measurements],
+            ratios=ratios(measurements, baseline) if baseline in {x.name for x in measurements} else {},
+            load_average=[round(x, 2) for x in os.getloadavg()],  # 1, 5, 15 min: other work skews timings
+            finished_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
+        if json_path is not None:
+            json_path.write_text(json.dumps(report, indent=2) + "\n")
+        return m
+
+    record(measure_step("timm_eager", "plain timm VisionTransformer train step", timm_baseline(cfg), cfg, device,
+                        steps, warmup, compiled=False))
+    if cfg.compile:
+        record(measure_step("timm_compiled", "plain timm VisionTransformer train step, compiled",
+                            timm_baseline(cfg), cfg, device, steps, warmup, compiled=True))
+    for c in configs:
+        if c.compile:  # eager too, so that a planner can weigh compile time against speed
+            record(measure_step(f"ours_eager[{c.ablation_name}]", "our model's train step, eager", build_model(c),
+                                c, device, steps, warmup, compiled=False, ablation=c.ablation_name))
+        step = record(measure_step(f"ours_step[{c.ablation_name}]", "our model's train step", build_model(c), c,
+                                   device, steps, warmup, compiled=bool(c.compile), ablation=c.ablation_name))
+        if end_to_end:  # the same network as the step, so the same FLOPs per image
+            record(measure_end_to_end(c, device, steps, warmup, synthetic, step.flops_per_image))
+    return report
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
@@ -389,7 +399,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         if args.json is not None and not args.json.parent.exists():
             raise ConfigError("--json", f"folder {args.json.parent} does not exist")
         ablations, overrides = split_overrides(args.overrides, cuda)
-        report = run_bench(ablations, overrides, steps, warmup, args.synthetic, not args.skip_end_to_end)
+        report = run_bench(ablations, overrides, steps, warmup, args.synthetic, not args.skip_end_to_end, args.json)
     except ConfigError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
@@ -398,7 +408,6 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         return 2
     print(format_report(report))
     if args.json is not None:
-        args.json.write_text(json.dumps(report, indent=2) + "\n")
         print(f"written to {args.json}")
     return 0
 

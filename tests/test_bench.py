@@ -70,19 +70,21 @@ def test_synthetic_data_feeds_the_same_batches_as_the_archive():
 
 def test_the_bench_reports_every_measurement_and_writes_json(tiny_archive, tmp_path, capsys):
     out = tmp_path / "bench.json"
-    code = main(["ablation=peg", "data.batch_size=4", f"data.archive={tiny_archive}",
+    code = main(["ablation=peg,learned", "data.batch_size=4", f"data.archive={tiny_archive}",
                  f"data.cache_dir={tmp_path / 'cache'}", "data.subset=null", "--steps", "2", "--warmup", "1",
                  "--json", str(out)])
     assert code == 0
     report = json.loads(out.read_text())
     names = [m["name"] for m in report["measurements"]]
-    assert names == ["timm_eager", "ours_step[peg]", "end_to_end[peg]"]
+    # the first ablation completely, then the next
+    assert names == ["timm_eager", "ours_step[peg]", "end_to_end[peg]", "ours_step[learned]", "end_to_end[learned]"]
     by_name = {m["name"]: m for m in report["measurements"]}
     assert all(m["images_per_second"] > 0 and m["flops_per_image"] > 0 for m in by_name.values())
     assert by_name["end_to_end[peg]"]["images"] == 8
     assert by_name["ours_step[peg]"]["flops_per_image"] == by_name["end_to_end[peg]"]["flops_per_image"]
     assert report["baseline"] == "timm_eager" and report["settings"]["device_kind"] == "cpu"
-    assert set(report["ratios"]) == {f"{n}/timm_eager" for n in names[1:]}
+    assert set(report["ratios"]) == {f"{n}/timm_eager" for n in names[1:]} | {
+        "ours_step[peg]/ours_step[learned]", "end_to_end[peg]/end_to_end[learned]"}
     ratio = by_name["end_to_end[peg]"]["images_per_second"] / by_name["timm_eager"]["images_per_second"]
     assert report["ratios"]["end_to_end[peg]/timm_eager"] == pytest.approx(ratio, abs=1e-4)
     printed = capsys.readouterr().out
