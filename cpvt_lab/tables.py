@@ -21,7 +21,7 @@ from .results import read_rows, results_path
 
 REFERENCE_CSV = Path(__file__).with_name("reference_numbers.csv")
 SETTING = ["scale", "dataset", "epochs", "train_size", "model_size"]  # never pooled across
-RUN_COLUMNS = ["run_id", "ablation", "seed", *SETTING, "size_px", "size_rank", "top1", "finetuned"]
+RUN_COLUMNS = ["run_id", "ablation", "seed", *SETTING, "size_px", "size_rank", "top1", "finetuned", "device", "command"]
 SMOKE_NOTE = "**Smoke scale: these runs check the pipeline and measure nothing.**"
 
 
@@ -186,7 +186,8 @@ def load_runs(results_dir: str | Path) -> pd.DataFrame:
                 "run_id": r["run_id"], "ablation": r["ablation"], "seed": r["seed"],
                 **{k: r.get(k) for k in SETTING}, "size_px": int(size),
                 "size_rank": size_rank(int(size), r["train_size"], sizes), "top1": float(acc),
-                "finetuned": size in r.get("finetuned_sizes", [])})
+                "finetuned": size in r.get("finetuned_sizes", []), "device": r.get("device"),
+                "command": r.get("command")})
     runs = pd.DataFrame.from_records(records, columns=RUN_COLUMNS)
     return runs.sort_values(["ablation", *SETTING, "seed", "size_px"], ignore_index=True)
 
@@ -307,6 +308,14 @@ def _claims_markdown(claims: pd.DataFrame) -> str:
     return table.to_markdown(index=False)
 
 
+def provenance(runs: pd.DataFrame) -> str:
+    """Where a table's numbers come from: seeds, devices and the commands that made them."""
+    seeds = ", ".join(str(s) for s in sorted(runs.seed.unique()))
+    devices = "; ".join(sorted(runs.device.dropna().unique())) or "not recorded"
+    commands = ", ".join(f"`{c}`" for c in sorted(runs.command.dropna().unique())) or "not recorded"
+    return f"{runs.run_id.nunique()} runs, seeds {seeds}, on {devices}; made by {commands}."
+
+
 def study_markdown(study_id: str, runs: pd.DataFrame) -> str:
     """The study's Markdown: one table per setting, and the paper's claims checked on our means."""
     study = STUDY_BY_ID[study_id]
@@ -324,6 +333,7 @@ def study_markdown(study_id: str, runs: pd.DataFrame) -> str:
         parts += [f"## {setting_label(setting)}", ""]
         if setting["scale"] == "smoke":
             parts += [SMOKE_NOTE, ""]
+        parts += [provenance(runs[runs.ablation.isin(study.ablations) & (runs[SETTING] == setting).all(axis=1)]), ""]
         parts += [_wide(study, here).to_markdown(index=False), ""]
         mine = claims[(claims[SETTING] == setting).all(axis=1)]
         if len(mine):
