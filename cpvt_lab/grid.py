@@ -237,6 +237,9 @@ def _print_progress(run: PlannedRun, report: GridReport, count: int, started: fl
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    if {"-h", "--help"} & set(argv):
+        print(f"{__doc__}\ngrids: {', '.join(grid_names())}")
+        return 0
     if not argv or argv[0].startswith("-") or "=" in argv[0]:
         print(f"usage: python -m cpvt_lab.grid NAME [overrides...]\ngrids: {', '.join(grid_names())}",
               file=sys.stderr)
