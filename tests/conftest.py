@@ -54,3 +54,15 @@ def fast_overrides_for(tiny_archive: Path, tmp_path: Path) -> list[str]:
         "trainer.max_epochs=1", "+trainer.limit_train_batches=1", "trainer.enable_progress_bar=false",
         "finetune.epochs=1", f"results_dir={tmp_path / 'results'}", f"output_dir={tmp_path / 'outputs'}",
     ]
+
+
+@pytest.fixture()
+def single_thread():
+    """One intra-op thread for tests that time nothing: on a shared CPU, threads that spin while
+    another process holds the cores make small models several times slower."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

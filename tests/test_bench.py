@@ -11,6 +11,8 @@ from cpvt_lab.bench import (Measurement, SyntheticData, main, ratios, split_over
                             train_flops_per_image)
 from cpvt_lab.config import ConfigError, build_model
 
+pytestmark = pytest.mark.usefixtures("single_thread")
+
 
 def flops(model):
     images = torch.randn(2, 3, 32, 32, generator=torch.Generator().manual_seed(0))

@@ -17,6 +17,8 @@ from cpvt_lab.data import TensorBatches
 from cpvt_lab.module import ClassificationModule, NonFiniteLossError
 from cpvt_lab.train import run_dir, run_experiment
 
+pytestmark = pytest.mark.usefixtures("single_thread")
+
 cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 
 

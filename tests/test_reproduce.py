@@ -12,6 +12,8 @@ from cpvt_lab import compose
 from cpvt_lab.config import ConfigError
 from cpvt_lab.reproduce import epochs_that_fit, main, make_plan, rates_from_bench
 
+pytestmark = pytest.mark.usefixtures("single_thread")
+
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -65,7 +67,7 @@ def test_a_bench_report_without_end_to_end_timing_is_refused():
 @pytest.mark.parametrize("args, message", [
     (["--grids", "no_such_grid"], "table1"),
     (["--parallel", "0"], "--parallel"),
-    (["--budget-seconds", "30"], "buys no epoch"),
+    (["--budget-seconds", "30", "--grids", "extra_params"], "buys no epoch"),
     (["--bench", "/no/such/bench.json"], "--bench"),
 ])
 def test_bad_input_exits_2_before_anything_runs(args, message, tmp_path, capsys):
