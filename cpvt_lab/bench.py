@@ -38,6 +38,7 @@ import numpy as np
 import pytorch_lightning as pl
 import torch
 import torch.nn as nn
+from hydra.errors import HydraException
 from hydra.utils import instantiate
 from timm.models.vision_transformer import VisionTransformer
 from timm.optim import create_optimizer_v2
@@ -400,10 +401,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             raise ConfigError("--json", f"folder {args.json.parent} does not exist")
         ablations, overrides = split_overrides(args.overrides, cuda)
         report = run_bench(ablations, overrides, steps, warmup, args.synthetic, not args.skip_end_to_end, args.json)
-    except ConfigError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    except DataError as err:  # a missing archive: a clear line, not a traceback
+    except (ConfigError, DataError, HydraException) as err:  # a clear line, not a traceback
         print(f"error: {err}", file=sys.stderr)
         return 2
     print(format_report(report))

@@ -96,6 +96,7 @@ def test_the_bench_reports_every_measurement_and_writes_json(tiny_archive, tmp_p
 @pytest.mark.parametrize("args, message", [
     (["ablation=no_such_thing"], "unknown ablation"),
     (["model.size=huge"], "model.size"),
+    (["model.kernel=3"], "model.kernel"),
     (["--json", "/no/such/folder/bench.json"], "--json"),
     (["data.archive=/no/such/archive.tar.gz"], "not found"),
     (["--steps", "0"], "--steps"),
