@@ -8,10 +8,11 @@ many as fit the budget by the plan below. The runs go through the grid runner
 (``python -m cpvt_lab.grid``), ``--parallel`` copies of it at once on the same
 results folder: each claims the next run nobody holds, so they share the work.
 
-The plan, stated: ``budget x 0.9 >= waves x overhead + runs x epochs x 50,000 / rate``,
-where ``waves = ceil(runs / parallel)``, ``rate`` is the end-to-end training rate
-(images/s) and ``overhead`` the per-run cost outside the epochs (start-up, data
-to the device, compilation, final evaluation at every size). Both come from a bench
+The plan, stated: ``budget x 0.9 >= waves x overhead + runs x epochs x (50,000 / rate
++ 0.5 s / parallel)``, where ``waves = ceil(runs / parallel)``, ``rate`` is the
+end-to-end training rate (images/s), ``overhead`` the per-run cost outside the
+epochs (start-up, data to the device, compilation, final evaluation at every size)
+and 0.5 s the host's work at each epoch's end (the checkpoint). Both come from a bench
 JSON when given (``python -m cpvt_lab.bench --json``), else from DEFAULT_RATE and
 DEFAULT_OVERHEAD. Concurrent runs are assumed to add no throughput, only to overlap
 their overheads; whether they do is measured by running the same grid at
@@ -42,6 +43,9 @@ BUDGET_SHARE = 0.9  # of the budget planned for training; the rest is slack and 
 DEFAULT_RATE = 30_000.0  # images/s, eager ViT-Ti/4 at 24 px and batch 1024 on one H100 (an assumption)
 DEFAULT_OVERHEAD = 20.0  # seconds per run outside its epochs, eager (an assumption)
 STARTUP_SECONDS = 15.0  # a run process: imports, config checks, the cached arrays to the device
+# host work at each epoch's end, mostly rewriting last.ckpt (ViT-Ti/4 with AdamW state: about 66 MB);
+# other workers keep the GPU busy meanwhile, so it is shared among them (an assumption)
+EPOCH_END_SECONDS = 0.5
 GRID_OVERRIDES = ("scale=cifar", "seeds=[0]", "trainer.enable_progress_bar=false")
 
 
@@ -61,16 +65,21 @@ class Plan:
     def waves(self) -> int:
         return math.ceil(self.runs / self.parallel)
 
-    def predicted_seconds(self, epochs: Optional[int] = None) -> float:
-        epochs = self.epochs if epochs is None else epochs
-        return self.waves * self.overhead_seconds + self.runs * epochs * TRAIN_IMAGES / self.rate
+    def predicted_seconds(self) -> float:
+        return (self.waves * self.overhead_seconds
+                + self.runs * self.epochs * epoch_seconds(self.rate, self.parallel))
+
+
+def epoch_seconds(rate: float, parallel: int) -> float:
+    """One epoch of one run: its images at ``rate``, plus its host-side end (shared among the workers)."""
+    return TRAIN_IMAGES / rate + EPOCH_END_SECONDS / parallel
 
 
 def epochs_that_fit(runs: int, parallel: int, budget_seconds: float, rate: float, overhead_seconds: float) -> int:
-    """The most epochs per run with ``waves x overhead + runs x epochs x images / rate`` within the budget share."""
+    """The most epochs per run with ``waves x overhead + runs x epochs x epoch_seconds`` within the budget share."""
     waves = math.ceil(runs / parallel)
     training_seconds = budget_seconds * BUDGET_SHARE - waves * overhead_seconds
-    return max(0, math.floor(training_seconds * rate / (runs * TRAIN_IMAGES)))
+    return max(0, math.floor(training_seconds / (runs * epoch_seconds(rate, parallel))))
 
 
 # ---------------------------------------------------------------- rates from a bench report
