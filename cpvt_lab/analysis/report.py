@@ -18,9 +18,6 @@ import seaborn as sns
 from .. import tables
 from . import claims, resolution, store
 
-GROUP = [*tables.SETTING, "ablation"]
-
-
 def _cells(frame: pd.DataFrame, index: list[str], column: str, value: str, fmt: str) -> pd.DataFrame:
     """Wide table: ``index`` down, ``column`` across, each cell mean ± std (one value: the value alone)."""
     agg = frame.groupby([*index, column], sort=False).agg(mean=(value, "mean"), std=(value, "std"),
