@@ -28,6 +28,7 @@ import os
 import platform
 import resource
 import sys
+import tempfile
 import time
 import warnings
 from dataclasses import asdict, dataclass, field
@@ -66,6 +67,7 @@ class Measurement:
     peak_memory_mb: Optional[float]
     ablation: Optional[str] = None
     compiled: bool = False
+    checkpoint_seconds: Optional[float] = None  # end to end only: one write of the run's checkpoint
     images_per_second: float = field(init=False)
     tflops_per_second: float = field(init=False)
 
@@ -256,10 +258,14 @@ def measure_end_to_end(cfg, device: torch.device, steps: int, warmup: int, synth
     trainer.fit(module, datamodule=datamodule)
     if timer.seconds is None:
         raise RuntimeError(f"end-to-end run stopped after {timer.seen} of {warmup + steps} batches")
+    with tempfile.TemporaryDirectory() as folder:  # what a run pays at each epoch's end
+        started = time.perf_counter()
+        trainer.save_checkpoint(Path(folder) / "last.ckpt")
+        checkpoint_seconds = time.perf_counter() - started
     return Measurement(f"end_to_end[{cfg.ablation_name}]",
                        f"Lightning fit, {datamodule.describe()}, {cfg.trainer.precision}",
                        timer.images, timer.seconds, timer.warmup_seconds, flops_per_image, peak_memory_mb(device),
-                       cfg.ablation_name, bool(cfg.compile))
+                       cfg.ablation_name, bool(cfg.compile), checkpoint_seconds)
 
 
 # ---------------------------------------------------------------- ratios and report
@@ -291,6 +297,8 @@ def format_report(report: dict) -> str:
         memory = "-" if m["peak_memory_mb"] is None else f"{m['peak_memory_mb']:.0f}"
         lines.append(f"{m['name']:<28}{m['images_per_second']:>12,.0f}{m['tflops_per_second']:>10.3f}"
                      f"{m['flops_per_image'] / 1e9:>11.3f}{memory:>10}{m['warmup_seconds']:>11.1f}")
+    lines += [f"{m['name']}: one checkpoint write takes {m['checkpoint_seconds']:.2f} s"
+              for m in report["measurements"] if m["checkpoint_seconds"] is not None]
     lines.append(f"ratios (images/s), baseline {report['baseline']}:")
     lines += [f"  {k:<56}{v:>7.3f}" for k, v in report["ratios"].items()]
     if s["device_kind"] == "cpu":

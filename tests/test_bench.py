@@ -82,7 +82,7 @@ def test_the_bench_reports_every_measurement_and_writes_json(tiny_archive, tmp_p
     assert names == ["timm_eager", "ours_step[peg]", "end_to_end[peg]", "ours_step[learned]", "end_to_end[learned]"]
     by_name = {m["name"]: m for m in report["measurements"]}
     assert all(m["images_per_second"] > 0 and m["flops_per_image"] > 0 for m in by_name.values())
-    assert by_name["end_to_end[peg]"]["images"] == 8
+    assert by_name["end_to_end[peg]"]["images"] == 8 and by_name["end_to_end[peg]"]["checkpoint_seconds"] > 0
     assert by_name["ours_step[peg]"]["flops_per_image"] == by_name["end_to_end[peg]"]["flops_per_image"]
     assert report["baseline"] == "timm_eager" and report["settings"]["device_kind"] == "cpu"
     assert set(report["ratios"]) == {f"{n}/timm_eager" for n in names[1:]} | {

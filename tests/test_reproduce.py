@@ -26,7 +26,7 @@ def test_epochs_fill_the_budget_share_after_the_overheads_of_each_wave():
 
 
 def test_the_plan_takes_the_compile_mode_that_buys_more_epochs():
-    slow_start_fast_steps = {True: (60_000.0, 60.0), False: (30_000.0, 20.0)}
+    slow_start_fast_steps = {True: (60_000.0, 60.0, 0.5), False: (30_000.0, 20.0, 0.5)}
     assert make_plan(12, 2, 540, "auto", slow_start_fast_steps, "bench").compile is False  # 6 waves x 60 s
     assert make_plan(12, 12, 540, "auto", slow_start_fast_steps, "bench").compile is True  # one wave
     assert make_plan(12, 2, 540, "true", slow_start_fast_steps, "bench").epochs == epochs_that_fit(12, 2, 540, 6e4, 60)
@@ -39,7 +39,7 @@ def test_the_plan_takes_the_compile_mode_that_buys_more_epochs():
 def bench_report(train_size):
     def m(name, ips, warmup, compiled, ablation="peg"):
         return {"name": name, "images_per_second": ips, "warmup_seconds": warmup, "compiled": compiled,
-                "ablation": ablation}
+                "ablation": ablation, "checkpoint_seconds": 0.2 if name.startswith("end_to_end") else None}
     return {"settings": {"train_size": train_size},
             "measurements": [m("timm_compiled", 70_000, 50, True, None), m("ours_eager[peg]", 30_000, 2, False),
                              m("ours_step[peg]", 60_000, 42, True), m("end_to_end[peg]", 54_000, 45, True)]}
@@ -48,10 +48,10 @@ def bench_report(train_size):
 def test_rates_come_from_the_end_to_end_figure_and_the_eager_step():
     cfg = compose("peg", ["scale=cifar", "data.train_size=32", "data.eval_sizes=[32]"])
     options = rates_from_bench(bench_report(32), cfg)
-    rate, overhead = options[True]
-    assert rate == 54_000
+    rate, overhead, epoch_end = options[True]
+    assert rate == 54_000 and epoch_end == 0.2
     assert overhead == pytest.approx(15 + 45 + 10_000 / 3 / 54_000)
-    eager_rate, eager_overhead = options[False]
+    eager_rate, eager_overhead, _ = options[False]
     assert eager_rate == 27_000  # half the compiled rate, as the eager step is half the compiled one
     assert eager_overhead == pytest.approx(15 + 45 - 40 + 10_000 / 3 / 27_000)
     smaller = rates_from_bench(bench_report(32), compose("peg", ["scale=cifar", "data.train_size=24"]))
