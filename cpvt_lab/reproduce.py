@@ -33,9 +33,10 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Optional, Sequence
 
+import torch
 import yaml
 
-from .config import ConfigError
+from .config import ConfigError, build_model
 
 TRAIN_IMAGES = 50_000
 TEST_IMAGES = 10_000
@@ -87,9 +88,7 @@ def epochs_that_fit(runs: int, parallel: int, budget_seconds: float, rate: float
 # ---------------------------------------------------------------- rates from a bench report
 def flops_per_image(cfg, train_size: int) -> float:
     from .bench import train_flops_per_image
-    from .config import build_model
 
-    import torch
     images = torch.zeros(2, 3, train_size, train_size)
     return train_flops_per_image(build_model(cfg, img_size=train_size), images, torch.tensor([0, 1]))
 
