@@ -71,3 +71,11 @@ def test_a_run_claimed_by_another_worker_is_left_to_it(fast_overrides):
     assert row["in_progress"] and row["skipped"] and "top1" not in row
     assert read_rows(cfg.results_dir, status=None) == [] and not (Path(cfg.output_dir) / "runs").exists()
     assert "top1" in run_experiment(cfg)  # the claim died with its holder: the run is free again
+
+
+def test_dry_run_prints_the_multirun_commands_and_submits_nothing(fast_overrides, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    assert sweep_main([two_grids_sharing_a_run(tmp_path), "--dry-run", *fast_overrides]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 2 and all(line.startswith("python -m cpvt_lab.run -m hydra/launcher=slurm") for line in lines)
+    assert not (tmp_path / "outputs").exists() and not (tmp_path / "results").exists()
