@@ -39,6 +39,11 @@ def test_bf16_autocast_trains_every_kind_of_position_encoding(ablation):
     assert all(g is not None and torch.isfinite(g).all() and g.abs().sum() > 0 for g in grads)
 
 
+def test_a_run_under_lightnings_bf16_autocast_trains_and_evaluates(fast_overrides):
+    row = run_experiment(compose("relative", fast_overrides + ["trainer.precision=bf16-mixed"]))
+    assert row["status"] == "ok" and row["config"]["trainer"]["precision"] == "bf16-mixed"
+
+
 def test_relative_bias_is_an_additive_float_mask_and_the_others_leave_flash_attention_free():
     cfg = compose("relative", ["scale=smoke"])
     bias = build_model(cfg).pos_encoding.attn_bias(0, (8, 8))
