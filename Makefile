@@ -26,8 +26,10 @@ test: venv
 # What a GPU machine without a network needs beside the checkout, in folders git ignores: Hydra's wheels
 # (pure Python; antlr4 4.9.3 exists only as source, so it is built here) and the CIFAR-10 JPEG archive.
 gpu-carry: venv
-	$(PY) -m pip download --quiet --no-deps --only-binary=:all: --python-version 3.12 -d wheels \
-		hydra-core==1.3.8 omegaconf==2.3.1
+	# what the GPU image lacks, for its Python 3.12 (scipy is the only compiled one)
+	$(PY) -m pip download --quiet --no-deps --only-binary=:all: --python-version 3.12 \
+		--platform manylinux2014_x86_64 --platform manylinux_2_17_x86_64 --platform manylinux_2_28_x86_64 -d wheels \
+		hydra-core==1.3.8 omegaconf==2.3.1 tabulate pytest iniconfig pluggy 'scipy<1.17'
 	$(PY) -m pip wheel --quiet --no-deps -w wheels antlr4-python3-runtime==4.9.3
 	mkdir -p data_local && cp $${CPVT_CIFAR10_JPEG:-../shared/data/cifar10-jpeg.tar.gz} data_local/cifar10-jpeg.tar.gz
 
