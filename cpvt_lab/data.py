@@ -440,7 +440,7 @@ class ImageFolderDataModule(pl.LightningDataModule):
                  train_size: int = 224, eval_sizes: Sequence[int] = (224,), num_workers: int = 8,
                  num_classes: int = 1000, auto_augment: Optional[str] = "rand-m9-mstd0.5-inc1",
                  random_erasing: float = 0.25, crop_pct: float = 0.875, repeated_aug: int = 3, seed: int = 0,
-                 **_ignored):
+                 subset: Optional[int] = None, test_subset: Optional[int] = None, subset_seed: int = 0):
         super().__init__()
         self.root = Path(root).expanduser()
         self.batch_size, self.eval_batch_size = batch_size, eval_batch_size or batch_size
@@ -448,6 +448,7 @@ class ImageFolderDataModule(pl.LightningDataModule):
         self.num_workers, self.num_classes = num_workers, num_classes
         self.auto_augment, self.random_erasing, self.crop_pct = auto_augment, random_erasing, crop_pct
         self.repeated_aug, self.seed = repeated_aug, seed
+        self.subset, self.test_subset, self.subset_seed = subset, test_subset, subset_seed
         self.num_train_images = 0
 
     def describe(self) -> str:
@@ -473,17 +474,21 @@ class ImageFolderDataModule(pl.LightningDataModule):
 
     def setup(self, stage: Optional[str] = None) -> None:
         from timm.data import create_transform
+        from torch.utils.data import Subset
         from torchvision.datasets import ImageFolder
 
         self.check()
-        self.train_set = ImageFolder(str(self.root / "train"), transform=create_transform(
+        def folder(split, transform, total):  # the same stratified subset as the in-memory sets
+            images = ImageFolder(str(self.root / split), transform=transform)
+            keep = stratified_subset(np.array(images.targets), total, self.subset_seed)
+            return images if len(keep) == len(images) else Subset(images, keep.tolist())
+
+        self.train_set = folder("train", create_transform(
             self.train_size, is_training=True, auto_augment=self.auto_augment, re_prob=self.random_erasing,
-            re_mode="pixel", interpolation="bicubic"))
-        self.val_sets = [ImageFolder(str(self.root / "val"), transform=create_transform(
-            s, is_training=False, crop_pct=self.crop_pct, interpolation="bicubic")) for s in self.eval_sizes]
-        if len(self.train_set.classes) != self.num_classes:
-            raise DataError(f"{self.root} has {len(self.train_set.classes)} classes, config says {self.num_classes}"
-                            " (set data.num_classes)")
+            re_mode="pixel", interpolation="bicubic"), self.subset)
+        self.val_sets = [folder("val", create_transform(
+            s, is_training=False, crop_pct=self.crop_pct, interpolation="bicubic"), self.test_subset)
+            for s in self.eval_sizes]
         self.num_train_images = len(self.train_set)
 
     def _ranks(self) -> tuple[int, int]:

@@ -68,3 +68,22 @@ def test_imagenet_scale_shrunk_to_seconds_writes_a_row_with_ema(imagefolder, tmp
     assert set(row["top1"]) == set(row["top1_ema"]) == {"32", "48"}
     checkpoint = torch.load(run_dir(cfg, run_id(cfg)) / "checkpoints" / "last.ckpt", weights_only=False)
     assert any("EMA" in key for key in checkpoint["callbacks"])  # the average resumes with the run
+
+
+def test_imagefolder_subsets_are_stratified_like_the_in_memory_sets(imagefolder):
+    data = ImageFolderDataModule(str(imagefolder), train_size=32, eval_sizes=[32, 48], num_workers=0,
+                                 num_classes=3, subset=6, test_subset=3)
+    data.setup("fit")
+    assert data.num_train_images == 6
+    train_classes = [data.train_set.dataset.targets[i] for i in data.train_set.indices]
+    assert np.bincount(train_classes).tolist() == [2, 2, 2]
+    assert [len(v) for v in data.val_sets] == [3, 3]
+
+
+def test_an_unknown_imagefolder_setting_is_refused_before_any_work(imagefolder, tmp_path):
+    from cpvt_lab.config import ConfigError, validate
+    cfg = compose("peg", ["scale=imagenet", f"data.root={imagefolder}", "data.num_classes=3",
+                          "+data.crop_padding=4", f"results_dir={tmp_path / 'r'}", f"output_dir={tmp_path / 'o'}"])
+    with pytest.raises(ConfigError, match="crop_padding"):
+        validate(cfg)
+    assert list(tmp_path.iterdir()) == []
