@@ -5,12 +5,12 @@ import json
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
+import pytorch_lightning as pl
 import torch
 
-from cpvt_lab import compose
+from cpvt_lab import build_model, compose
 from cpvt_lab.config import ConfigError, ablation_names, run_id
 from cpvt_lab.module import NonFiniteLossError
 from cpvt_lab.results import read_rows
@@ -44,10 +44,7 @@ def test_frozen_peg_weights_do_not_change_while_the_rest_trains(fast_overrides):
     cfg = compose("frozen_peg", fast_overrides)
     run_experiment(cfg)
     state = torch.load(run_dir(cfg, run_id(cfg)) / "checkpoints" / "last.ckpt", weights_only=False)["state_dict"]
-    torch.manual_seed(cfg.seed)
-    from cpvt_lab.config import build_model
-    import pytorch_lightning as pl
-    pl.seed_everything(cfg.seed, verbose=False)
+    pl.seed_everything(cfg.seed, verbose=False)  # as run_experiment does before building the model
     initial = build_model(cfg).state_dict()
     for name, value in initial.items():
         trained = state[f"model.{name}"]
