@@ -376,7 +376,11 @@ class Cifar10JpegDataModule(ArrayDataModule):
                             key="data.num_classes")
 
     def prepare_data(self) -> None:
-        load_jpeg_archive(locate_jpeg_archive(self.archive_setting), cache_dir(self.cache_setting))
+        # decode once into the cache; setup() then reads the cache (no need to load the arrays twice)
+        archive = locate_jpeg_archive(self.archive_setting)
+        target = cached_arrays_path(archive, cache_dir(self.cache_setting))
+        if cached_classes(target) is None:
+            save_arrays_atomically(decode_imagefolder_archive(archive), target)
 
     def load_arrays(self) -> Arrays:
         return load_jpeg_archive(locate_jpeg_archive(self.archive_setting), cache_dir(self.cache_setting))
