@@ -1,8 +1,9 @@
 """The LightningModule: DeiT's optimisation recipe around any network, top-1 at every evaluation size."""
 from __future__ import annotations
 
+import itertools
 import math
-from typing import Sequence
+from typing import Optional, Sequence
 
 import pytorch_lightning as pl
 import torch
@@ -11,6 +12,8 @@ from timm.data import Mixup
 from timm.loss import SoftTargetCrossEntropy
 from timm.optim import create_optimizer_v2
 from torchmetrics.classification import MulticlassAccuracy
+
+from .compile_guard import CHECK_BATCHES, CompileCheck, check_compiled, compile_in_place, uncompile
 
 
 class NonFiniteLossError(RuntimeError):
@@ -25,11 +28,19 @@ def warmup_cosine(step: int, warmup_steps: int, total_steps: int, min_ratio: flo
     return min_ratio + (1 - min_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
 
 
+def use_fused_adamw(device: torch.device, clipping: bool) -> bool:
+    """Fused AdamW on a GPU, unless gradients are clipped: a fused optimizer unscales gradients
+    inside its step, so Lightning refuses to clip before it (the foreach AdamW computes the same update)."""
+    return device.type == "cuda" and not clipping
+
+
 class ClassificationModule(pl.LightningModule):
     """Trains ``model`` with AdamW + warm-up/cosine + label smoothing (+ optional Mixup/CutMix).
 
     ``lr`` is the peak rate for a global batch of ``lr_batch``; it is scaled
-    linearly to the real global batch (DeiT: 5e-4 per 512).
+    linearly to the real global batch (DeiT: 5e-4 per 512). With ``compile`` the
+    network is compiled, then checked against eager on the first training batches
+    before the first step; if they disagree it trains eager (``compile_check`` says why).
     """
 
     def __init__(self, model: nn.Module, eval_sizes: Sequence[int], num_classes: int, lr: float = 1e-3,
@@ -39,8 +50,11 @@ class ClassificationModule(pl.LightningModule):
         super().__init__()
         self.model = model
         self.compiled = compile
+        self.compile_check: Optional[CompileCheck] = None
+        self.compile_fallback = True  # train eager when the check fails (off only to study a failure)
+        self.fused_adamw: Optional[bool] = None  # None: use_fused_adamw decides
         if compile:
-            self.model.compile()  # in place: state-dict keys keep their names (no "_orig_mod.")
+            compile_in_place(self.model)
         self.eval_sizes = list(eval_sizes)
         self.lr, self.lr_batch, self.weight_decay = lr, lr_batch, weight_decay
         self.warmup_epochs, self.min_lr_ratio = warmup_epochs, min_lr_ratio
@@ -64,6 +78,31 @@ class ClassificationModule(pl.LightningModule):
         loss = self.train_loss(self.model(x), y)
         self.log("train/loss", loss, on_step=False, on_epoch=True, prog_bar=True, sync_dist=True)
         return loss
+
+    def on_train_start(self):
+        if self.compiled:
+            self.check_compilation()
+
+    def check_compilation(self) -> None:
+        """Compiled against eager on the first real training batches; fall back to eager if they disagree."""
+        trainer = self.trainer
+        batches = [trainer.strategy.batch_to_device(b) for b in itertools.islice(trainer.train_dataloader,
+                                                                                  CHECK_BATCHES)]
+        self.compile_check = check_compiled(self.model, batches, trainer.precision_plugin.forward_context,
+                                            precision=str(trainer.precision))
+        # every rank trains the same way: compiled only where all ranks' checks passed
+        if not trainer.strategy.reduce_boolean_decision(self.compile_check.passed, all=True) \
+                and self.compile_check.passed:
+            self.compile_check.passed, self.compile_check.reason = False, "another rank's compile check failed"
+        if self.compile_check.passed:
+            self.print(f"compile check passed: {self.compile_check.reason} (worst gradient error "
+                       f"{self.compile_check.grad_error:.2g}, eager's {self.compile_check.grad_error_eager:.2g})")
+        elif self.compile_fallback:
+            uncompile(self.model)
+            self.compiled = False
+            self.print(f"compile check FAILED, training eager instead: {self.compile_check.reason}")
+        else:
+            self.print(f"compile check FAILED, training compiled all the same: {self.compile_check.reason}")
 
     def on_train_epoch_start(self):
         self._all_finite = None
@@ -97,9 +136,11 @@ class ClassificationModule(pl.LightningModule):
     def configure_optimizers(self):
         global_batch = self.trainer.datamodule.batch_size * self.trainer.world_size
         lr = self.lr * global_batch / self.lr_batch
+        clipping = bool(self.trainer.gradient_clip_val)
         optimizer = create_optimizer_v2(  # honours model.no_weight_decay() and skips 1-D params
             self.model, opt="adamw", lr=lr, weight_decay=self.weight_decay,
-            **({"fused": True} if torch.cuda.is_available() else {}))
+            **({"fused": True} if (use_fused_adamw(self.device, clipping) if self.fused_adamw is None
+                                   else self.fused_adamw) else {}))
         total = max(1, int(self.trainer.estimated_stepping_batches))
         per_epoch = max(1, total // max(1, self.trainer.max_epochs))
         warmup = min(total, max(1, int(self.warmup_epochs * per_epoch)))

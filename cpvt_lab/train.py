@@ -215,7 +215,8 @@ def _train_and_evaluate(cfg: DictConfig, rid: str, out: Path,
         averaged["top1_ema"] = evaluate(trainer, ema_module, datamodule)
     return {
         **base_row(cfg, rid), "status": "ok", "dataset": datamodule.describe(),
-        "params": count_parameters(model), "top1": top1, "finetuned_sizes": sorted(finetuned, key=int),
+        "params": count_parameters(model), "compiled": module.compiled,
+        "compile_check": module.compile_check.as_dict() if module.compile_check else None, "top1": top1, "finetuned_sizes": sorted(finetuned, key=int),
         "train_seconds": round(timer.seconds, 2),
         "images_per_second": round(timer.images / timer.seconds, 1) if timer.seconds else None,
         "checkpoint": str(last), "finished_at": _now(), **averaged,

@@ -3,6 +3,7 @@ batch counts, the sync-free NaN check; and, on a GPU only, that batching and tra
 the host wait for the device."""
 from __future__ import annotations
 
+import functools
 from types import SimpleNamespace
 
 import pytest
@@ -11,7 +12,9 @@ import torch
 import torch.nn as nn
 
 from cpvt_lab import build_model, compose
+from cpvt_lab import module as module_lib
 from cpvt_lab.bench import SyntheticData
+from cpvt_lab.compile_guard import compile_in_place
 from cpvt_lab.config import run_id
 from cpvt_lab.data import TensorBatches
 from cpvt_lab.module import ClassificationModule, NonFiniteLossError
@@ -70,8 +73,7 @@ def test_the_compiled_module_keeps_clean_keys_and_evaluates_without_compiling(mo
         graphs.append(graph)
         return graph.forward
 
-    real_compile = torch.compile
-    monkeypatch.setattr(torch, "compile", lambda fn, **kw: real_compile(fn, **{**kw, "backend": counting_backend}))
+    monkeypatch.setattr(module_lib, "compile_in_place", functools.partial(compile_in_place, backend=counting_backend))
     cfg = compose("peg", ["scale=smoke", "data.batch_size=8", "data.eval_sizes=[32,48]"])
     module = ClassificationModule(build_model(cfg), eval_sizes=[32, 48], num_classes=10, compile=True)
     assert module.model._compiled_call_impl is not None  # compiled in place, not wrapped

@@ -1,0 +1,142 @@
+"""Compiled training must be the same training: compile a network, and check it against eager before it trains.
+
+A compiled network is trusted only after ``check_compiled`` has compared it with the
+same network run eagerly, from the same weights, on real batches: the training loss
+and the gradient of every trainable parameter, under the run's precision. The yardstick
+is an fp32 eager pass of the same batch: the compiled gradients may stray from it by
+no more than a few times what eager itself strays at the run's precision (bf16 rounding
+is no fault of the compiler), with a small floor for fp32. A compiler that computes a
+wrong gradient (the way compiled multi-PEG models collapsed on a GPU) is off by order
+one, far outside that band. See docs/compile.md.
+"""
+from __future__ import annotations
+
+import contextlib
+import time
+from dataclasses import asdict, dataclass
+from typing import Callable, ContextManager, Iterable, Optional
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+# Inductor settings every compiled network gets (where the running torch has them):
+# - fallback_random: random ops (drop-path) draw from eager's generator, so the check
+#   compares like with like and a compiled run draws the masks an eager run draws;
+# - triton.mix_order_reduction off: inductor's fused mixed-order reductions (default on
+#   since torch 2.10) have computed silently wrong gradients of biases and norm weights
+#   (pytorch/pytorch#190796, #193061), the suspected cause of the multi-PEG collapse.
+INDUCTOR_OPTIONS = {"fallback_random": True, "triton.mix_order_reduction": False}
+
+# The band: compiled error <= max(FLOOR, FACTOR x eager's own error), both against fp32 eager.
+FLOOR = 1e-3
+FACTOR = 5.0
+CHECK_BATCHES = 3
+
+
+def inductor_options(overrides: Optional[dict] = None) -> dict:
+    """``INDUCTOR_OPTIONS`` (with ``overrides``) less the keys this torch's inductor does not know."""
+    from torch._inductor import config
+
+    known = config.get_config_copy()
+    return {k: v for k, v in {**INDUCTOR_OPTIONS, **(overrides or {})}.items() if k in known}
+
+
+def compile_in_place(model: nn.Module, backend: str = "inductor", options: Optional[dict] = None,
+                     **kwargs) -> nn.Module:
+    """``model.compile()``: state-dict keys keep their names (no ``_orig_mod.``)."""
+    if backend == "inductor":
+        kwargs["options"] = inductor_options(options)
+    model.compile(backend=backend, **kwargs)
+    return model
+
+
+def uncompile(model: nn.Module) -> None:
+    """Undo ``compile_in_place``: ``nn.Module.compile`` keeps its compiled call in this one attribute."""
+    model._compiled_call_impl = None
+
+
+def is_compiled(model: nn.Module) -> bool:
+    return getattr(model, "_compiled_call_impl", None) is not None
+
+
+@dataclass
+class CompileCheck:
+    """The verdict of one check, as it goes into a result row."""
+    passed: bool
+    reason: str
+    batches: int
+    precision: str
+    loss_error: float  # worst |loss - fp32 loss| / |fp32 loss| of the compiled network
+    loss_error_eager: float  # the same for eager at the run's precision
+    grad_error: float  # worst over parameters of |g - g_fp32| / |g_fp32|, compiled
+    grad_error_eager: float  # eager's error on that same parameter
+    worst_parameter: str
+    seconds: float
+    floor: float = FLOOR
+    factor: float = FACTOR
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def _loss_and_grads(model, params, x, y, context: Callable[[], ContextManager], seed: int):
+    torch.manual_seed(seed)  # the same drop-path masks in every pass
+    with context():
+        logits = model(x)
+    loss = F.cross_entropy(logits.float(), y)
+    return loss.detach().double(), [g.double() for g in torch.autograd.grad(loss, params)]
+
+
+def _relative(a: torch.Tensor, ref: torch.Tensor) -> float:
+    return float((a - ref).norm() / ref.norm().clamp_min(1e-30))
+
+
+def check_compiled(model: nn.Module, batches: Iterable[tuple[torch.Tensor, torch.Tensor]],
+                   context: Callable[[], ContextManager] = contextlib.nullcontext,
+                   precision: str = "32-true", floor: float = FLOOR, factor: float = FACTOR) -> CompileCheck:
+    """Compare the compiled ``model`` with itself run eagerly on ``batches``, in train mode.
+
+    ``context`` makes the run's precision context (Lightning's ``forward_context``, an
+    autocast). Nothing changes: no weight, no ``.grad``, and the random number streams are
+    restored, so a checked run trains exactly as an unchecked one would.
+    """
+    started = time.perf_counter()
+    params = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
+    names, tensors = [n for n, _ in params], [p for _, p in params]
+    device = next(model.parameters()).device
+    worst = dict(loss=0.0, loss_eager=0.0, grad=0.0, grad_eager=0.0, name="", reason="")
+    was_training = model.training
+    model.train()
+    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+        count = 0
+        for count, (x, y) in enumerate(batches, start=1):
+            seed = 1_000 + count
+            with torch.compiler.set_stance("force_eager"):
+                ref_loss, ref = _loss_and_grads(model, tensors, x, y, contextlib.nullcontext, seed)
+                eager_loss, eager = _loss_and_grads(model, tensors, x, y, context, seed)
+            loss, grads = _loss_and_grads(model, tensors, x, y, context, seed)
+            loss_err, loss_err_eager = _relative(loss, ref_loss), _relative(eager_loss, ref_loss)
+            if not torch.isfinite(loss) or loss_err > max(floor, factor * loss_err_eager):
+                worst["reason"] = worst["reason"] or (
+                    f"batch {count}: loss {float(loss):.6g} compiled against {float(eager_loss):.6g} eager "
+                    f"({float(ref_loss):.6g} in fp32)")
+            worst["loss"], worst["loss_eager"] = max(worst["loss"], loss_err), max(worst["loss_eager"], loss_err_eager)
+            for name, g, g_eager, g_ref in zip(names, grads, eager, ref):
+                err, err_eager = _relative(g, g_ref), _relative(g_eager, g_ref)
+                if not torch.isfinite(g).all():
+                    err = float("inf")
+                if err > max(floor, factor * err_eager) and not worst["reason"]:
+                    worst["reason"] = (f"batch {count}: gradient of {name} off by {err:.3g} (relative to fp32 "
+                                       f"eager; eager at this precision: {err_eager:.3g})")
+                if err > worst["grad"] or not worst["name"]:
+                    worst.update(grad=err, grad_eager=err_eager, name=name)
+    model.train(was_training)
+    if count == 0:
+        raise ValueError("check_compiled needs at least one batch")
+    passed = not worst["reason"]
+    return CompileCheck(
+        passed=passed, reason=worst["reason"] or f"compiled agrees with eager on {count} batches", batches=count,
+        precision=precision, loss_error=worst["loss"], loss_error_eager=worst["loss_eager"],
+        grad_error=worst["grad"], grad_error_eager=worst["grad_eager"], worst_parameter=worst["name"],
+        seconds=round(time.perf_counter() - started, 2), floor=floor, factor=factor)

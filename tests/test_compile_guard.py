@@ -1,0 +1,150 @@
+"""The compile guard: compiled training is checked against eager before it trains, and falls back when wrong.
+
+The compiled functions here come from small dynamo backends that run dynamo's graph as it is
+(``aot_eager`` or a plain callable), so the tests take seconds on a CPU; two of them are wrong on
+purpose, one in the loss and one only in a gradient, so the guard can be seen to fail.
+"""
+from __future__ import annotations
+
+import contextlib
+import functools
+
+import pytest
+import torch
+
+from cpvt_lab import build_model, compose
+from cpvt_lab import module as module_lib
+from cpvt_lab.compile_guard import INDUCTOR_OPTIONS, check_compiled, compile_in_place, inductor_options, is_compiled
+from cpvt_lab.results import append_row, find_success, finished_rows
+from cpvt_lab.tables import write_tables
+from cpvt_lab.train import run_experiment
+
+pytestmark = pytest.mark.usefixtures("single_thread")
+
+
+def scaled_logits(graph, example_inputs):
+    """A wrong compiler: logits 3% too large (so the loss and every gradient are off)."""
+    def run(*args):
+        out = graph.forward(*args)
+        return (out[0] * 1.03, *out[1:]) if isinstance(out, (tuple, list)) else out * 1.03
+    return run
+
+
+class _WrongBackward(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x):
+        return x.view_as(x)
+
+    @staticmethod
+    def backward(ctx, grad):
+        return grad * 1.5
+
+
+def wrong_gradient(graph, example_inputs):
+    """A subtler wrong compiler: the forward is exact, every gradient 50% too large."""
+    def run(*args):
+        out = graph.forward(*args)
+        return (_WrongBackward.apply(out[0]), *out[1:]) if isinstance(out, (tuple, list)) else _WrongBackward.apply(out)
+    return run
+
+
+def model_and_batches(ablation="peg_0to5", batches=2, batch_size=4):
+    cfg = compose(ablation, ["scale=smoke"])
+    torch.manual_seed(0)
+    model = build_model(cfg).train()
+    generator = torch.Generator().manual_seed(1)
+    data = [(torch.randn(batch_size, 3, 32, 32, generator=generator),
+             torch.randint(0, 10, (batch_size,), generator=generator)) for _ in range(batches)]
+    return model, data
+
+
+def bf16():
+    return torch.autocast("cpu", dtype=torch.bfloat16)
+
+
+@pytest.mark.parametrize("context, precision", [(None, "32-true"), (bf16, "bf16-mixed")])
+def test_a_faithful_compilation_passes_with_drop_path_on(context, precision):
+    model, batches = model_and_batches()
+    assert any(getattr(b.drop_path1, "drop_prob", 0) > 0 for b in model.blocks)  # masks must match, not be off
+    compile_in_place(model, backend="aot_eager")
+    check = check_compiled(model, batches, context or contextlib.nullcontext, precision)
+    assert check.passed, check.reason
+    assert check.batches == 2 and check.grad_error <= max(check.floor, check.factor * check.grad_error_eager)
+
+
+@pytest.mark.parametrize("backend, what", [(scaled_logits, ""), (wrong_gradient, "gradient of")])
+@pytest.mark.parametrize("context", [None, bf16])
+def test_a_wrong_compilation_fails_and_says_where(backend, what, context):
+    model, batches = model_and_batches()
+    compile_in_place(model, backend=backend)
+    check = check_compiled(model, batches, context or contextlib.nullcontext)
+    assert not check.passed
+    assert check.reason.startswith("batch 1: " + what)
+
+
+def test_the_check_changes_no_weight_no_gradient_and_no_random_stream():
+    model, batches = model_and_batches()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    compile_in_place(model, backend="aot_eager")
+    torch.manual_seed(5)
+    check_compiled(model, batches)
+    after_check = torch.rand(3)
+    torch.manual_seed(5)
+    assert torch.equal(after_check, torch.rand(3))
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+    assert all(p.grad is None for p in model.parameters())
+
+
+def test_inductor_gets_the_projects_options_that_this_torch_knows():
+    options = inductor_options({"no_such_option": 1})
+    assert options["fallback_random"] is True and "no_such_option" not in options
+    assert set(options) <= set(INDUCTOR_OPTIONS)
+
+
+# ---------------------------------------------------------------- in a run
+def with_backend(monkeypatch, backend):
+    monkeypatch.setattr(module_lib, "compile_in_place", functools.partial(compile_in_place, backend=backend))
+
+
+def test_a_run_whose_compilation_is_wrong_trains_eager_and_its_row_says_why(fast_overrides, monkeypatch, capsys):
+    with_backend(monkeypatch, wrong_gradient)
+    row = run_experiment(compose("peg_0to5", fast_overrides + ["compile=true"]))
+    assert row["status"] == "ok" and row["compiled"] is False
+    assert row["compile_check"]["passed"] is False and "gradient of" in row["compile_check"]["reason"]
+    assert "compile check FAILED, training eager instead" in capsys.readouterr().out
+
+
+def test_a_run_whose_compilation_is_faithful_trains_compiled(fast_overrides, monkeypatch):
+    with_backend(monkeypatch, "aot_eager")
+    row = run_experiment(compose("peg_0to5", fast_overrides + ["compile=true"]))
+    assert row["compiled"] is True and row["compile_check"]["passed"] is True
+    assert row["compile_check"]["precision"] == "32-true"
+
+
+def test_an_eager_run_records_no_check(fast_overrides):
+    row = run_experiment(compose("peg", fast_overrides))
+    assert row["compiled"] is False and row["compile_check"] is None
+
+
+# ---------------------------------------------------------------- rows made before the guard
+def test_rows_compiled_before_the_guard_are_no_result_and_are_trained_again(fast_overrides, monkeypatch, tmp_path):
+    cfg = compose("peg", fast_overrides)
+    good = run_experiment(cfg)
+    results_dir = cfg.results_dir
+    old = {**good, "run_id": "0ldc0mpiled0", "config": {**good["config"], "compile": True}}
+    del old["compile_check"]
+    append_row(results_dir, old)
+    assert [r["run_id"] for r in finished_rows(results_dir)] == [good["run_id"]]
+    assert find_success(results_dir, "0ldc0mpiled0") is None  # so a grid trains it again
+    write_tables(results_dir, tmp_path / "tables")
+    index = (tmp_path / "tables" / "README.md").read_text()
+    assert "1 rows set aside" in index and "0ldc0mpiled0" in index
+    assert "0 finished" not in index and good["run_id"] not in index
+
+
+def test_a_checked_compiled_row_counts(fast_overrides, monkeypatch):
+    with_backend(monkeypatch, "aot_eager")
+    cfg = compose("peg", fast_overrides + ["compile=true"])
+    row = run_experiment(cfg)
+    assert [r["run_id"] for r in finished_rows(cfg.results_dir)] == [row["run_id"]]
+    assert is_compiled(build_model(cfg)) is False  # a fresh model is never compiled
