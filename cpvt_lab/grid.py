@@ -189,7 +189,7 @@ def run_grid(name: str, overrides: Sequence[str] = (), out=sys.stdout) -> GridRe
 
     runs = plan(name, overrides)  # composes and validates every run (data included) first
     results_dir = runs[0].cfg.results_dir
-    done = {r["run_id"] for r in results.read_rows(results_dir)}
+    done = {r["run_id"] for r in results.finished_rows(results_dir)}
     report = GridReport(skipped=[r for r in runs if r.run_id in done])
     pending = [r for r in runs if r.run_id not in done]
     print(f"grid {name}: {len(runs)} runs, {len(report.skipped)} already done, {len(pending)} to train",

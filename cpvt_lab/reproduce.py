@@ -248,9 +248,9 @@ def finished_rows(results_dir: str, started: float) -> list[dict]:
     """This reproduction's success rows, oldest first."""
     from datetime import datetime
 
-    from .results import read_rows
+    from .results import finished_rows
 
-    return [r for r in read_rows(results_dir)
+    return [r for r in finished_rows(results_dir)
             if datetime.fromisoformat(r["finished_at"]).timestamp() >= started - 1]
 
 

@@ -60,8 +60,24 @@ def read_rows(results_dir: str | Path, status: Optional[str] = "ok") -> list[dic
     return [r for r in iter_rows(results_dir) if status is None or r.get("status") == status]
 
 
+def compiled_unchecked(row: dict[str, Any]) -> bool:
+    """Trained compiled before compiled training was checked against eager: such a row may come from
+    a silently wrong compiled gradient (multi-PEG models collapsed so on a GPU), so it is no result."""
+    return bool(row.get("config", {}).get("compile")) and "compile_check" not in row
+
+
+def finished_rows(results_dir: str | Path) -> list[dict[str, Any]]:
+    """The results: ``ok`` rows less those set aside (``compiled_unchecked``), one per run_id (the latest)."""
+    return list({r["run_id"]: r for r in read_rows(results_dir) if not compiled_unchecked(r)}.values())
+
+
+def set_aside_rows(results_dir: str | Path) -> list[dict[str, Any]]:
+    """``ok`` rows that are not results: compiled before the compile check existed."""
+    return [r for r in read_rows(results_dir) if compiled_unchecked(r)]
+
+
 def find_success(results_dir: str | Path, run_id: str) -> Optional[dict[str, Any]]:
-    return next((r for r in read_rows(results_dir) if r.get("run_id") == run_id), None)
+    return next((r for r in finished_rows(results_dir) if r.get("run_id") == run_id), None)
 
 
 @contextmanager

@@ -17,7 +17,7 @@ from typing import Optional, Sequence
 
 import pandas as pd
 
-from .results import read_rows, results_path
+from .results import finished_rows, results_path, set_aside_rows
 
 REFERENCE_CSV = Path(__file__).with_name("reference_numbers.csv")
 SETTING = ["scale", "dataset", "epochs", "train_size", "model_size"]  # never pooled across
@@ -177,7 +177,7 @@ def size_rank(size: int, train_size: int, sizes: Sequence[int]) -> int:
 
 def load_runs(results_dir: str | Path) -> pd.DataFrame:
     """One line per finished run and test size (a run_id recorded twice counts once, the later row)."""
-    rows = list({r["run_id"]: r for r in read_rows(results_dir)}.values())
+    rows = finished_rows(results_dir)
     records = []
     for r in rows:
         sizes = [int(s) for s in r["top1"]]
@@ -342,10 +342,14 @@ def study_markdown(study_id: str, runs: pd.DataFrame) -> str:
     return "\n".join(parts)
 
 
-def index_markdown() -> str:
+def index_markdown(set_aside: Sequence[dict] = ()) -> str:
     lines = ["# The paper's studies beside our runs", "",
-             "Regenerated from `results/runs.jsonl` by `python -m cpvt_lab.tables`; do not edit by hand.", "",
-             "| table | what it shows | grid |", "|---|---|---|"]
+             "Regenerated from `results/runs.jsonl` by `python -m cpvt_lab.tables`; do not edit by hand.", ""]
+    if set_aside:
+        ids = ", ".join(sorted({r["run_id"] for r in set_aside}))
+        lines += [f"**{len(set_aside)} rows set aside, in no table:** trained compiled before compiled training was "
+                  f"checked against eager (run_id {ids}); run them again to replace them.", ""]
+    lines += ["| table | what it shows | grid |", "|---|---|---|"]
     lines += [f"| [{s.title}]({s.id}.md) | {s.shows} | `{s.grid}` |" for s in STUDIES]
     lines += ["", "Also: `reference.csv` (the published figures with their status and source) and "
                   "`claim_directions.csv` (each claim of the paper, per setting, checked on our means).", "",
@@ -363,7 +367,7 @@ def write_tables(results_dir: str | Path, out_dir: str | Path) -> list[Path]:
     runs = load_runs(results_dir)
     written = [out / "reference.csv", out / "README.md", out / "claim_directions.csv"]
     shutil.copyfile(REFERENCE_CSV, written[0])
-    written[1].write_text(index_markdown())
+    written[1].write_text(index_markdown(set_aside_rows(results_dir)))
     evaluate_claims(runs).to_csv(written[2], index=False)
     for study in STUDIES:
         (out / f"{study.id}.md").write_text(study_markdown(study.id, runs))

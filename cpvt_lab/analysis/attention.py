@@ -16,7 +16,7 @@ import matplotlib.pyplot as plt
 import torch
 
 from ..models import CPVTViT
-from ..results import read_rows
+from ..results import finished_rows
 from ..tables import SETTING, setting_label
 from .runs import load_run_model, test_images
 
@@ -133,7 +133,7 @@ def maps_from_runs(results_dir: str | Path, ablations: Sequence[str] = ("learned
     without a row or without its checkpoint is listed in ``missing`` with the command
     that makes it.
     """
-    rows = [r for r in read_rows(results_dir) if r["ablation"] in ablations]
+    rows = [r for r in finished_rows(results_dir) if r["ablation"] in ablations]
     by_setting: dict[tuple, dict[str, dict]] = {}
     for row in sorted(rows, key=lambda r: (-r["seed"], r.get("finished_at") or "")):  # lowest seed last, wins
         by_setting.setdefault(_setting(row), {})[row["ablation"]] = row

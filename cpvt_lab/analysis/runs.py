@@ -11,7 +11,7 @@ from omegaconf import DictConfig, OmegaConf
 from ..config import build_model
 from ..data import REPO_ROOT
 from ..models import CPVTViT
-from ..results import read_rows, results_path
+from ..results import finished_rows, results_path
 
 
 class RunSelectionError(ValueError):
@@ -25,7 +25,7 @@ def select_rows(results_dir: str | Path, run_id: Optional[str] = None,
     A run_id recorded twice counts once (the later row). Asking for something that is not
     there is an error, so an analysis never silently runs on nothing.
     """
-    rows = list({r["run_id"]: r for r in read_rows(results_dir)}.values())
+    rows = finished_rows(results_dir)
     if run_id is not None:
         rows = [r for r in rows if r["run_id"] == run_id]
         if not rows:
