@@ -4,6 +4,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import math
 import os
 from pathlib import Path
 from typing import Any, Optional, Sequence
@@ -80,6 +81,8 @@ def identity(cfg: DictConfig) -> dict[str, Any]:
     ident["dataset"] = data["_target_"].rsplit(".", 1)[-1]
     if cfg.ema.enabled:  # like world_size: enters the fingerprint only when it changes the run
         ident["ema"] = OmegaConf.to_container(cfg.ema)
+    if cfg.trainer.get("gradient_clip_val") is not None:  # enters only when set, like ema
+        ident["gradient_clip_val"] = cfg.trainer.gradient_clip_val
     if world_size(cfg) != 1:  # more processes, larger global batch and lr; one process keeps older ids
         ident["world_size"] = world_size(cfg)
     return ident
@@ -149,6 +152,9 @@ def validate(cfg: DictConfig) -> None:
         value = OmegaConf.select(cfg, key)
         _check(isinstance(value, (int, float)) and not isinstance(value, bool) and value >= 0, key,
                f"must be a number >= 0, got {value!r}")
+    clip = cfg.trainer.get("gradient_clip_val")
+    _check(clip is None or (isinstance(clip, (int, float)) and not isinstance(clip, bool) and 0 < clip < math.inf),
+           "trainer.gradient_clip_val", f"must be null (no clipping) or a number > 0, got {clip!r}")
     for key in ("model.drop_path", "optim.label_smoothing", "ema.decay"):
         value = OmegaConf.select(cfg, key)
         _check(value < 1, key, f"must be a number in [0, 1), got {value!r}")
