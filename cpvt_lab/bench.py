@@ -45,6 +45,7 @@ from timm.models.vision_transformer import VisionTransformer
 from timm.optim import create_optimizer_v2
 from torch.utils.flop_counter import FlopCounterMode
 
+from .compile_guard import check_compiled, compile_in_place
 from .config import ConfigError, build_model, compose, validate
 from .data import ArrayDataModule, Arrays, DataError, locate_jpeg_archive
 from .models import SIZES
@@ -68,6 +69,7 @@ class Measurement:
     ablation: Optional[str] = None
     compiled: bool = False
     checkpoint_seconds: Optional[float] = None  # end to end only: one write of the run's checkpoint
+    compile_check: Optional[dict] = None  # compiled only: the guard's verdict (cpvt_lab.compile_guard)
     images_per_second: float = field(init=False)
     tflops_per_second: float = field(init=False)
 
@@ -168,22 +170,35 @@ def time_loop(step: Callable[[], None], steps: int, warmup: int, device: torch.d
     return time.perf_counter() - started, warmup_seconds
 
 
+def compile_as_timm_users_do(model: nn.Module) -> nn.Module:
+    """The baseline: torch.compile's defaults, none of this project's settings."""
+    model.compile()
+    return model
+
+
 def measure_step(name: str, what: str, model: nn.Module, cfg, device: torch.device, steps: int, warmup: int,
-                 compiled: bool, ablation: Optional[str] = None) -> Measurement:
-    """Time the train step of ``model`` on a fixed random batch of the run's shape."""
+                 compile_fn: Optional[Callable[[nn.Module], nn.Module]] = None,
+                 ablation: Optional[str] = None) -> Measurement:
+    """Time the train step of ``model`` (compiled by ``compile_fn`` if given) on a fixed random batch.
+
+    A compiled model is first checked against eager on that batch (which also compiles it, so
+    compilation stays out of the warm-up time); the verdict goes beside the speed.
+    """
     batch, size = cfg.data.batch_size, cfg.data.train_size
     generator = torch.Generator().manual_seed(0)
     images = torch.randn(batch, 3, size, size, generator=generator).to(device)
     labels = torch.randint(0, cfg.data.num_classes, (batch,), generator=generator).to(device)
     model = model.to(device).train()
     flops = train_flops_per_image(model, images[:2], labels[:2])
-    if compiled:
-        model.compile()
+    check = None
+    if compile_fn is not None:
+        check = check_compiled(compile_fn(model), [(images, labels)],
+                               lambda: autocast_for(cfg.trainer.precision, device), cfg.trainer.precision).as_dict()
     reset_peak_memory(device)
     seconds, warmup_seconds = time_loop(make_train_step(model, images, labels, cfg.trainer.precision),
                                         steps, warmup, device)
     return Measurement(name, what, batch * steps, seconds, warmup_seconds, flops, peak_memory_mb(device),
-                       ablation, compiled)
+                       ablation, compile_fn is not None, compile_check=check)
 
 
 # ---------------------------------------------------------------- end to end, through Lightning
@@ -265,7 +280,8 @@ def measure_end_to_end(cfg, device: torch.device, steps: int, warmup: int, synth
     return Measurement(f"end_to_end[{cfg.ablation_name}]",
                        f"Lightning fit, {datamodule.describe()}, {cfg.trainer.precision}",
                        timer.images, timer.seconds, timer.warmup_seconds, flops_per_image, peak_memory_mb(device),
-                       cfg.ablation_name, bool(cfg.compile), checkpoint_seconds)
+                       cfg.ablation_name, module.compiled, checkpoint_seconds,
+                       module.compile_check.as_dict() if module.compile_check else None)
 
 
 # ---------------------------------------------------------------- ratios and report
@@ -299,6 +315,9 @@ def format_report(report: dict) -> str:
                      f"{m['flops_per_image'] / 1e9:>11.3f}{memory:>10}{m['warmup_seconds']:>11.1f}")
     lines += [f"{m['name']}: one checkpoint write takes {m['checkpoint_seconds']:.2f} s"
               for m in report["measurements"] if m["checkpoint_seconds"] is not None]
+    lines += [f"{m['name']}: compile check {'passed' if c['passed'] else 'FAILED (timed eager)'}, worst gradient "
+              f"error {c['grad_error']:.2g} (eager's {c['grad_error_eager']:.2g}, {c['worst_parameter']})"
+              for m in report["measurements"] if (c := m.get("compile_check"))]
     lines.append(f"ratios (images/s), baseline {report['baseline']}:")
     lines += [f"  {k:<56}{v:>7.3f}" for k, v in report["ratios"].items()]
     if s["device_kind"] == "cpu":
@@ -380,16 +399,17 @@ def run_bench(ablations: Sequence[str], overrides: Sequence[str], steps: int, wa
         return m
 
     record(measure_step("timm_eager", "plain timm VisionTransformer train step", timm_baseline(cfg), cfg, device,
-                        steps, warmup, compiled=False))
+                        steps, warmup))
     if cfg.compile:
         record(measure_step("timm_compiled", "plain timm VisionTransformer train step, compiled",
-                            timm_baseline(cfg), cfg, device, steps, warmup, compiled=True))
+                            timm_baseline(cfg), cfg, device, steps, warmup, compile_as_timm_users_do))
     for c in configs:
         if c.compile:  # eager too, so that a planner can weigh compile time against speed
             record(measure_step(f"ours_eager[{c.ablation_name}]", "our model's train step, eager", build_model(c),
-                                c, device, steps, warmup, compiled=False, ablation=c.ablation_name))
+                                c, device, steps, warmup, ablation=c.ablation_name))
         step = record(measure_step(f"ours_step[{c.ablation_name}]", "our model's train step", build_model(c), c,
-                                   device, steps, warmup, compiled=bool(c.compile), ablation=c.ablation_name))
+                                   device, steps, warmup, compile_in_place if c.compile else None,
+                                   ablation=c.ablation_name))
         if end_to_end:  # the same network as the step, so the same FLOPs per image
             record(measure_end_to_end(c, device, steps, warmup, synthetic, step.flops_per_image))
     return report
