@@ -63,7 +63,8 @@ class CPVTViT(VisionTransformer):
         """Runs the blocks with the position encoding's bias and after_block hook, the one place that does.
 
         Yields, per block i, what leaves block i and what enters block i+1 (after the hook).
-        Lazy, so a caller that stops iterating runs no further blocks.
+        Lazy, so a caller that stops iterating runs no further blocks. It runs ``self.blocks``
+        as they are, so timm's ``prune_intermediate_layers`` (which truncates them) needs no override.
         """
         for i, block in enumerate(self.blocks):
             bias = self.pos_encoding.attn_bias(i, grid)
