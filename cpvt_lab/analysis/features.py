@@ -1,33 +1,25 @@
-"""The patch-token maps a ViT produces after each block, read through forward hooks (no copy of the model)."""
+"""The patch-token maps a ViT produces after each block, read through its ``forward_intermediates``."""
 from __future__ import annotations
 
 import torch
-import torch.nn as nn
+
+from ..models import CPVTViT
 
 
 @torch.no_grad()
-def block_outputs(model: nn.Module, x: torch.Tensor) -> tuple[list[torch.Tensor], torch.Tensor]:
+def block_outputs(model: CPVTViT, x: torch.Tensor) -> tuple[list[torch.Tensor], torch.Tensor]:
     """Patch-token maps (B x rows x cols x C) leaving every block, prefix tokens dropped; and the logits.
 
-    The hook sits on ``model.blocks[i]``, so a PEG placed after block i shows up in block i+1's map.
+    Each map is what leaves block i before the position encoding's after_block hook, so a PEG
+    placed after block i shows up in block i+1's map (the committed analyses measure that).
     """
+    features, tokens = model.forward_intermediates(x, output_fmt="NLC", after_hook=False)
     grid = (x.shape[-2] // model.patch_embed.patch_size[0], x.shape[-1] // model.patch_embed.patch_size[1])
-    maps: list[torch.Tensor] = []
-
-    def keep(module, args, output):
-        tokens = output[:, model.num_prefix_tokens:]
-        maps.append(tokens.reshape(tokens.shape[0], *grid, tokens.shape[-1]))
-
-    handles = [block.register_forward_hook(keep) for block in model.blocks]
-    try:
-        logits = model(x)
-    finally:
-        for h in handles:
-            h.remove()
-    return maps, logits
+    maps = [t.reshape(t.shape[0], *grid, t.shape[-1]) for t in tokens]
+    return maps, model.forward_head(features)
 
 
-def all_block_outputs(model: nn.Module, images: torch.Tensor, batch_size: int = 128
+def all_block_outputs(model: CPVTViT, images: torch.Tensor, batch_size: int = 128
                       ) -> tuple[list[torch.Tensor], torch.Tensor]:
     """``block_outputs`` over many images in batches: one map per block, and all logits."""
     model.eval()

@@ -1,11 +1,13 @@
 """A timm VisionTransformer whose position encoding and head are plug-ins."""
 from __future__ import annotations
 
-from typing import Any, Mapping, Optional
+from typing import Any, Iterator, Mapping, Optional, Union
 
 import torch
 import torch.nn as nn
+from timm.models._features import feature_take_indices
 from timm.models.vision_transformer import VisionTransformer
+from torch.utils.checkpoint import checkpoint
 
 from .pos_encodings import Geometry, build_position_encoding
 
@@ -48,16 +50,74 @@ class CPVTViT(VisionTransformer):
             dim=self.embed_dim, depth=len(self.blocks), num_heads=geometry["num_heads"],
             grid=tuple(self.patch_embed.grid_size), num_prefix_tokens=self.num_prefix_tokens), **options)
 
-    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+    def _tokens(self, x: torch.Tensor) -> tuple[torch.Tensor, tuple[int, int]]:
+        """The token sequence entering block 0 (prefix tokens first), and the patch grid of ``x``."""
         x = self.patch_embed(x)  # B, H, W, C
         grid = (x.shape[1], x.shape[2])
         x = self._pos_embed(x)  # prepends the class token (timm's own table is off)
         x = self.pos_encoding.on_tokens(x, grid)
-        x = self.norm_pre(x)
+        return self.norm_pre(x), grid
+
+    def _run_blocks(self, x: torch.Tensor, grid: tuple[int, int]
+                    ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        """Runs the blocks with the position encoding's bias and after_block hook, the one place that does.
+
+        Yields, per block i, what leaves block i and what enters block i+1 (after the hook).
+        Lazy, so a caller that stops iterating runs no further blocks. It runs ``self.blocks``
+        as they are, so timm's ``prune_intermediate_layers`` (which truncates them) needs no override.
+        """
         for i, block in enumerate(self.blocks):
-            x = block(x, attn_mask=self.pos_encoding.attn_bias(i, grid))
-            x = self.pos_encoding.after_block(i, x, grid)
+            bias = self.pos_encoding.attn_bias(i, grid)
+            if self.grad_checkpointing and self.training and not torch.jit.is_scripting():
+                # torch's non-reentrant checkpoint directly: the reentrant one, which timm's wrapper
+                # can be switched to, refuses the keyword attn_mask
+                out = checkpoint(block, x, attn_mask=bias, use_reentrant=False)
+            else:
+                out = block(x, attn_mask=bias)
+            x = self.pos_encoding.after_block(i, out, grid)
+            yield out, x
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        x, grid = self._tokens(x)
+        for _, x in self._run_blocks(x, grid):
+            pass  # only the sequence leaving the last block (and its hook) is needed
         return self.norm(x)
+
+    def forward_intermediates(
+            self, x: torch.Tensor, indices: Optional[Union[int, list[int]]] = None,
+            return_prefix_tokens: bool = False, norm: bool = False, stop_early: bool = False,
+            output_fmt: str = "NCHW", intermediates_only: bool = False, after_hook: bool = True,
+    ) -> Union[list[torch.Tensor], tuple[torch.Tensor, list[torch.Tensor]]]:
+        """timm's ``forward_intermediates``, running exactly the computation of ``forward_features``.
+
+        The intermediate of block i is what enters block i+1: the block's output after the
+        position encoding's ``after_block`` hook, so a PEG placed after block i is in block i's
+        intermediate and the last one, normed, is ``forward_features``. ``after_hook=False``
+        takes what leaves block i before its hook instead (a PEG after block i then first
+        shows in block i+1's). ``indices``: the last n blocks if an int, all if None, else
+        these blocks (negative from the end). ``norm`` applies the final norm to every
+        intermediate; ``output_fmt`` is NCHW (patch tokens on their grid) or NLC.
+        """
+        if output_fmt not in ("NCHW", "NLC"):
+            raise ValueError(f"output_fmt must be NCHW or NLC, got {output_fmt!r}")
+        take_indices, max_index = feature_take_indices(len(self.blocks), indices)
+        x, grid = self._tokens(x)
+        intermediates = []
+        for i, (out, x) in enumerate(self._run_blocks(x, grid)):
+            if i in take_indices:
+                y = x if after_hook else out
+                intermediates.append(self.norm(y) if norm else y)
+            if stop_early and i == max_index:
+                break
+        prefix = [y[:, :self.num_prefix_tokens] for y in intermediates]
+        intermediates = [y[:, self.num_prefix_tokens:] for y in intermediates]
+        if output_fmt == "NCHW":
+            intermediates = [y.transpose(1, 2).reshape(y.shape[0], -1, *grid) for y in intermediates]
+        if return_prefix_tokens and self.num_prefix_tokens:
+            intermediates = list(zip(intermediates, prefix))
+        if intermediates_only:
+            return intermediates
+        return self.norm(x), intermediates
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.forward_head(self.forward_features(x))
