@@ -4,6 +4,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import math
 import os
 from pathlib import Path
 from typing import Any, Optional, Sequence
@@ -144,14 +145,19 @@ def validate(cfg: DictConfig) -> None:
         value = OmegaConf.select(cfg, key)
         _check(value is None or (_is_int(value) and value >= cfg.data.num_classes), key,
                f"must be null or an integer >= the number of classes ({cfg.data.num_classes}), got {value!r}")
+    # inf passes ">= 0" and starts a run that can only end in a NaN loss; nan compares false to everything
     for key in ("optim.lr", "optim.weight_decay", "optim.label_smoothing", "optim.warmup_epochs", "optim.mixup",
-                "optim.cutmix", "model.drop_path", "ema.decay"):
-        value = OmegaConf.select(cfg, key)
-        _check(isinstance(value, (int, float)) and not isinstance(value, bool) and value >= 0, key,
-               f"must be a number >= 0, got {value!r}")
+                "optim.cutmix", "optim.min_lr_ratio", "model.drop_path", "ema.decay", "finetune.lr",
+                "data.random_erasing", "data.crop_pct"):  # the last two where the data set has them
+        value = OmegaConf.select(cfg, key, default=0)
+        _check(isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+               and value >= 0, key, f"must be a finite number >= 0, got {value!r}")
     for key in ("model.drop_path", "optim.label_smoothing", "ema.decay"):
         value = OmegaConf.select(cfg, key)
         _check(value < 1, key, f"must be a number in [0, 1), got {value!r}")
+    for key in ("optim.min_lr_ratio", "data.random_erasing"):
+        value = OmegaConf.select(cfg, key, default=0)
+        _check(value <= 1, key, f"must be a number in [0, 1], got {value!r}")
     pos = cfg.model.pos
     for key in ("kernel", "layers", "max_distance"):
         _check(key not in pos or _is_int(pos[key]), f"model.pos.{key}", f"must be an integer, got {pos.get(key)!r}")
