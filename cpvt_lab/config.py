@@ -16,6 +16,7 @@ from hydra.errors import InstantiationException
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from .models import HEADS, SIZES, CPVTViT
+from .results import results_path
 
 CONFIG_MODULE = "cpvt_lab.conf"
 ABLATIONS_DIR = Path(__file__).resolve().parent / "conf" / "ablation"
@@ -170,6 +171,9 @@ def validate(cfg: DictConfig) -> None:
         raise ConfigError("model.pos", str(err)) from None
     _check_trainer(cfg)
     _check_writable(cfg.results_dir, "results_dir")
+    rows = results_path(cfg.results_dir)  # rows are appended to it: a folder there fails only at the end
+    _check(not rows.exists() or rows.is_file(), "results_dir",
+           f"{rows} is not a regular file; move it away or choose another results_dir")
     _check_writable(cfg.output_dir, "output_dir")
     _check_data(cfg)
 

@@ -45,6 +45,7 @@ def make_fixtures(tmp: Path) -> None:
         tar.addfile(info, io.BytesIO(b"abc"))
     (tmp / "empty").mkdir()
     (tmp / "a_file").write_text("a file where a folder should be\n")
+    (tmp / "runs_folder" / "runs.jsonl").mkdir(parents=True)  # a folder where the result rows go
     for split in ("train", "val"):  # images straight under train/ and val/: no class folders
         (tmp / "flat_imagefolder" / split).mkdir(parents=True)
         (tmp / "flat_imagefolder" / split / "0.jpg").write_bytes(b"")
