@@ -16,6 +16,7 @@ from hydra.errors import InstantiationException
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from .models import HEADS, SIZES, CPVTViT
+from .results import results_path
 
 CONFIG_MODULE = "cpvt_lab.conf"
 ABLATIONS_DIR = Path(__file__).resolve().parent / "conf" / "ablation"
@@ -147,17 +148,22 @@ def validate(cfg: DictConfig) -> None:
         value = OmegaConf.select(cfg, key)
         _check(value is None or (_is_int(value) and value >= cfg.data.num_classes), key,
                f"must be null or an integer >= the number of classes ({cfg.data.num_classes}), got {value!r}")
+    # inf passes ">= 0" and starts a run that can only end in a NaN loss; nan compares false to everything
     for key in ("optim.lr", "optim.weight_decay", "optim.label_smoothing", "optim.warmup_epochs", "optim.mixup",
-                "optim.cutmix", "model.drop_path", "ema.decay"):
-        value = OmegaConf.select(cfg, key)
-        _check(isinstance(value, (int, float)) and not isinstance(value, bool) and value >= 0, key,
-               f"must be a number >= 0, got {value!r}")
+                "optim.cutmix", "optim.min_lr_ratio", "model.drop_path", "ema.decay", "finetune.lr",
+                "data.random_erasing", "data.crop_pct"):  # the last two where the data set has them
+        value = OmegaConf.select(cfg, key, default=0)
+        _check(isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+               and value >= 0, key, f"must be a finite number >= 0, got {value!r}")
     clip = cfg.trainer.get("gradient_clip_val")
     _check(clip is None or (isinstance(clip, (int, float)) and not isinstance(clip, bool) and 0 < clip < math.inf),
-           "trainer.gradient_clip_val", f"must be null (no clipping) or a number > 0, got {clip!r}")
+           "trainer.gradient_clip_val", f"must be null (no clipping) or a finite number > 0, got {clip!r}")
     for key in ("model.drop_path", "optim.label_smoothing", "ema.decay"):
         value = OmegaConf.select(cfg, key)
         _check(value < 1, key, f"must be a number in [0, 1), got {value!r}")
+    for key in ("optim.min_lr_ratio", "data.random_erasing"):
+        value = OmegaConf.select(cfg, key, default=0)
+        _check(value <= 1, key, f"must be a number in [0, 1], got {value!r}")
     pos = cfg.model.pos
     for key in ("kernel", "layers", "max_distance"):
         _check(key not in pos or _is_int(pos[key]), f"model.pos.{key}", f"must be an integer, got {pos.get(key)!r}")
@@ -170,6 +176,9 @@ def validate(cfg: DictConfig) -> None:
         raise ConfigError("model.pos", str(err)) from None
     _check_trainer(cfg)
     _check_writable(cfg.results_dir, "results_dir")
+    rows = results_path(cfg.results_dir)  # rows are appended to it: a folder there fails only at the end
+    _check(not rows.exists() or rows.is_file(), "results_dir",
+           f"{rows} is not a regular file; move it away or choose another results_dir")
     _check_writable(cfg.output_dir, "output_dir")
     _check_data(cfg)
 

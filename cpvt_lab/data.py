@@ -28,6 +28,10 @@ JPEG_ARCHIVE_ENV = "CPVT_CIFAR10_JPEG"
 CACHE_ENV = "CPVT_CACHE_DIR"
 CIFAR_MEAN = (0.4914, 0.4822, 0.4465)
 CIFAR_STD = (0.2470, 0.2435, 0.2616)
+CIFAR10_IMAGES = {"train": 50_000, "test": 10_000}
+SPLITS = ("train", "test")
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
+IMAGE_SIGNATURES = (b"\xff\xd8\xff", b"\x89PNG")  # how every JPEG and every PNG file begins
 
 
 class DataError(RuntimeError):
@@ -86,21 +90,45 @@ def cache_dir(configured: Optional[str]) -> Path:
     return Path(base).expanduser()
 
 
-def check_imagefolder_archive(path: Path, num_classes: int) -> None:
+def split_and_class(member: tarfile.TarInfo) -> Optional[tuple[str, str]]:
+    """(split, class) of a file member at ``{train,test}/<class>/<file>``, whatever folder holds the splits."""
+    parts = Path(member.name).parts[-3:]
+    return (parts[0], parts[1]) if member.isfile() and len(parts) == 3 and parts[0] in SPLITS else None
+
+
+def bad_member(archive: Path, member: tarfile.TarInfo, problem: str) -> DataError:
+    return DataError(f"{archive}: member {member.name} {problem}; remove it from the archive or replace it with "
+                     "a JPEG or PNG image.", key="data.archive")
+
+
+def check_image_name(archive: Path, member: tarfile.TarInfo) -> None:
+    """Check and decoder refuse the same members: a stray file among the images is a mistake, not to be skipped."""
+    if not member.name.lower().endswith(IMAGE_SUFFIXES):
+        raise bad_member(archive, member, "is not an image: its name does not end in " + ", ".join(IMAGE_SUFFIXES))
+
+
+def check_imagefolder_archive(path: Path, num_classes: int) -> dict[str, int]:
     """Read the whole gzip stream (its checksum is at the end) and list the tar, decoding no image.
 
-    Catches a truncated or corrupt archive, a wrong layout or a wrong class count before
-    any file is written (about 3 s for the 60,000-member archive, once: later runs find
-    its decoded cache, which only intact bytes produce).
+    Catches a truncated or corrupt archive, a wrong layout, a member that is not an image
+    (by its name and first bytes) or a wrong class count before any file is written (about
+    4 s for the 60,000-member archive, once: later runs find its decoded cache, which only
+    intact bytes produce). Returns the number of images of each split.
     """
-    classes: dict[str, set[str]] = {"train": set(), "test": set()}
+    classes: dict[str, set[str]] = {split: set() for split in SPLITS}
+    images = dict.fromkeys(SPLITS, 0)
     try:
         with gzip.open(path, "rb") as gz:
             with tarfile.open(fileobj=gz, mode="r|") as tar:
                 for member in tar:
-                    parts = Path(member.name).parts[-3:]
-                    if member.isfile() and len(parts) == 3 and parts[0] in classes:
-                        classes[parts[0]].add(parts[1])
+                    where = split_and_class(member)
+                    if where is None:
+                        continue
+                    check_image_name(path, member)
+                    if not tar.extractfile(member).read(4).startswith(IMAGE_SIGNATURES):
+                        raise bad_member(path, member, "is not an image: it begins like neither a JPEG nor a PNG")
+                    classes[where[0]].add(where[1])
+                    images[where[0]] += 1
             while gz.read(1 << 20):
                 pass
     except (tarfile.TarError, EOFError, OSError, zlib.error) as err:
@@ -112,23 +140,29 @@ def check_imagefolder_archive(path: Path, num_classes: int) -> None:
     if len(classes["train"]) != num_classes:
         raise DataError(f"{path} has {len(classes['train'])} classes, data.num_classes is {num_classes}.",
                         key="data.num_classes")
+    return images
 
 
 def decode_imagefolder_archive(path: Path) -> Arrays:
-    """Decode every ``{train,test}/<class>/*.jpg`` member of the archive to uint8 arrays."""
-    from PIL import Image
+    """Decode every ``{train,test}/<class>/<image>`` member of the archive to uint8 arrays; a member there
+    that is not an image stops it, named (check_imagefolder_archive refuses it before any run starts)."""
+    from PIL import Image, UnidentifiedImageError
 
-    images: dict[str, list[tuple[str, np.ndarray]]] = {"train": [], "test": []}
+    images: dict[str, list[tuple[str, np.ndarray]]] = {split: [] for split in SPLITS}
     try:
         with tarfile.open(path, "r:gz") as tar:
             for member in tar:
-                parts = Path(member.name).parts[-3:]  # split / class / file, whatever the top folder
-                if not (member.isfile() and len(parts) == 3 and parts[0] in images
-                        and parts[2].lower().endswith((".jpg", ".jpeg", ".png"))):
+                where = split_and_class(member)
+                if where is None:
                     continue
+                check_image_name(path, member)
                 data = tar.extractfile(member).read()
-                with Image.open(io.BytesIO(data)) as img:
-                    images[parts[0]].append((parts[1], np.asarray(img.convert("RGB"), dtype=np.uint8)))
+                try:
+                    with Image.open(io.BytesIO(data)) as img:
+                        images[where[0]].append((where[1], np.asarray(img.convert("RGB"), dtype=np.uint8)))
+                except OSError as err:  # Pillow names the BytesIO it was given, not the member
+                    reason = "not an image it can identify" if isinstance(err, UnidentifiedImageError) else err
+                    raise bad_member(path, member, f"cannot be decoded (Pillow: {reason})") from None
     except (tarfile.TarError, EOFError, OSError) as err:
         raise DataError(f"{path} is truncated or corrupt ({err}); replace it with an intact copy.") from None
     if not images["train"] or not images["test"]:
@@ -170,11 +204,12 @@ def cached_arrays_path(archive: Path, cache: Path) -> Path:
     return cache / f"cifar10-jpeg-{sha256_of(archive)[:16]}.npz"
 
 
-def cached_classes(target: Path) -> Optional[list[str]]:
-    """The class names in a cache file (read alone, without the images); None if there is none."""
+def cached_summary(target: Path) -> Optional[tuple[list[str], dict[str, int]]]:
+    """The class names in a cache file and its number of images per split (read from the labels alone,
+    without the images); None if there is none."""
     try:
         with np.load(target) as z:
-            return [str(c) for c in z["classes"]]
+            return [str(c) for c in z["classes"]], {split: len(z[f"{split}_y"]) for split in SPLITS}
     except (OSError, ValueError, KeyError, EOFError):
         return None
 
@@ -199,6 +234,12 @@ def stratified_subset(labels: np.ndarray, total: Optional[int], seed: int = 0) -
     rng = np.random.default_rng(seed)
     picks = [rng.permutation(np.flatnonzero(labels == c))[:per_class] for c in classes]
     return np.sort(np.concatenate(picks))
+
+
+def check_subset(key: str, asked: Optional[int], images: int, least: int, what: str) -> None:
+    """A subset larger than the images it is taken from would quietly take all of them: refuse it instead."""
+    if asked is not None and asked > images:
+        raise DataError(f"must be null or an integer from {least} to {images} ({what}), got {asked}", key=key)
 
 
 def resize_uint8(images: torch.Tensor, size: int) -> torch.Tensor:
@@ -306,6 +347,12 @@ class ArrayDataModule(pl.LightningDataModule):
     def check(self) -> None:
         """A cheap look, before any file is written, that the data is there and readable (raises DataError)."""
 
+    def check_subsets(self, images: dict[str, int], where: str) -> None:
+        """data.subset and data.test_subset against the images of each split (``images``, by split)."""
+        check_subset("data.subset", self.subset, images["train"], self.num_classes, f"the training images in {where}")
+        check_subset("data.test_subset", self.test_subset, images["test"], self.num_classes,
+                     f"the test images in {where}")
+
     def describe(self) -> str:
         return self.name
 
@@ -368,18 +415,21 @@ class Cifar10JpegDataModule(ArrayDataModule):
 
     def check(self) -> None:
         archive = locate_jpeg_archive(self.archive_setting)
-        classes = cached_classes(cached_arrays_path(archive, cache_dir(self.cache_setting)))
-        if classes is None:  # never decoded: read it through once
-            check_imagefolder_archive(archive, self.num_classes)
-        elif len(classes) != self.num_classes:  # decoded before from these exact bytes, so intact
-            raise DataError(f"{archive} has {len(classes)} classes, data.num_classes is {self.num_classes}.",
-                            key="data.num_classes")
+        cached = cached_summary(cached_arrays_path(archive, cache_dir(self.cache_setting)))
+        if cached is None:  # never decoded: read it through once
+            images = check_imagefolder_archive(archive, self.num_classes)
+        else:  # decoded before from these exact bytes, so intact
+            classes, images = cached
+            if len(classes) != self.num_classes:
+                raise DataError(f"{archive} has {len(classes)} classes, data.num_classes is {self.num_classes}.",
+                                key="data.num_classes")
+        self.check_subsets(images, str(archive))
 
     def prepare_data(self) -> None:
         # decode once into the cache; setup() then reads the cache (no need to load the arrays twice)
         archive = locate_jpeg_archive(self.archive_setting)
         target = cached_arrays_path(archive, cache_dir(self.cache_setting))
-        if cached_classes(target) is None:
+        if cached_summary(target) is None:
             save_arrays_atomically(decode_imagefolder_archive(archive), target)
 
     def load_arrays(self) -> Arrays:
@@ -416,6 +466,7 @@ class Cifar10DataModule(ArrayDataModule):
             raise DataError(f"canonical CIFAR-10 not found: {folder} lacks {', '.join(missing)}. Pass data.root=DIR "
                             "holding cifar-10-batches-py, or data.download=true where a network is reachable, "
                             "or use data=cifar10_jpeg.", key="data.root")
+        self.check_subsets(CIFAR10_IMAGES, self.describe())
 
     def prepare_data(self) -> None:
         self._dataset(True), self._dataset(False)
@@ -459,8 +510,9 @@ class ImageFolderDataModule(pl.LightningDataModule):
         return f"ImageFolder {self.root}"
 
     def check(self) -> None:
-        """Cheap: train/ and val/ hold the same class folders, as many as data.num_classes, with images."""
-        from torchvision.datasets.folder import IMG_EXTENSIONS
+        """Cheap: train/ and val/ hold the same class folders, as many as data.num_classes, with images;
+        enough images for data.subset and data.test_subset."""
+        from torchvision.datasets.folder import IMG_EXTENSIONS, make_dataset
 
         classes = {}
         for split in ("train", "val"):
@@ -475,6 +527,15 @@ class ImageFolderDataModule(pl.LightningDataModule):
         if len(classes["train"]) != self.num_classes:
             raise DataError(f"{self.root} has {len(classes['train'])} classes, data.num_classes is "
                             f"{self.num_classes}.", key="data.num_classes")
+        for key, asked, split in (("data.subset", self.subset, "train"), ("data.test_subset", self.test_subset, "val")):
+            if asked is None:
+                continue  # listing every image takes a while on ImageNet: only when a subset asks for it
+            folder = self.root / split
+            try:  # ImageFolder's own listing, so the count is the one setup() will see
+                images = make_dataset(str(folder), {c: i for i, c in enumerate(classes[split])}, IMG_EXTENSIONS)
+            except FileNotFoundError as err:  # a class folder without images
+                raise DataError(f"{folder}: {err}", key="data.root") from None
+            check_subset(key, asked, len(images), self.num_classes, f"the images in {folder}")
 
     def setup(self, stage: Optional[str] = None) -> None:
         from timm.data import create_transform

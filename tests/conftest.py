@@ -30,6 +30,18 @@ def write_tiny_archive(path: Path, train_per_class: int = 12, test_per_class: in
     return path
 
 
+def with_member(source: Path, target: Path, name: str, data: bytes) -> Path:
+    """A copy of the archive ``source`` in which member ``name`` holds ``data`` (added if it is not there)."""
+    with tarfile.open(source) as src, tarfile.open(target, "w:gz") as tar:
+        for member in src:
+            if member.name != name:
+                tar.addfile(member, src.extractfile(member))
+        info = tarfile.TarInfo(name)
+        info.size = len(data)
+        tar.addfile(info, io.BytesIO(data))
+    return target
+
+
 @pytest.fixture(scope="session")
 def tiny_archive(tmp_path_factory) -> Path:
     return write_tiny_archive(tmp_path_factory.mktemp("data") / "tiny-cifar.tar.gz")

@@ -14,7 +14,7 @@ import pytest
 
 from cpvt_lab.data import REPO_ROOT
 from cpvt_lab.run import main as run_main
-from conftest import write_tiny_archive
+from conftest import with_member, write_tiny_archive
 
 TABLE = REPO_ROOT / "docs" / "bad_input.md"
 
@@ -43,11 +43,18 @@ def make_fixtures(tmp: Path) -> None:
         info = tarfile.TarInfo("img.jpg")
         info.size = 3
         tar.addfile(info, io.BytesIO(b"abc"))
+    with_member(archive, tmp / "not_an_image.tar.gz", "cifar10/train/cat/0001.jpg", b"not an image\n")
+    with_member(archive, tmp / "stray_file.tar.gz", "cifar10/train/cat/notes.txt", b"not an image\n")
     (tmp / "empty").mkdir()
     (tmp / "a_file").write_text("a file where a folder should be\n")
+    (tmp / "runs_folder" / "runs.jsonl").mkdir(parents=True)  # a folder where the result rows go
     for split in ("train", "val"):  # images straight under train/ and val/: no class folders
         (tmp / "flat_imagefolder" / split).mkdir(parents=True)
         (tmp / "flat_imagefolder" / split / "0.jpg").write_bytes(b"")
+    for split in ("train", "val"):  # two classes of one image each (check() reads names, not pixels)
+        for c in ("a", "b"):
+            (tmp / "imagefolder" / split / c).mkdir(parents=True)
+            (tmp / "imagefolder" / split / c / "0.jpg").write_bytes(b"")
     assert gzip.decompress((tmp / "tiny.tar.gz").read_bytes())  # the intact one is intact
 
 
@@ -66,7 +73,8 @@ def test_the_table_has_a_row_for_each_kind_of_bad_input():
     keys = " ".join(overrides for _, overrides, _, _ in table_rows())
     for needed in ("ablation=", "model.size=", "model.pos.kernel=4", "model.pos.kernel=-1", "positions=[12]",
                    "data.train_size=", "class_token", "data.root=", "truncated", "corrupt", "results_dir=",
-                   "seed=abc"):
+                   "seed=abc", "optim.lr=inf", "optim.lr=nan", "runs_folder", "not_an_image", "stray_file",
+                   "data.subset=60000", "data.test_subset="):
         assert needed in keys, needed
 
 

@@ -73,8 +73,8 @@ def test_synthetic_data_feeds_the_same_batches_as_the_archive():
 def test_the_bench_reports_every_measurement_and_writes_json(tiny_archive, tmp_path, capsys):
     out = tmp_path / "bench.json"
     code = main(["ablation=peg,learned", "data.batch_size=4", f"data.archive={tiny_archive}",
-                 f"data.cache_dir={tmp_path / 'cache'}", "data.subset=null", "--steps", "2", "--warmup", "1",
-                 "--json", str(out)])
+                 f"data.cache_dir={tmp_path / 'cache'}", "data.subset=null", "data.test_subset=null",
+                 "--steps", "2", "--warmup", "1", "--json", str(out)])
     assert code == 0
     report = json.loads(out.read_text())
     names = [m["name"] for m in report["measurements"]]

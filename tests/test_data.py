@@ -5,11 +5,12 @@ import numpy as np
 import pytest
 import torch
 
-from cpvt_lab.data import (DataError, TensorBatches, decode_imagefolder_archive, load_jpeg_archive,
-                           locate_jpeg_archive, random_crop, random_flip, resize_uint8, stratified_subset)
+from cpvt_lab.data import (Cifar10JpegDataModule, DataError, TensorBatches, check_imagefolder_archive,
+                           decode_imagefolder_archive, load_jpeg_archive, locate_jpeg_archive, random_crop,
+                           random_flip, resize_uint8, stratified_subset)
 from cpvt_lab.data import default_archive_candidates
 
-from conftest import CLASSES
+from conftest import CLASSES, with_member
 
 
 def batch(n=6, size=8):
@@ -102,6 +103,37 @@ def test_truncated_archive_fails_with_a_clear_message(tiny_archive, tmp_path):
     broken.write_bytes(tiny_archive.read_bytes()[:2000])
     with pytest.raises(DataError, match="truncated or corrupt"):
         decode_imagefolder_archive(broken)
+
+
+def test_a_member_pillow_cannot_decode_is_named_by_the_decoder(tiny_archive, tmp_path):
+    # begins like a JPEG, so the cheap check lets it through; the decoder still says which member it is
+    name = "cifar10/test/dog/0003.jpg"
+    broken = with_member(tiny_archive, tmp_path / "broken.tar.gz", name, b"\xff\xd8\xff" + b"garbage" * 10)
+    assert check_imagefolder_archive(broken, num_classes=10) == {"train": 120, "test": 60}
+    with pytest.raises(DataError, match=f"member {name} cannot be decoded") as err:
+        decode_imagefolder_archive(broken)
+    assert err.value.key == "data.archive" and "BytesIO" not in str(err.value)
+
+
+def test_check_and_decoder_both_refuse_a_stray_file_among_the_images(tiny_archive, tmp_path):
+    stray = with_member(tiny_archive, tmp_path / "stray.tar.gz", "cifar10/train/cat/notes.txt", b"notes\n")
+    for read in (lambda: check_imagefolder_archive(stray, num_classes=10), lambda: decode_imagefolder_archive(stray)):
+        with pytest.raises(DataError, match="member cifar10/train/cat/notes.txt is not an image"):
+            read()
+
+
+@pytest.mark.parametrize("cached", [False, True], ids=["read_through", "from_cache"])
+def test_a_subset_larger_than_its_split_is_refused(tiny_archive, tmp_path, cached):
+    if cached:  # the counts then come from the cache's labels, not from reading the archive
+        load_jpeg_archive(tiny_archive, tmp_path)
+    data = dict(archive=str(tiny_archive), cache_dir=str(tmp_path))
+    Cifar10JpegDataModule(subset=120, test_subset=60, **data).check()  # all of them is allowed
+    with pytest.raises(DataError, match="from 10 to 120 .the training images in .*, got 121") as err:
+        Cifar10JpegDataModule(subset=121, **data).check()
+    assert err.value.key == "data.subset"
+    with pytest.raises(DataError, match="from 10 to 60 .the test images in .*, got 61") as err:
+        Cifar10JpegDataModule(test_subset=61, **data).check()
+    assert err.value.key == "data.test_subset"
 
 
 def test_missing_archive_says_where_it_looked_and_how_to_fix(tmp_path, monkeypatch):
