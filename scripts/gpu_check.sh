@@ -32,7 +32,7 @@ else
     reproduce_args=()
     bench_json="$OUT/bench.json"
     echo "== fast-path tests (the GPU-only ones run here)"
-    timeout 90 "$PYTHON" -m pytest -q -p no:cacheprovider tests/test_gpu_path.py || echo "fast-path tests FAILED or timed out"
+    timeout 90 "$PYTHON" -m pytest -q -p no:cacheprovider tests/test_gpu_path.py tests/test_compile_guard.py || echo "fast-path tests FAILED or timed out"
 fi
 
 if [ -f "$ARCHIVE" ]; then bench_args+=("data.archive=$ARCHIVE"); fi
