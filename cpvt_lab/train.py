@@ -26,6 +26,7 @@ from pytorch_lightning.plugins.io import TorchCheckpointIO
 
 from . import results
 from .config import build_model, run_id, validate
+from .curves import LearningCurve, is_unstable
 from .data import REPO_ROOT
 from .ema import EMA
 from .models import count_parameters
@@ -195,9 +196,10 @@ def _train_and_evaluate(cfg: DictConfig, rid: str, out: Path,
     checkpoints = ModelCheckpoint(dirpath=out / "checkpoints", filename="last", save_top_k=1,
                                   enable_version_counter=False)
     timer = ThroughputTimer()
+    curve = LearningCurve(out, cfg.data.train_size)
     ema = EMA(cfg.ema.decay) if cfg.ema.enabled else None
     trainer: pl.Trainer = instantiate(
-        cfg.trainer, callbacks=[checkpoints, timer, *([ema] if ema else []), *callbacks],
+        cfg.trainer, callbacks=[checkpoints, timer, curve, *([ema] if ema else []), *callbacks],
         logger=CSVLogger(out, name="logs", version=""),
         default_root_dir=out, plugins=[AtomicCheckpointIO()])
     last = out / "checkpoints" / "last.ckpt"
@@ -219,5 +221,6 @@ def _train_and_evaluate(cfg: DictConfig, rid: str, out: Path,
         "compile_check": module.compile_check.as_dict() if module.compile_check else None, "top1": top1, "finetuned_sizes": sorted(finetuned, key=int),
         "train_seconds": round(timer.seconds, 2),
         "images_per_second": round(timer.images / timer.seconds, 1) if timer.seconds else None,
+        "curve": curve.compact(), "unstable": is_unstable(curve.compact(), cfg.optim.warmup_epochs),
         "checkpoint": str(last), "finished_at": _now(), **averaged,
     }
