@@ -15,13 +15,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional, Sequence
 
+import matplotlib.pyplot as plt
 import pandas as pd
 
+from .analysis.plots import curves_plot
+from .curves import RISING_EPOCHS
 from .results import finished_rows, results_path, set_aside_rows
 
 REFERENCE_CSV = Path(__file__).with_name("reference_numbers.csv")
 SETTING = ["scale", "dataset", "epochs", "train_size", "model_size"]  # never pooled across
-RUN_COLUMNS = ["run_id", "ablation", "seed", *SETTING, "size_px", "size_rank", "top1", "finetuned", "device", "command"]
+RUN_COLUMNS = ["run_id", "ablation", "seed", *SETTING, "size_px", "size_rank", "top1", "finetuned", "unstable",
+               "device", "command"]
+CURVE_COLUMNS = ["run_id", "ablation", "seed", *SETTING, "epoch", "train_loss", "top1", "lr"]
 SMOKE_NOTE = "**Smoke scale: these runs check the pipeline and measure nothing.**"
 
 
@@ -186,10 +191,23 @@ def load_runs(results_dir: str | Path) -> pd.DataFrame:
                 "run_id": r["run_id"], "ablation": r["ablation"], "seed": r["seed"],
                 **{k: r.get(k) for k in SETTING}, "size_px": int(size),
                 "size_rank": size_rank(int(size), r["train_size"], sizes), "top1": float(acc),
-                "finetuned": size in r.get("finetuned_sizes", []), "device": r.get("device"),
+                "finetuned": size in r.get("finetuned_sizes", []), "unstable": bool(r.get("unstable")),
+                "device": r.get("device"),
                 "command": r.get("command")})
     runs = pd.DataFrame.from_records(records, columns=RUN_COLUMNS)
     return runs.sort_values(["ablation", *SETTING, "seed", "size_px"], ignore_index=True)
+
+
+def load_curves(results_dir: str | Path) -> pd.DataFrame:
+    """One line per finished run and epoch of its learning curve (runs recorded before curves have none)."""
+    records = []
+    for r in finished_rows(results_dir):
+        curve = r.get("curve") or {}
+        for i, epoch in enumerate(curve.get("epoch", [])):
+            records.append({"run_id": r["run_id"], "ablation": r["ablation"], "seed": r["seed"],
+                            **{k: r.get(k) for k in SETTING}, "epoch": epoch,
+                            **{c: curve[c][i] for c in ("train_loss", "top1", "lr")}})
+    return pd.DataFrame.from_records(records, columns=CURVE_COLUMNS)
 
 
 def setting_label(setting: dict | pd.Series) -> str:
@@ -203,17 +221,18 @@ def study_runs(study_id: str, runs: pd.DataFrame) -> pd.DataFrame:
     runs = runs[runs.ablation.isin(study.ablations)].copy()
     runs["setting"] = [setting_label(r) for _, r in runs.iterrows()] if len(runs) else []
     runs["ablation"] = pd.Categorical(runs.ablation, categories=study.ablations, ordered=True)
-    return runs.sort_values(["setting", "ablation", "seed", "size_px"], ignore_index=True)
+    order = [c for c in ("setting", "ablation", "seed", "size_px", "epoch") if c in runs.columns]
+    return runs.sort_values(order, ignore_index=True)
 
 
 def summarize(runs: pd.DataFrame) -> pd.DataFrame:
     """Mean, std and n over seeds per setting, ablation and test size."""
     keys = [*SETTING, "ablation", "size_px", "size_rank"]
     if runs.empty:
-        return pd.DataFrame(columns=[*keys, "n", "mean", "std", "finetuned"])
+        return pd.DataFrame(columns=[*keys, "n", "mean", "std", "finetuned", "unstable"])
     grouped = runs.groupby(keys, observed=True, dropna=False)
     return grouped.agg(n=("run_id", "nunique"), mean=("top1", "mean"), std=("top1", "std"),
-                       finetuned=("finetuned", "any")).reset_index()
+                       finetuned=("finetuned", "any"), unstable=("unstable", "any")).reset_index()
 
 
 def study_table(study_id: str, runs: pd.DataFrame) -> pd.DataFrame:
@@ -259,11 +278,11 @@ def evaluate_claims(runs: pd.DataFrame, study_id: Optional[str] = None) -> pd.Da
 
 
 # ---------------------------------------------------------------- Markdown
-def _ours(mean, std, n, finetuned) -> str:
+def _ours(mean, std, n, finetuned, unstable=False) -> str:
     if pd.isna(mean):
         return "—"
     text = f"{mean:.2f}" if n < 2 or pd.isna(std) else f"{mean:.2f} ± {std:.2f}"
-    return text + (" †" if finetuned else "")
+    return text + (" †" if finetuned else "") + (" ⚠ unstable" if unstable else "")
 
 
 def _paper(value, status) -> str:
@@ -282,7 +301,8 @@ def _wide(study: Study, table: pd.DataFrame) -> pd.DataFrame:
         for size, rank in sizes.itertuples(index=False):
             cell = mine[mine.size_px == size]
             label = f"{size} px" + (" (train)" if rank == 0 else "")
-            line[label] = (_ours(*cell[["mean", "std", "n", "finetuned"]].iloc[0]) if len(cell) else "no runs")
+            line[label] = (_ours(*cell[["mean", "std", "n", "finetuned", "unstable"]].iloc[0]) if len(cell)
+                           else "no runs")
             if 0 <= rank < len(study.paper_px):
                 ref_row = table[(table.size_rank == rank) & (table.ablation == ablation)]
                 line[f"paper {study.paper_px[rank]} px"] = (
@@ -323,7 +343,8 @@ def study_markdown(study_id: str, runs: pd.DataFrame) -> str:
     px = " / ".join(str(p) for p in study.paper_px)
     parts = [f"# {study.title}", "",
              f"What it shows: {study.shows}. Ours: top-1 (%) as mean ± std over seeds (n runs), "
-             f"† = fine-tuned at that size. Paper: the published figure (status in brackets; see reference.csv). "
+             f"† = fine-tuned at that size, ⚠ unstable = a run's training loss rose {RISING_EPOCHS} epochs in a "
+             f"row under a decaying lr (its learning curve is in its row). Paper: the published figure (status in brackets; see reference.csv). "
              f"Our training size sits beside the paper's training resolution and our k-th larger test size beside "
              f"the paper's k-th ({px} px). Grid: `python -m cpvt_lab.grid {study.grid}`.", ""]
     if table.empty:
@@ -360,6 +381,13 @@ def index_markdown(set_aside: Sequence[dict] = ()) -> str:
     return "\n".join(lines)
 
 
+def write_curves_plot(curves: pd.DataFrame, study: Study, path: Path) -> Path:
+    grid = curves_plot(curves, f"{study.title}: learning curves")
+    grid.savefig(path, dpi=80, bbox_inches="tight")
+    plt.close(grid.figure)
+    return path
+
+
 def write_tables(results_dir: str | Path, out_dir: str | Path) -> list[Path]:
     """Write every table (Markdown and CSV) into ``out_dir``; return the files written."""
     out = Path(out_dir)
@@ -369,10 +397,14 @@ def write_tables(results_dir: str | Path, out_dir: str | Path) -> list[Path]:
     shutil.copyfile(REFERENCE_CSV, written[0])
     written[1].write_text(index_markdown(set_aside_rows(results_dir)))
     evaluate_claims(runs).to_csv(written[2], index=False)
+    curves = load_curves(results_dir)
     for study in STUDIES:
         (out / f"{study.id}.md").write_text(study_markdown(study.id, runs))
         study_table(study.id, runs).to_csv(out / f"{study.id}.csv", index=False)
         written += [out / f"{study.id}.md", out / f"{study.id}.csv"]
+        mine = study_runs(study.id, curves)
+        if len(mine):  # runs recorded before learning curves existed have none to draw
+            written.append(write_curves_plot(mine, study, out / f"curves_{study.id}.png"))
     from .analysis.report import write_reports  # claims' verdicts, equivariance, probe, resolution curve
     return written + write_reports(results_dir, out)
 

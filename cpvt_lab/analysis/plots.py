@@ -40,3 +40,19 @@ def train_size_bars(runs: pd.DataFrame, title: Optional[str] = None) -> Optional
     if title:
         grid.figure.suptitle(title, y=1.02)
     return grid
+
+
+def curves_plot(curves: pd.DataFrame, title: Optional[str] = None) -> Optional[sns.FacetGrid]:
+    """Training loss and top-1 at the training size per epoch, one line per ablation (band = std over seeds)."""
+    if curves.empty:
+        print("no learning curves to plot")
+        return None
+    long = curves.melt(id_vars=["ablation", "setting", "epoch", "seed"], value_vars=["train_loss", "top1"],
+                       var_name="metric", value_name="value").dropna(subset=["value"])
+    grid = sns.relplot(data=long, x="epoch", y="value", hue="ablation", col="metric", row="setting", kind="line",
+                       errorbar="sd", height=3, aspect=1.5, facet_kws={"sharey": False})
+    grid.set_titles("{row_name}\n{col_name}", size=7)
+    grid.set_axis_labels("epoch", "")
+    if title:
+        grid.figure.suptitle(title, y=1.02)
+    return grid
