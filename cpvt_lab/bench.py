@@ -49,6 +49,7 @@ from .compile_guard import check_compiled, compile_in_place
 from .config import ConfigError, build_model, compose, validate
 from .data import ArrayDataModule, Arrays, DataError, locate_jpeg_archive
 from .models import SIZES
+from .provenance import device_name, versions
 from .train import make_module
 
 CPU_DEFAULTS = ("scale=smoke", "data.batch_size=64", "compile=false")
@@ -298,12 +299,6 @@ def ratios(measurements: Sequence[Measurement], baseline: str) -> dict[str, floa
     return {k: round(v, 4) for k, v in out.items()}
 
 
-def device_label(device: torch.device) -> str:
-    if device.type == "cuda":
-        return f"cuda: {torch.cuda.get_device_name(device)}"
-    return f"cpu: {platform.machine()}, {torch.get_num_threads()} threads"
-
-
 def format_report(report: dict) -> str:
     s = report["settings"]
     lines = [f"bench on {report['device']}: {s['model_size']}, batch {s['batch_size']}, {s['train_size']} px, "
@@ -374,13 +369,13 @@ def run_bench(ablations: Sequence[str], overrides: Sequence[str], steps: int, wa
     measurements: list[Measurement] = []
     baseline = "timm_compiled" if cfg.compile else "timm_eager"
     report = {
-        "device": device_label(device),
+        "device": device_name(device),
         "settings": {"device_kind": device.type, "ablations": list(ablations), "model_size": cfg.model.size,
                      "batch_size": cfg.data.batch_size, "train_size": cfg.data.train_size,
                      "precision": cfg.trainer.precision, "compile": bool(cfg.compile), "steps": steps,
                      "warmup": warmup, "end_to_end_data": "synthetic" if synthetic else "run config data",
                      "overrides": list(overrides)},
-        "versions": {"python": platform.python_version(), "torch": torch.__version__},
+        "versions": versions(),
         "command": " ".join(["python -m cpvt_lab.bench", *sys.argv[1:]]),
         "baseline": baseline,
     }

@@ -34,7 +34,8 @@ from hydra.utils import instantiate
 from .compile_guard import compile_in_place
 from .config import ConfigError, ablation_names, build_model, compose, validate
 from .data import DataError
-from .train import device_name, make_module, versions
+from .provenance import device_name, versions
+from .train import make_module
 
 CPU_DEFAULTS = ("scale=smoke", "data.batch_size=50", "trainer.max_epochs=2")
 # the settings under which compiled multi-PEG models collapsed (issue: 12 epochs, 1 warm-up, 24 px, batch 1024)

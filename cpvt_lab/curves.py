@@ -8,12 +8,13 @@ time left, so a long run says where it stands.
 from __future__ import annotations
 
 import csv
-import os
 import time
 from pathlib import Path
 from typing import Optional
 
 import pytorch_lightning as pl
+
+from .atomic import replacing
 
 COLUMNS = ("epoch", "train_loss", "top1", "lr")
 RISING_EPOCHS = 3  # consecutive epochs of rising loss under a decaying lr that make a run unstable
@@ -80,12 +81,10 @@ class LearningCurve(pl.Callback):
         return ", ".join(parts)
 
     def _write(self) -> None:
-        tmp = self.path.with_name(self.path.name + ".tmp")
-        with open(tmp, "w", newline="") as f:
+        with replacing(self.path) as tmp, open(tmp, "w", newline="") as f:
             writer = csv.DictWriter(f, fieldnames=COLUMNS)
             writer.writeheader()
             writer.writerows(self.rows)
-        os.replace(tmp, self.path)
 
     def compact(self) -> dict[str, list]:
         """The curve as columns, for the run's row."""

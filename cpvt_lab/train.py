@@ -4,10 +4,6 @@ from __future__ import annotations
 import contextlib
 import copy
 import os
-import platform
-import shlex
-import subprocess
-import sys
 import time
 import traceback
 from datetime import datetime, timezone
@@ -15,9 +11,7 @@ from pathlib import Path
 from typing import Any, Optional, Sequence
 
 import pytorch_lightning as pl
-import timm
 import torch
-import torchmetrics
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 from pytorch_lightning.callbacks import ModelCheckpoint
@@ -25,22 +19,21 @@ from pytorch_lightning.loggers import CSVLogger
 from pytorch_lightning.plugins.io import TorchCheckpointIO
 
 from . import results
+from .atomic import replacing
 from .config import build_model, run_id, validate
 from .curves import LearningCurve, is_unstable
-from .data import REPO_ROOT
 from .ema import EMA
 from .models import count_parameters
 from .module import ClassificationModule
+from .provenance import command_line, device_name, git_commit, versions
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):
     """Writes a checkpoint to a temporary file and renames it: a crash never leaves half a checkpoint."""
 
     def save_checkpoint(self, checkpoint, path, storage_options=None):
-        path = Path(path)
-        tmp = path.with_name(path.name + ".tmp")
-        super().save_checkpoint(checkpoint, tmp, storage_options)
-        os.replace(tmp, path)
+        with replacing(path) as tmp:
+            super().save_checkpoint(checkpoint, tmp, storage_options)
 
 
 class ThroughputTimer(pl.Callback):
@@ -63,36 +56,6 @@ class ThroughputTimer(pl.Callback):
 
 def run_dir(cfg: DictConfig, rid: str) -> Path:
     return Path(cfg.output_dir) / "runs" / f"{cfg.ablation_name}-{rid}"
-
-
-def device_name() -> str:
-    if torch.cuda.is_available():
-        return f"cuda: {torch.cuda.get_device_name()}"
-    return f"cpu: {platform.processor() or platform.machine()}, {torch.get_num_threads()} threads"
-
-
-def git_commit() -> Optional[str]:
-    try:
-        head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO_ROOT, capture_output=True, text=True,
-                              check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=REPO_ROOT,
-                               capture_output=True, text=True, check=True).stdout.strip()
-        return head + ("-dirty" if dirty else "")
-    except (OSError, subprocess.CalledProcessError):
-        return None
-
-
-def command_line() -> str:
-    """The command that started this process, as a user would type it."""
-    script = Path(sys.argv[0])
-    if script.parent.name == "cpvt_lab":
-        return shlex.join(["python", "-m", f"cpvt_lab.{script.stem}", *sys.argv[1:]])
-    return shlex.join(["python", *sys.argv])
-
-
-def versions() -> dict[str, str]:
-    return {"python": platform.python_version(), "torch": torch.__version__, "timm": timm.__version__,
-            "pytorch_lightning": pl.__version__, "torchmetrics": torchmetrics.__version__}
 
 
 def make_module(cfg: DictConfig, model: torch.nn.Module, eval_sizes, lr: Optional[float] = None):

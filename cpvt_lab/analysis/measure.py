@@ -5,7 +5,7 @@ from typing import Any, Optional, Sequence
 
 import pandas as pd
 
-from ..train import command_line, device_name
+from ..provenance import command_line, device_name
 from . import equivariance, probe, store
 from .runs import load_run_model, select_rows, test_images
 

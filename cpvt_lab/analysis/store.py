@@ -7,12 +7,12 @@ how it was measured (command, device), so a figure can be traced and repeated.
 """
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
+
+from ..atomic import replacing
 
 RUN_FIELDS = ("run_id", "ablation", "pos", "head", "seed", "scale", "dataset", "epochs", "train_size", "model_size")
 
@@ -33,15 +33,8 @@ def save(results_dir: str | Path, kind: str, frame: pd.DataFrame) -> Path:
     if len(run_ids) != 1:
         raise ValueError(f"save one run at a time, got run_ids {list(run_ids)}")
     target = folder(results_dir, kind) / f"{run_ids[0]}.csv"
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=target.name, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as f:
-            frame.to_csv(f, index=False)
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with replacing(target) as tmp:
+        frame.to_csv(tmp, index=False)
     return target
 
 

@@ -1,0 +1,25 @@
+"""Whole files or none: write beside the target, then rename onto it."""
+from __future__ import annotations
+
+import os
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+
+@contextmanager
+def replacing(target: str | Path) -> Iterator[Path]:
+    """A temporary path beside ``target``, renamed onto it when the block ends without error.
+
+    A reader never sees half a file, and a crash leaves the old file (and at most a
+    ``.tmp`` that the next write of the same target replaces).
+    """
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(target.name + ".tmp")
+    try:
+        yield tmp
+        os.replace(tmp, target)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise

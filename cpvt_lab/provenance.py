@@ -1,0 +1,48 @@
+"""Where a number comes from: the device, the library versions, the commit and the command that made it."""
+from __future__ import annotations
+
+import platform
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+from typing import Optional
+
+import pytorch_lightning as pl
+import timm
+import torch
+import torchmetrics
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+def device_name(device: Optional[torch.device] = None) -> str:
+    """``cuda: <GPU name>`` when training on a GPU, else ``cpu: <processor>, <threads> threads``."""
+    if torch.cuda.is_available() and (device is None or device.type == "cuda"):
+        return f"cuda: {torch.cuda.get_device_name(device)}"
+    return f"cpu: {platform.processor() or platform.machine()}, {torch.get_num_threads()} threads"
+
+
+def versions() -> dict[str, str]:
+    return {"python": platform.python_version(), "torch": torch.__version__, "timm": timm.__version__,
+            "pytorch_lightning": pl.__version__, "torchmetrics": torchmetrics.__version__}
+
+
+def git_commit() -> Optional[str]:
+    """HEAD of the checkout the code runs from, ``-dirty`` when tracked files differ; None outside git."""
+    try:
+        head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO_ROOT, capture_output=True, text=True,
+                              check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=REPO_ROOT,
+                               capture_output=True, text=True, check=True).stdout.strip()
+        return head + ("-dirty" if dirty else "")
+    except (OSError, subprocess.CalledProcessError):
+        return None
+
+
+def command_line() -> str:
+    """The command that started this process, as a user would type it."""
+    script = Path(sys.argv[0])
+    if script.parent.name == "cpvt_lab":
+        return shlex.join(["python", "-m", f"cpvt_lab.{script.stem}", *sys.argv[1:]])
+    return shlex.join(["python", *sys.argv])
