@@ -33,5 +33,6 @@ gpu-carry: venv
 	$(PY) -m pip wheel --quiet --no-deps -w wheels antlr4-python3-runtime==4.9.3
 	mkdir -p data_local && cp $${CPVT_CIFAR10_JPEG:-../shared/data/cifar10-jpeg.tar.gz} data_local/cifar10-jpeg.tar.gz
 
+# outputs/ holds your runs' rows and tables too (outputs/results, outputs/tables), not only checkpoints
 clean:
 	rm -rf $(VENV) outputs

@@ -6,7 +6,8 @@ KIND is one of
   resolution    top-1 against test resolution per encoding (from runs.jsonl; no model is loaded)
   claims        every claim of the paper with our verdict, effect size and n (from runs.jsonl)
 
-Keys (all optional): results_dir=results, out_dir=paper_tables, run_id=..., ablations=[...];
+Keys (all optional): results_dir=outputs/results, out_dir=outputs/tables, run_id=..., ablations=[...]
+(the committed smoke study: results_dir=results/smoke out_dir=paper_tables);
 for equivariance and probe also images=256 (test images), size=<px> (default: the run's training size),
 seed=0 (probe split); equivariance: shifts=[1,...] (default 1 .. 2 x patch), fill=zeros|cyclic;
 probe: blocks=[...] (default all).
@@ -20,13 +21,15 @@ from typing import Any, Sequence
 
 from omegaconf import OmegaConf
 
+from .results import DEFAULT_RESULTS_DIR, DEFAULT_TABLES_DIR
+
 KINDS = ("equivariance", "probe", "resolution", "claims")
-COMMON = {"results_dir": "results", "out_dir": "paper_tables", "run_id": None, "ablations": None}
+COMMON = {"results_dir": DEFAULT_RESULTS_DIR, "out_dir": DEFAULT_TABLES_DIR, "run_id": None, "ablations": None}
 MEASURING = {"images": 256, "size": None, "seed": 0}
 KEYS = {"equivariance": {**COMMON, **MEASURING, "shifts": None, "fill": "zeros"},
         "probe": {**COMMON, **MEASURING, "blocks": None},
         "resolution": {k: v for k, v in COMMON.items() if k != "run_id"},
-        "claims": {"results_dir": "results", "out_dir": "paper_tables"}}
+        "claims": {"results_dir": DEFAULT_RESULTS_DIR, "out_dir": DEFAULT_TABLES_DIR}}
 
 
 class UsageError(ValueError):

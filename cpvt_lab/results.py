@@ -15,6 +15,11 @@ from typing import Any, Iterator, Optional
 from filelock import FileLock, Timeout
 
 RESULTS_FILE = "runs.jsonl"
+# A user's rows and the tables made from them go under outputs/, which git ignores, so that running
+# never changes the committed reference folders (results/<study>/, paper_tables/). conf/config.yaml
+# states the same results_dir for runs; a test holds the two together.
+DEFAULT_RESULTS_DIR = "outputs/results"
+DEFAULT_TABLES_DIR = "outputs/tables"
 
 
 def results_path(results_dir: str | Path) -> Path:

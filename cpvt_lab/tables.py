@@ -20,7 +20,7 @@ import pandas as pd
 
 from .analysis.plots import curves_plot
 from .curves import RISING_EPOCHS
-from .results import finished_rows, results_path, set_aside_rows
+from .results import DEFAULT_RESULTS_DIR, DEFAULT_TABLES_DIR, RESULTS_FILE, finished_rows, results_path, set_aside_rows
 
 REFERENCE_CSV = Path(__file__).with_name("reference_numbers.csv")
 SETTING = ["scale", "dataset", "epochs", "train_size", "model_size"]  # never pooled across
@@ -28,6 +28,12 @@ RUN_COLUMNS = ["run_id", "ablation", "seed", *SETTING, "size_px", "size_rank", "
                "device", "command"]
 CURVE_COLUMNS = ["run_id", "ablation", "seed", *SETTING, "epoch", "train_loss", "top1", "lr"]
 SMOKE_NOTE = "**Smoke scale: these runs check the pipeline and measure nothing.**"
+
+
+def regenerated_from(results_dir: str | Path, source: str = RESULTS_FILE) -> str:
+    """The opening of every generated table: the folder it was read from (several are committed), and the command."""
+    folder = Path(results_dir).as_posix()
+    return f"Regenerated from `{folder}/{source}` by `python -m cpvt_lab.tables --results {folder}`"
 
 
 @dataclass(frozen=True)
@@ -363,9 +369,8 @@ def study_markdown(study_id: str, runs: pd.DataFrame) -> str:
     return "\n".join(parts)
 
 
-def index_markdown(set_aside: Sequence[dict] = ()) -> str:
-    lines = ["# The paper's studies beside our runs", "",
-             "Regenerated from `results/runs.jsonl` by `python -m cpvt_lab.tables`; do not edit by hand.", ""]
+def index_markdown(results_dir: str | Path, set_aside: Sequence[dict] = ()) -> str:
+    lines = ["# The paper's studies beside our runs", "", f"{regenerated_from(results_dir)}; do not edit by hand.", ""]
     if set_aside:
         ids = ", ".join(sorted({r["run_id"] for r in set_aside}))
         lines += [f"**{len(set_aside)} rows set aside, in no table:** trained compiled before compiled training was "
@@ -395,7 +400,7 @@ def write_tables(results_dir: str | Path, out_dir: str | Path) -> list[Path]:
     runs = load_runs(results_dir)
     written = [out / "reference.csv", out / "README.md", out / "claim_directions.csv"]
     shutil.copyfile(REFERENCE_CSV, written[0])
-    written[1].write_text(index_markdown(set_aside_rows(results_dir)))
+    written[1].write_text(index_markdown(results_dir, set_aside_rows(results_dir)))
     evaluate_claims(runs).to_csv(written[2], index=False)
     curves = load_curves(results_dir)
     for study in STUDIES:
@@ -411,8 +416,12 @@ def write_tables(results_dir: str | Path, out_dir: str | Path) -> list[Path]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m cpvt_lab.tables", description=__doc__.splitlines()[0])
-    parser.add_argument("--results", default="results", help="folder holding runs.jsonl (default: results)")
-    parser.add_argument("--out", default="paper_tables", help="folder to write the tables to (default: paper_tables)")
+    parser.add_argument("--results", default=DEFAULT_RESULTS_DIR,
+                        help=f"folder holding runs.jsonl (default: {DEFAULT_RESULTS_DIR}, where runs append; "
+                             "the committed smoke rows: results/smoke)")
+    parser.add_argument("--out", default=DEFAULT_TABLES_DIR,
+                        help=f"folder to write the tables to (default: {DEFAULT_TABLES_DIR}; "
+                             "the committed ones: paper_tables)")
     args = parser.parse_args(argv)
     if not Path(args.results).is_dir():
         print(f"error: --results: {args.results!r} is not a folder (it should hold runs.jsonl)", file=sys.stderr)

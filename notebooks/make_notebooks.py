@@ -1,7 +1,8 @@
 """Writes the notebooks of this folder (without outputs): ``python notebooks/make_notebooks.py``.
 
 The notebooks only call the library (``cpvt_lab.tables``, ``cpvt_lab.analysis``); they read
-the results folder named by $CPVT_RESULTS_DIR (default ``../results``, the repository's).
+the results folder named by $CPVT_RESULTS_DIR (default ``../outputs/results``, where runs append their rows;
+the committed smoke rows are in ``../results/smoke``).
 """
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ from IPython.display import Markdown, display
 from cpvt_lab import tables
 from cpvt_lab.analysis import plots
 
-RESULTS = Path(os.environ.get("CPVT_RESULTS_DIR", "../results"))
+RESULTS = Path(os.environ.get("CPVT_RESULTS_DIR", "../outputs/results"))
 runs = tables.load_runs(RESULTS)
 print(f"{runs.run_id.nunique()} finished runs in {RESULTS}")"""
 
@@ -31,7 +32,7 @@ from pathlib import Path
 
 from cpvt_lab.analysis import attention
 
-RESULTS = Path(os.environ.get("CPVT_RESULTS_DIR", "../results"))
+RESULTS = Path(os.environ.get("CPVT_RESULTS_DIR", "../outputs/results"))
 maps = attention.maps_from_runs(RESULTS, ["learned", "none", "peg"], block=1)
 print(maps.note())"""
 
@@ -43,7 +44,7 @@ from IPython.display import Markdown, display
 
 from cpvt_lab.analysis import measure, report
 
-RESULTS = Path(os.environ.get("CPVT_RESULTS_DIR", "../results"))
+RESULTS = Path(os.environ.get("CPVT_RESULTS_DIR", "../outputs/results"))
 ABLATIONS = ["none", "none_gap", "learned", "peg", "peg_gap", "peg_circular", "peg_nopad"]"""
 
 
@@ -103,18 +104,18 @@ if maps.matrices:
         "come from `python -m cpvt_lab.analyze equivariance` and `python -m cpvt_lab.analyze probe`; without "
         "them, the finished runs are measured here on a few images.",
         [new_code_cell('shifts = measure.stored_or_measured("equivariance", RESULTS, ABLATIONS)\n'
-                       'display(Markdown(report.equivariance_markdown(shifts)))'),
+                       'display(Markdown(report.equivariance_markdown(shifts, RESULTS)))'),
          new_code_cell("report.equivariance_plot(shifts);"),
          new_code_cell('positions = measure.stored_or_measured("probe", RESULTS, ABLATIONS)\n'
-                       'display(Markdown(report.probe_markdown(positions)))'),
+                       'display(Markdown(report.probe_markdown(positions, RESULTS)))'),
          new_code_cell("report.probe_plot(positions);")], setup=MEASURE_SETUP),
     "claims.ipynb": notebook(
         "Beyond the paper: every claim with an interval and a verdict",
         "Each claim of the paper, judged on our seeds: difference of means with a 95% Welch interval, Cohen's d, "
         "n, and reproduced / contradicted / inconclusive (rule in `cpvt_lab/analysis/stats.py`). Then top-1 "
         "against test resolution for each encoding. `python -m cpvt_lab.tables` writes the same table to "
-        "`paper_tables/claims.md`.",
-        [new_code_cell("verdicts = claims.claim_verdicts(runs)\ndisplay(Markdown(claims.claims_markdown(verdicts)))"),
+        "`claims.md` (`paper_tables/claims.md` for the committed smoke runs).",
+        [new_code_cell("verdicts = claims.claim_verdicts(runs)\ndisplay(Markdown(claims.claims_markdown(verdicts, RESULTS)))"),
          new_code_cell("claims.claims_plot(verdicts);"),
          new_code_cell('plots.resolution_plot(resolution.curve(runs), "Top-1 against test resolution");')],
         setup=SETUP.replace("from cpvt_lab.analysis import plots", "from cpvt_lab.analysis import claims, plots, resolution")),

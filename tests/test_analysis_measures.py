@@ -178,5 +178,5 @@ def test_claims_get_welch_or_paired_verdicts_and_claims_without_runs_stay_listed
     assert (loses.verdict, loses.paired) == ("reproduced", True)
     assert loses.diff_low == pytest.approx(2.0 - 4.303 * 0.1 / 3 ** 0.5, abs=1e-3)
     assert verdicts.loc["pos_0_beats_10", "reason"] == "no runs"
-    text = claims.claims_markdown(verdicts.reset_index())
+    text = claims.claims_markdown(verdicts.reset_index(), "made_up")
     assert "2 reproduced, 0 contradicted" in text and "## Claims without any runs" in text

@@ -13,6 +13,7 @@ from hydra.utils import instantiate
 from cpvt_lab import build_model, compose
 from cpvt_lab.config import ConfigError
 from cpvt_lab.data import TensorBatches
+from cpvt_lab.results import DEFAULT_RESULTS_DIR, results_path
 from cpvt_lab.run import check_launch
 from cpvt_lab.train import run_dir
 
@@ -58,12 +59,12 @@ def test_ddp_on_two_cpu_processes_writes_one_row_equal_to_single_process_evaluat
     assert out.returncode == 0, out.stderr[-3000:]
     assert "distributed_backend=gloo" in out.stdout + out.stderr
     assert out.stdout.count("done: peg") == 1  # one summary, from rank 0
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["cache", "outputs", "results"]  # no Hydra folders
-    [line] = (tmp_path / "results" / "runs.jsonl").read_text().splitlines()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cache", "outputs"]  # no Hydra folders
+    [line] = results_path(tmp_path / DEFAULT_RESULTS_DIR).read_text().splitlines()
     row = json.loads(line)
     assert row["status"] == "ok" and row["config"]["trainer"]["devices"] == 2
 
-    cfg = compose("peg", overrides + [f"results_dir={tmp_path / 'results'}", f"output_dir={tmp_path / 'outputs'}"])
+    cfg = compose("peg", overrides + [f"output_dir={tmp_path / 'outputs'}"])
     checkpoint = run_dir(cfg, row["run_id"]) / "checkpoints" / "last.ckpt"
     state = torch.load(checkpoint, map_location="cpu", weights_only=False)["state_dict"]
     model = build_model(cfg)

@@ -12,8 +12,9 @@ import torch
 
 from cpvt_lab import build_model, compose
 from cpvt_lab.config import ConfigError, ablation_names, run_id
+from cpvt_lab.data import REPO_ROOT
 from cpvt_lab.module import NonFiniteLossError
-from cpvt_lab.results import read_rows
+from cpvt_lab.results import DEFAULT_RESULTS_DIR, DEFAULT_TABLES_DIR, read_rows, results_path
 from cpvt_lab.train import run_dir, run_experiment
 
 REQUIRED = {"run_id", "ablation", "pos", "head", "seed", "dataset", "scale", "epochs", "params", "train_seconds",
@@ -110,15 +111,33 @@ def test_cli_bad_value_exits_nonzero_names_the_key_and_writes_nothing(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
-def test_cli_runs_an_ablation_and_appends_exactly_one_row(tiny_archive, tmp_path):
+def test_cli_runs_an_ablation_and_appends_exactly_one_row_under_outputs(tiny_archive, tmp_path):
+    work = tmp_path / "work"  # the working directory, with results_dir and output_dir left at their defaults
+    work.mkdir()
     args = ["ablation=frozen_peg", f"data.archive={tiny_archive}", f"data.cache_dir={tmp_path / 'cache'}",
             "data.subset=null", "data.test_subset=null", "data.batch_size=40", "trainer.max_epochs=1",
             "trainer.enable_progress_bar=false"]
-    out = cli(args, tmp_path)
+    out = cli(args, work)
     assert out.returncode == 0, out.stderr[-2000:]
     assert "top1@32=" in out.stdout and "top1@48=" in out.stdout
-    lines = (tmp_path / "results" / "runs.jsonl").read_text().splitlines()
+    rows = results_path(work / DEFAULT_RESULTS_DIR)
+    lines = rows.read_text().splitlines()
     assert len(lines) == 1 and json.loads(lines[0])["ablation"] == "frozen_peg"
-    again = cli(args, tmp_path)
+    assert [p.name for p in work.iterdir()] == ["outputs"]  # nothing beside what git ignores
+    again = cli(args, work)
     assert again.returncode == 0 and "already done" in again.stdout
-    assert len((tmp_path / "results" / "runs.jsonl").read_text().splitlines()) == 1
+    assert len(rows.read_text().splitlines()) == 1
+
+
+def test_default_paths_are_ones_git_ignores():
+    """A run, or the tables, with default paths never change a tracked file (`make run` leaves git status clean)."""
+    cfg = compose("peg")
+    assert cfg.results_dir == DEFAULT_RESULTS_DIR  # conf/config.yaml and the readers' default agree
+    paths = [str(run_dir(cfg, run_id(cfg)) / "checkpoints" / "last.ckpt"), str(results_path(cfg.results_dir)),
+             f"{DEFAULT_TABLES_DIR}/README.md"]
+    check = subprocess.run(["git", "check-ignore", "--verbose", "--non-matching", *paths], cwd=REPO_ROOT,
+                           capture_output=True, text=True)
+    if check.returncode == 128:
+        pytest.skip(f"not a git checkout: {check.stderr.strip()}")
+    not_ignored = [line.split("\t")[-1] for line in check.stdout.splitlines() if line.startswith("::")]
+    assert not_ignored == []

@@ -72,6 +72,10 @@ def test_claim_records_name_cells_of_their_studies_and_the_paper_agrees_with_its
                for c in with_figures)
 
 
+COMMITTED_RESULTS = "results/smoke"  # the smoke rows paper_tables/ is made from
+REGENERATE = f"python -m cpvt_lab.tables --results {COMMITTED_RESULTS} --out paper_tables"
+
+
 def committed_copy(target):
     """results/ and paper_tables/ as committed (rows that local runs appended since do not count)."""
     archive = subprocess.run(["git", "archive", "HEAD", "results", "paper_tables"], cwd=REPO_ROOT, capture_output=True)
@@ -81,13 +85,20 @@ def committed_copy(target):
     return target
 
 
-def test_the_committed_tables_are_what_the_committed_results_give(tmp_path):
+def test_the_committed_tables_are_what_the_committed_results_give(tmp_path, monkeypatch):
     root = committed_copy(tmp_path / "committed")
-    written = tables.write_tables(root / "results", tmp_path / "regenerated")
-    names = sorted(p.name for p in written)
+    monkeypatch.chdir(root)  # the tables name the folder as the command was given it, relative to the checkout
+    assert tables.main(["--results", COMMITTED_RESULTS, "--out", str(tmp_path / "regenerated")]) == 0
+    names = sorted(p.name for p in (tmp_path / "regenerated").iterdir())
     assert names == sorted(p.name for p in (root / "paper_tables").iterdir())
     _, mismatch, errors = filecmp.cmpfiles(root / "paper_tables", tmp_path / "regenerated", names, shallow=False)
-    assert mismatch == [] and errors == [], f"regenerate with: python -m cpvt_lab.tables ({mismatch + errors})"
+    assert mismatch == [] and errors == [], f"regenerate with: {REGENERATE} ({mismatch + errors})"
+
+
+def test_the_tables_name_the_folder_they_were_read_from(results, tmp_path):
+    tables.write_tables(results, tmp_path / "out")
+    for name in ("README.md", "claims.md", "equivariance.md", "probe.md"):
+        assert f"`{results.as_posix()}/" in (tmp_path / "out" / name).read_text(), name
 
 
 def test_cli_rejects_a_missing_results_folder(tmp_path, capsys):

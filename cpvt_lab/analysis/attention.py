@@ -153,7 +153,7 @@ def maps_from_runs(results_dir: str | Path, ablations: Sequence[str] = ("learned
             model = load_run_model(row)
         except FileNotFoundError as err:
             missing.append(f"{ablation}: {err}; train it into another results folder with: "
-                           f"{_command(row, ablation)} results_dir=attention_runs, then point the notebook there")
+                           f"{_command(row, ablation)} results_dir=outputs/attention_runs, then point the notebook there")
             continue
         if batch is None:
             batch, _ = test_images(row, limit=images)

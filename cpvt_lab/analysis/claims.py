@@ -79,10 +79,11 @@ def _claim(r) -> str:
     return f"{r.text} (A={r.a}, B={r.b}: A-B {rel} {r.margin:g})"
 
 
-def claims_markdown(verdicts: pd.DataFrame) -> str:
+def claims_markdown(verdicts: pd.DataFrame, results_dir: str | Path) -> str:
     parts = ["# The paper's claims, judged on our runs", "",
-             "Regenerated from `results/runs.jsonl` by `python -m cpvt_lab.tables` (or "
-             "`python -m cpvt_lab.analyze claims`); do not edit by hand. A cell is `ablation@k`: the "
+             f"{tables.regenerated_from(results_dir)} (or `python -m cpvt_lab.analyze claims "
+             f"results_dir={Path(results_dir).as_posix()}`); "
+             "do not edit by hand. A cell is `ablation@k`: the "
              "ablation's top-1 (%) at its training size (k=0) or the k-th larger test size. Ours: mean ± std "
              "[95% t-interval of the mean] over seeds (n). A-B: difference of means with its 95% Welch interval, or, for one ablation at two sizes "
              "(the same runs twice), the mean per-seed difference with its paired t-interval (marked *); d: "
@@ -143,5 +144,5 @@ def write_claims(results_dir: str | Path, out_dir: str | Path) -> list[Path]:
     out.mkdir(parents=True, exist_ok=True)
     verdicts = claim_verdicts(tables.load_runs(results_dir))
     verdicts.to_csv(out / "claims.csv", index=False)
-    (out / "claims.md").write_text(claims_markdown(verdicts))
+    (out / "claims.md").write_text(claims_markdown(verdicts, results_dir))
     return [out / "claims.md", out / "claims.csv"]
