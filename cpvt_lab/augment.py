@@ -123,11 +123,13 @@ def _grayscale(images: torch.Tensor) -> torch.Tensor:
 
 def _sharpness(images: torch.Tensor, m: torch.Tensor) -> torch.Tensor:
     """torchvision's adjust_sharpness: blend with a 3x3 smoothing of the image, border pixels kept."""
-    c = images.shape[1]
-    centre = torch.full((1, 1), 5.0, device=images.device, dtype=images.dtype)
-    kernel = F.pad(centre, (1, 1, 1, 1), value=1.0) / 13.0  # [[1, 1, 1], [1, 5, 1], [1, 1, 1]] / 13
-    blurred = F.conv2d(images, kernel.expand(c, 1, 3, 3), groups=c).round()
+    # torchvision convolves with [[1, 1, 1], [1, 5, 1], [1, 1, 1]] / 13; the 3x3 sum of shifted slices is exact
+    # on whole numbers (and several times faster than a depthwise conv on a CPU), and k / 13 is never half-way
+    # between integers, so both round to the same value
     inner = images[..., 1:-1, 1:-1]
+    rows = images[..., :-2, :] + images[..., 1:-1, :] + images[..., 2:, :]
+    box = rows[..., :-2] + rows[..., 1:-1] + rows[..., 2:]
+    blurred = ((box + 4.0 * inner) / 13.0).round()
     out = images.clone()
     out[..., 1:-1, 1:-1] = torch.addcmul(inner, blurred - inner, -m)
     return out.clamp(0, 255).floor()
