@@ -36,8 +36,8 @@ def magnitude_table(policy: str, height: int, width: int, device: torch.device) 
     without one) and whether a random sign applies to it."""
     space = SPACES[policy]
     assert tuple(space) == OPS, f"torchvision's {policy} ops changed: {tuple(space)}"
-    table = torch.stack([torch.zeros(NUM_BINS) if fn(NUM_BINS, height, width) is None
-                         else fn(NUM_BINS, height, width).float() for fn, _ in space.values()])
+    bins = [fn(NUM_BINS, height, width) for fn, _ in space.values()]
+    table = torch.stack([torch.zeros(NUM_BINS) if m is None else m.float() for m in bins])
     signed = torch.tensor([s for _, s in space.values()])
     return table.to(device), signed.to(device)
 
