@@ -8,11 +8,13 @@ Three measurements, on the run configs that ``cpvt_lab.compose`` builds:
     eager and (when ``compile=true``) compiled;
 (b) our model's train step for each named ablation, same harness;
 (c) our end-to-end training through Lightning with the real data path (the CIFAR
-    JPEG copy held in memory, or ``--synthetic`` images of the same shape).
+    JPEG copy held in memory, or ``--synthetic`` images of the same shape); for the
+    first ablation a second time with per-image augmentation on (``AUGMENTED``),
+    unless the overrides already turn it on.
 
 Each prints images/s, peak memory, the training FLOPs per image (forward and
 backward, counted by ``torch.utils.flop_counter``) and the implied TFLOP/s, then
-the ratios (b)/(a) and (c)/(a). Warm-up steps (and any compilation in them) are
+the ratios (b)/(a), (c)/(a) and augmented (c) over plain (c). Warm-up steps (and any compilation in them) are
 timed apart and excluded. Defaults: on a CPU the smoke model, eager, few steps;
 on a GPU ViT-Ti/4 at batch 1024, bf16 autocast, compiled.
 """
@@ -55,6 +57,8 @@ from .train import make_module
 CPU_DEFAULTS = ("scale=smoke", "data.batch_size=64", "compile=false")
 GPU_DEFAULTS = ("scale=cifar", "data.batch_size=1024", "compile=true")
 ALIASES = {"batch_size": "data.batch_size"}  # the bench's own short names for run-config keys
+# what augmentation costs end to end: TrivialAugment-Wide and DeiT's random erasing, on the device's batches
+AUGMENTED = ("data.augment=trivialaugment", "data.random_erasing=0.25")
 
 
 @dataclass
@@ -262,7 +266,7 @@ class SyntheticData(ArrayDataModule):
 
 
 def measure_end_to_end(cfg, device: torch.device, steps: int, warmup: int, synthetic: bool,
-                       flops_per_image: float) -> Measurement:
+                       flops_per_image: float, label: str = "end_to_end") -> Measurement:
     """Lightning ``fit`` on the real data module and LightningModule; validation and checkpoints off."""
     pl.seed_everything(cfg.seed, verbose=False)
     datamodule = SyntheticData.from_config(cfg.data, cfg.data.subset or 50_000) if synthetic else instantiate(cfg.data)
@@ -278,16 +282,22 @@ def measure_end_to_end(cfg, device: torch.device, steps: int, warmup: int, synth
         started = time.perf_counter()
         trainer.save_checkpoint(Path(folder) / "last.ckpt")
         checkpoint_seconds = time.perf_counter() - started
-    return Measurement(f"end_to_end[{cfg.ablation_name}]",
-                       f"Lightning fit, {datamodule.describe()}, {cfg.trainer.precision}",
+    augmented = f", {cfg.data.augment}, erasing {cfg.data.random_erasing}" if augmentation_on(cfg) else ""
+    return Measurement(f"{label}[{cfg.ablation_name}]",
+                       f"Lightning fit, {datamodule.describe()}{augmented}, {cfg.trainer.precision}",
                        timer.images, timer.seconds, timer.warmup_seconds, flops_per_image, peak_memory_mb(device),
                        cfg.ablation_name, module.compiled, checkpoint_seconds,
                        module.compile_check.as_dict() if module.compile_check else None)
 
 
+def augmentation_on(cfg) -> bool:
+    return bool(cfg.data.get("augment") or cfg.data.get("random_erasing"))
+
+
 # ---------------------------------------------------------------- ratios and report
 def ratios(measurements: Sequence[Measurement], baseline: str) -> dict[str, float]:
-    """images/s of every other measurement over the baseline's, and of each ablation over ``learned``."""
+    """images/s of every other measurement over the baseline's, of each ablation over ``learned``, and of
+    end to end with augmentation over without."""
     by_name = {m.name: m for m in measurements}
     base = by_name[baseline].images_per_second
     out = {f"{m.name}/{baseline}": m.images_per_second / base for m in measurements if m.name != baseline}
@@ -296,6 +306,10 @@ def ratios(measurements: Sequence[Measurement], baseline: str) -> dict[str, floa
         for m in measurements:
             if ref is not None and m.name.startswith(f"{kind}[") and m is not ref:
                 out[f"{m.name}/{ref.name}"] = m.images_per_second / ref.images_per_second
+    for m in measurements:
+        plain = by_name.get(m.name.replace("end_to_end_augmented[", "end_to_end["))
+        if m.name.startswith("end_to_end_augmented[") and plain is not None:
+            out[f"{m.name}/{plain.name}"] = m.images_per_second / plain.images_per_second
     return {k: round(v, 4) for k, v in out.items()}
 
 
@@ -359,7 +373,10 @@ def run_bench(ablations: Sequence[str], overrides: Sequence[str], steps: int, wa
     measured completely (eager step, step, end to end) before the next begins.
     """
     configs = [compose(a, overrides) for a in ablations]  # every config is checked before any timing
-    for cfg in configs:
+    in_memory = "augment" in configs[0].data  # ImageFolder augments in its workers, its own way
+    augmented = (compose(ablations[0], [*overrides, *AUGMENTED]) if in_memory and not augmentation_on(configs[0])
+                 else None)
+    for cfg in [*configs, augmented] if augmented is not None else configs:
         validate(cfg)
     if end_to_end and not synthetic and configs[0].data._target_.endswith("Cifar10JpegDataModule"):
         locate_jpeg_archive(configs[0].data.archive)  # a missing archive fails here, not after minutes
@@ -407,6 +424,9 @@ def run_bench(ablations: Sequence[str], overrides: Sequence[str], steps: int, wa
                                    ablation=c.ablation_name))
         if end_to_end:  # the same network as the step, so the same FLOPs per image
             record(measure_end_to_end(c, device, steps, warmup, synthetic, step.flops_per_image))
+            if c is cfg and augmented is not None:
+                record(measure_end_to_end(augmented, device, steps, warmup, synthetic, step.flops_per_image,
+                                          label="end_to_end_augmented"))
     return report
 
 

@@ -15,6 +15,7 @@ from hydra import initialize_config_module
 from hydra.errors import InstantiationException
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
+from .augment import MAX_MAGNITUDE, POLICIES
 from .models import HEADS, SIZES, CPVTViT
 from .results import results_path
 
@@ -27,6 +28,10 @@ MODEL_KEYS = {"size", "pos", "head", "drop_path"}
 IDENTITY_KEYS = ("ablation_name", "scale_name", "seed", "model", "optim", "finetune", "trainer.max_epochs")
 DATA_RUNTIME_KEYS = ("archive", "cache_dir", "root", "download", "on_device", "num_workers", "eval_batch_size",
                      "seed", "_target_")
+# Augmentation settings the in-memory sets gained later, with the values that leave a run as it was: they enter
+# the fingerprint only when they change the run, so older run_ids stay (ImageFolder's random_erasing always did)
+ARRAY_AUGMENT_OFF = {"augment": None, "random_erasing": 0.0}
+RANDAUGMENT_KEYS = ("randaugment_n", "randaugment_m")
 
 
 class ConfigError(ValueError):
@@ -80,6 +85,13 @@ def identity(cfg: DictConfig) -> dict[str, Any]:
     data = OmegaConf.to_container(cfg.data, resolve=True)
     ident["data"] = {k: v for k, v in data.items() if k not in DATA_RUNTIME_KEYS}
     ident["dataset"] = data["_target_"].rsplit(".", 1)[-1]
+    if "augment" in data:  # the in-memory sets
+        for key, off in ARRAY_AUGMENT_OFF.items():
+            if ident["data"][key] == off:
+                del ident["data"][key]
+        if data["augment"] != "randaugment":  # its settings change nothing under another policy
+            for key in RANDAUGMENT_KEYS:
+                del ident["data"][key]
     if cfg.ema.enabled:  # like world_size: enters the fingerprint only when it changes the run
         ident["ema"] = OmegaConf.to_container(cfg.ema)
     if cfg.trainer.get("gradient_clip_val") is not None:  # enters only when set, like ema
@@ -141,7 +153,14 @@ def validate(cfg: DictConfig) -> None:
     for key in ("data.batch_size", "trainer.max_epochs", "data.num_classes"):
         value = OmegaConf.select(cfg, key)
         _check(_is_int(value) and value >= 1, key, f"must be an integer >= 1, got {value!r}")
-    for key, least in (("data.repeated_aug", 1), ("data.num_workers", 0)):  # where the data set has them
+    augment = OmegaConf.select(cfg, "data.augment")
+    _check(augment is None or augment in POLICIES, "data.augment",
+           f"unknown policy {augment!r}; valid: null, {', '.join(POLICIES)}")
+    magnitude = OmegaConf.select(cfg, "data.randaugment_m", default=0)
+    _check(_is_int(magnitude) and 0 <= magnitude <= MAX_MAGNITUDE, "data.randaugment_m",
+           f"must be an integer from 0 to {MAX_MAGNITUDE} (a magnitude bin), got {magnitude!r}")
+    for key, least in (("data.repeated_aug", 1), ("data.num_workers", 0),
+                       ("data.randaugment_n", 1)):  # where the data set has them
         value = OmegaConf.select(cfg, key, default=least)
         _check(_is_int(value) and value >= least, key, f"must be an integer >= {least}, got {value!r}")
     for key in ("data.subset", "data.test_subset"):

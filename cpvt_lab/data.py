@@ -22,6 +22,8 @@ import pytorch_lightning as pl
 import torch
 import torch.nn.functional as F
 
+from .augment import RandomAugment, random_erasing
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 JPEG_ARCHIVE_NAME = "cifar10-jpeg.tar.gz"
 JPEG_ARCHIVE_ENV = "CPVT_CIFAR10_JPEG"
@@ -277,15 +279,21 @@ class TensorBatches:
 
     Training batches come from a permutation seeded by (seed, epoch), so a
     resumed run sees the same order. Under DDP each rank takes every
-    ``world_size``-th index of the same permutation.
+    ``world_size``-th index of the same permutation. Training batches are
+    cropped and flipped, then (if asked) augmented per image by ``augment``
+    and, once normalised, randomly erased with probability ``random_erasing``
+    per image; every draw comes from the same generator, so (seed, epoch)
+    fixes the whole epoch.
     """
 
     def __init__(self, images: torch.Tensor, labels: torch.Tensor, batch_size: int, mean: Sequence[float],
                  std: Sequence[float], train: bool = False, crop_padding: int = 0, flip: bool = False,
-                 seed: int = 0, epoch: Callable[[], int] = lambda: 0, rank: int = 0, world_size: int = 1):
+                 seed: int = 0, epoch: Callable[[], int] = lambda: 0, rank: int = 0, world_size: int = 1,
+                 augment: Optional[RandomAugment] = None, random_erasing: float = 0.0):
         self.images, self.labels = images, labels
         self.batch_size, self.train = batch_size, train
         self.crop_padding, self.flip = crop_padding, flip
+        self.augment, self.random_erasing = augment, random_erasing
         self.seed, self.epoch = seed, epoch
         self.rank, self.world_size = rank, world_size
         shape = (1, -1, 1, 1)
@@ -317,7 +325,12 @@ class TensorBatches:
                 x = random_crop(x, self.crop_padding, generator)
                 if self.flip:
                     x = random_flip(x, generator)
-            yield (x.float() - self.mean) / self.std, self.labels[idx]
+                if self.augment is not None:
+                    x = self.augment(x, generator)
+            x = (x.float() - self.mean) / self.std
+            if self.train and self.random_erasing > 0:  # after normalisation: the noise is N(0, 1), as timm's
+                x = random_erasing(x, self.random_erasing, generator)
+            yield x, self.labels[idx]
 
 
 # ---------------------------------------------------------------- Lightning data modules
@@ -330,7 +343,9 @@ class ArrayDataModule(pl.LightningDataModule):
     def __init__(self, batch_size: int = 128, eval_batch_size: Optional[int] = None, train_size: int = 32,
                  eval_sizes: Sequence[int] = (32,), subset: Optional[int] = None,
                  test_subset: Optional[int] = None, subset_seed: int = 0, crop_padding: int = 4,
-                 flip: bool = True, on_device: bool = True, seed: int = 0, num_classes: int = 10):
+                 flip: bool = True, on_device: bool = True, seed: int = 0, num_classes: int = 10,
+                 augment: Optional[str] = None, randaugment_n: int = 2, randaugment_m: int = 9,
+                 random_erasing: float = 0.0):
         super().__init__()
         self.batch_size = batch_size
         self.eval_batch_size = eval_batch_size or batch_size
@@ -338,6 +353,8 @@ class ArrayDataModule(pl.LightningDataModule):
         self.subset, self.test_subset, self.subset_seed = subset, test_subset, subset_seed
         self.crop_padding, self.flip, self.on_device = crop_padding, flip, on_device
         self.seed, self.num_classes = seed, num_classes
+        self.augment = RandomAugment(augment, randaugment_n, randaugment_m) if augment else None
+        self.random_erasing = random_erasing
         self._train: Optional[tuple[torch.Tensor, torch.Tensor]] = None
         self._test: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
 
@@ -394,7 +411,8 @@ class ArrayDataModule(pl.LightningDataModule):
         trainer = self.trainer
         return TensorBatches(images, labels, self.batch_size, self.mean, self.std, train=True,
                              crop_padding=self.crop_padding, flip=self.flip, seed=self.seed,
-                             epoch=(lambda: trainer.current_epoch) if trainer else (lambda: 0), **self._ranks())
+                             epoch=(lambda: trainer.current_epoch) if trainer else (lambda: 0),
+                             augment=self.augment, random_erasing=self.random_erasing, **self._ranks())
 
     def eval_dataloader(self, size: int) -> TensorBatches:
         images, labels = self._test[size]

@@ -79,14 +79,17 @@ def test_the_bench_reports_every_measurement_and_writes_json(tiny_archive, tmp_p
     report = json.loads(out.read_text())
     names = [m["name"] for m in report["measurements"]]
     # the first ablation completely, then the next
-    assert names == ["timm_eager", "ours_step[peg]", "end_to_end[peg]", "ours_step[learned]", "end_to_end[learned]"]
+    assert names == ["timm_eager", "ours_step[peg]", "end_to_end[peg]", "end_to_end_augmented[peg]",
+                     "ours_step[learned]", "end_to_end[learned]"]
     by_name = {m["name"]: m for m in report["measurements"]}
     assert all(m["images_per_second"] > 0 and m["flops_per_image"] > 0 for m in by_name.values())
     assert by_name["end_to_end[peg]"]["images"] == 8 and by_name["end_to_end[peg]"]["checkpoint_seconds"] > 0
     assert by_name["ours_step[peg]"]["flops_per_image"] == by_name["end_to_end[peg]"]["flops_per_image"]
     assert report["baseline"] == "timm_eager" and report["settings"]["device_kind"] == "cpu"
     assert set(report["ratios"]) == {f"{n}/timm_eager" for n in names[1:]} | {
-        "ours_step[peg]/ours_step[learned]", "end_to_end[peg]/end_to_end[learned]"}
+        "ours_step[peg]/ours_step[learned]", "end_to_end[peg]/end_to_end[learned]",
+        "end_to_end_augmented[peg]/end_to_end[peg]"}
+    assert "trivialaugment" in by_name["end_to_end_augmented[peg]"]["what"]
     ratio = by_name["end_to_end[peg]"]["images_per_second"] / by_name["timm_eager"]["images_per_second"]
     assert report["ratios"]["end_to_end[peg]/timm_eager"] == pytest.approx(ratio, abs=1e-4)
     printed = capsys.readouterr().out

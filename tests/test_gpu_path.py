@@ -13,6 +13,7 @@ import torch.nn as nn
 
 from cpvt_lab import build_model, compose
 from cpvt_lab import module as module_lib
+from cpvt_lab.augment import RandomAugment
 from cpvt_lab.bench import SyntheticData
 from cpvt_lab.compile_guard import compile_in_place
 from cpvt_lab.config import run_id
@@ -165,16 +166,21 @@ def test_a_nan_loss_mid_epoch_stops_training_at_the_epochs_last_batch():
 
 # ---------------------------------------------------------------- GPU only: no host waits
 @cuda
-def test_device_batches_are_made_without_host_device_syncs():
+@pytest.mark.parametrize("augment", [None, "trivialaugment", "randaugment"])
+def test_device_batches_are_made_without_host_device_syncs(augment):
     images = torch.randint(0, 256, (512, 3, 32, 32), dtype=torch.uint8, device="cuda")
     labels = torch.arange(512, device="cuda") % 10
-    loader = TensorBatches(images, labels, 128, (0.5,) * 3, (0.25,) * 3, train=True, crop_padding=4, flip=True)
+    augmentation = dict(augment=RandomAugment(augment), random_erasing=0.25) if augment else {}
+    loader = TensorBatches(images, labels, 128, (0.5,) * 3, (0.25,) * 3, train=True, crop_padding=4, flip=True,
+                           **augmentation)
     batches = iter(loader)
-    first = next(batches)  # the epoch's permutation is drawn here; a wait once per epoch would be allowed
+    # the epoch's permutation is drawn here (and the policy's magnitude table copied to the device, once);
+    # a wait once per epoch would be allowed
+    first = next(batches)
     torch.cuda.synchronize()
     torch.cuda.set_sync_debug_mode("error")
     try:
-        batches = [first, *batches]  # every further batch: gather, crop, flip, normalise on the device
+        batches = [first, *batches]  # every further batch: gather, crop, flip, augment, normalise on the device
     finally:
         torch.cuda.set_sync_debug_mode(0)
     assert len(batches) == 4 and batches[0][0].device.type == "cuda" and batches[0][0].shape == (128, 3, 32, 32)
