@@ -236,7 +236,7 @@ def test_the_data_settings_reach_the_training_batches():
 
 
 def test_older_run_ids_stay_and_augmentation_enters_only_when_on():
-    # the run_id of the default smoke run, and of the committed smoke rows in results/runs.jsonl
+    # the run_id of the default smoke run, and of the committed smoke rows in results/smoke/runs.jsonl
     # (python -m cpvt_lab.grid paper scale=smoke 'seeds=[0,1]', ablation peg), from before these settings existed
     assert run_id(compose("peg", ["scale=smoke"])) == "8d7df1aadb32"
     grid = ["scale=smoke", "data.train_size=24", "data.eval_sizes=[24,32,40,48]"]
