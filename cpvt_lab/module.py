@@ -46,7 +46,7 @@ class ClassificationModule(pl.LightningModule):
     def __init__(self, model: nn.Module, eval_sizes: Sequence[int], num_classes: int, lr: float = 1e-3,
                  lr_batch: int = 512, weight_decay: float = 0.05, warmup_epochs: float = 1.0,
                  min_lr_ratio: float = 0.01, label_smoothing: float = 0.1, mixup: float = 0.0,
-                 cutmix: float = 0.0, compile: bool = False):
+                 cutmix: float = 0.0, compile: bool = False, curve_size: Optional[int] = None):
         super().__init__()
         self.model = model
         self.compiled = compile
@@ -56,6 +56,9 @@ class ClassificationModule(pl.LightningModule):
         if compile:
             compile_in_place(self.model)
         self.eval_sizes = list(eval_sizes)
+        # while fitting, only this size is evaluated after each epoch (the learning curve's); the other sizes
+        # cost as much again each and change nothing in training, so they are evaluated once, after it
+        self.curve_size = curve_size if curve_size in self.eval_sizes else None
         self.lr, self.lr_batch, self.weight_decay = lr, lr_batch, weight_decay
         self.warmup_epochs, self.min_lr_ratio = warmup_epochs, min_lr_ratio
         self._all_finite = None  # all training losses of this epoch finite (a device tensor)
@@ -127,10 +130,13 @@ class ClassificationModule(pl.LightningModule):
             torch.compiler.set_stance("default")
 
     def validation_step(self, batch, batch_idx, dataloader_idx: int = 0):
+        size = self.eval_sizes[dataloader_idx]
+        if self.curve_size not in (None, size) and self.trainer.state.fn == "fit":
+            return
         x, y = batch
         metric = self.top1[dataloader_idx]
         metric.update(self.model(x), y)
-        self.log(f"val/top1@{self.eval_sizes[dataloader_idx]}", metric, on_epoch=True,
+        self.log(f"val/top1@{size}", metric, on_epoch=True,
                  add_dataloader_idx=False, prog_bar=True)
 
     def configure_optimizers(self):

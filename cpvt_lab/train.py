@@ -64,7 +64,7 @@ def make_module(cfg: DictConfig, model: torch.nn.Module, eval_sizes, lr: Optiona
         model, eval_sizes=eval_sizes, num_classes=cfg.data.num_classes, lr=o.lr if lr is None else lr,
         lr_batch=o.lr_batch, weight_decay=o.weight_decay, warmup_epochs=o.warmup_epochs,
         min_lr_ratio=o.min_lr_ratio, label_smoothing=o.label_smoothing, mixup=o.mixup, cutmix=o.cutmix,
-        compile=cfg.compile)
+        compile=cfg.compile, curve_size=cfg.data.train_size)
 
 
 def evaluate(trainer: pl.Trainer, module: ClassificationModule, datamodule) -> dict[str, float]:

@@ -80,3 +80,17 @@ def test_the_tables_show_the_unstable_flag_and_draw_each_studys_curves(fast_over
     assert "⚠" not in peg_line
     assert tmp_path / "tables" / "curves_table1_pe_strategies.png" in written
     assert (tmp_path / "tables" / "curves_table1_pe_strategies.png").stat().st_size > 1000
+
+
+def test_while_fitting_only_the_training_size_is_evaluated_and_every_size_at_the_end(fast_overrides):
+    sizes_seen = []
+
+    class Sizes(pl.Callback):
+        def on_validation_batch_end(self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0):
+            if trainer.state.fn == "fit":
+                sizes_seen.append((batch[0].shape[-1], pl_module.top1[dataloader_idx].update_count))
+
+    cfg = compose("peg", fast_overrides + ["trainer.max_epochs=2", "data.eval_sizes=[32,48]"])
+    row = run_experiment(cfg, callbacks=[Sizes()])
+    assert set(row["top1"]) == {"32", "48"}  # the final evaluation covers every size
+    assert {size for size, count in sizes_seen if count} == {32}  # during training only the curve's size
