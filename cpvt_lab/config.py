@@ -150,7 +150,7 @@ def validate(cfg: DictConfig) -> None:
                f"image size must be a positive multiple of the patch size {patch} ({cfg.model.size}), got {size!r}")
     _check(len(set(cfg.data.eval_sizes)) == len(cfg.data.eval_sizes), "data.eval_sizes",
            f"sizes repeat: {list(cfg.data.eval_sizes)}")
-    for key in ("data.batch_size", "trainer.max_epochs", "data.num_classes"):
+    for key in ("data.batch_size", "trainer.max_epochs", "data.num_classes", "checkpoint_every"):
         value = OmegaConf.select(cfg, key)
         _check(_is_int(value) and value >= 1, key, f"must be an integer >= 1, got {value!r}")
     augment = OmegaConf.select(cfg, "data.augment")

@@ -154,10 +154,10 @@ def _train_and_evaluate(cfg: DictConfig, rid: str, out: Path,
     datamodule = instantiate(cfg.data)
     model = build_model(cfg)
     module = make_module(cfg, model, list(cfg.data.eval_sizes))
-    # one checkpoint, last.ckpt, rewritten at every epoch end so an interrupted run resumes there
-    # (save_last with save_top_k=0 writes it only when training ends)
+    # one checkpoint, last.ckpt, rewritten every `checkpoint_every` epochs so an interrupted run resumes
+    # there (save_last with save_top_k=0 writes it only when training ends), and once more at the end
     checkpoints = ModelCheckpoint(dirpath=out / "checkpoints", filename="last", save_top_k=1,
-                                  enable_version_counter=False)
+                                  every_n_epochs=cfg.checkpoint_every, enable_version_counter=False)
     timer = ThroughputTimer()
     curve = LearningCurve(out, cfg.data.train_size)
     ema = EMA(cfg.ema.decay) if cfg.ema.enabled else None
@@ -167,6 +167,8 @@ def _train_and_evaluate(cfg: DictConfig, rid: str, out: Path,
         default_root_dir=out, plugins=[AtomicCheckpointIO()])
     last = out / "checkpoints" / "last.ckpt"
     trainer.fit(module, datamodule=datamodule, ckpt_path=last if last.exists() else None)
+    if trainer.current_epoch % cfg.checkpoint_every:  # the final weights, for analyses, whatever the period
+        trainer.save_checkpoint(last)
     top1 = evaluate(trainer, module, datamodule)
     finetuned = {}
     if cfg.finetune.enabled:
