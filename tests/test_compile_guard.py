@@ -148,3 +148,20 @@ def test_a_checked_compiled_row_counts(fast_overrides, monkeypatch):
     row = run_experiment(cfg)
     assert [r["run_id"] for r in finished_rows(cfg.results_dir)] == [row["run_id"]]
     assert is_compiled(build_model(cfg)) is False  # a fresh model is never compiled
+
+
+def test_a_network_that_dynamo_leaves_eager_at_its_recompile_limit_does_not_pass():
+    first, batches = model_and_batches("peg")
+    second, _ = model_and_batches("none")
+    compile_in_place(first, backend="aot_eager")
+    compile_in_place(second, backend="aot_eager")
+    assert check_compiled(first, batches[:1]).passed
+    with torch._dynamo.config.patch(recompile_limit=1):  # (monkeypatch would delete the config entry on undo)
+        check = check_compiled(second, batches[:1])
+    assert not check.passed and "recompile limit" in check.reason
+
+
+def test_compiling_raises_dynamos_recompile_limit_for_grids():
+    with torch._dynamo.config.patch(recompile_limit=8):
+        compile_in_place(model_and_batches("peg")[0], backend="aot_eager")
+        assert torch._dynamo.config.recompile_limit >= 64
