@@ -23,8 +23,8 @@ import torch
 import torch.nn.functional as F
 
 from .augment import RandomAugment, random_erasing
+from .provenance import REPO_ROOT
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
 JPEG_ARCHIVE_NAME = "cifar10-jpeg.tar.gz"
 JPEG_ARCHIVE_ENV = "CPVT_CIFAR10_JPEG"
 CACHE_ENV = "CPVT_CACHE_DIR"
