@@ -11,7 +11,6 @@ import hashlib
 import io
 import os
 import tarfile
-import tempfile
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +21,7 @@ import pytorch_lightning as pl
 import torch
 import torch.nn.functional as F
 
+from .atomic import replacing
 from .augment import RandomAugment, random_erasing
 from .provenance import REPO_ROOT
 
@@ -181,17 +181,10 @@ def decode_imagefolder_archive(path: Path) -> Arrays:
 
 
 def save_arrays_atomically(arrays: Arrays, target: Path) -> None:
-    """Write to a temporary file in the same folder, then rename: a reader never sees half a cache."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=target.name, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, train_x=arrays.train_x, train_y=arrays.train_y, test_x=arrays.test_x,
-                     test_y=arrays.test_y, classes=np.array(arrays.classes))
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """A reader never sees half a cache (atomic.replacing)."""
+    with replacing(target) as tmp, open(tmp, "wb") as f:  # a file object: np.savez would add .npz to a name
+        np.savez(f, train_x=arrays.train_x, train_y=arrays.train_y, test_x=arrays.test_x,
+                 test_y=arrays.test_y, classes=np.array(arrays.classes))
 
 
 def load_cached_arrays(path: Path) -> Optional[Arrays]:
