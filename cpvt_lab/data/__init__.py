@@ -21,9 +21,9 @@ import pytorch_lightning as pl
 import torch
 import torch.nn.functional as F
 
-from .atomic import replacing
+from ..atomic import replacing
 from .augment import RandomAugment, random_erasing
-from .provenance import REPO_ROOT
+from ..provenance import REPO_ROOT
 
 JPEG_ARCHIVE_NAME = "cifar10-jpeg.tar.gz"
 JPEG_ARCHIVE_ENV = "CPVT_CIFAR10_JPEG"
