@@ -5,10 +5,12 @@ import numpy as np
 import pytest
 import torch
 
-from cpvt_lab.data import (Cifar10JpegDataModule, DataError, TensorBatches, check_imagefolder_archive,
-                           decode_imagefolder_archive, load_jpeg_archive, locate_jpeg_archive, random_crop,
-                           random_flip, resize_uint8, stratified_subset)
-from cpvt_lab.data import default_archive_candidates
+from cpvt_lab.data import Cifar10JpegDataModule, DataError, TensorBatches
+from cpvt_lab.data.archive import (check_imagefolder_archive, decode_imagefolder_archive, default_archive_candidates,
+                                   load_jpeg_archive, locate_jpeg_archive)
+from cpvt_lab.data.batches import random_crop, random_flip
+from cpvt_lab.data.memory import resize_uint8
+from cpvt_lab.data.subsets import stratified_subset
 
 from conftest import CLASSES, with_member
 
