@@ -7,6 +7,7 @@ from typing import Optional, Sequence
 import numpy as np
 import pytorch_lightning as pl
 import torch
+from torchvision.datasets.folder import IMG_EXTENSIONS, find_classes, make_dataset
 
 from .errors import DataError
 from .subsets import check_subset, stratified_subset
@@ -45,12 +46,13 @@ class ImageFolderDataModule(pl.LightningDataModule):
     def check(self) -> None:
         """Cheap: train/ and val/ hold the same class folders, as many as data.num_classes, with images;
         enough images for data.subset and data.test_subset."""
-        from torchvision.datasets.folder import IMG_EXTENSIONS, make_dataset
-
         classes = {}
         for split in ("train", "val"):
             folder = self.root / split
-            classes[split] = sorted(p.name for p in folder.iterdir() if p.is_dir()) if folder.is_dir() else []
+            try:  # ImageFolder's own listing of class folders
+                classes[split] = find_classes(str(folder))[0]
+            except OSError:  # no such folder, not a folder, or no class folder in it
+                classes[split] = []
             first = folder / classes[split][0] if classes[split] else None
             if first is None or not any(f.suffix.lower() in IMG_EXTENSIONS for f in first.iterdir()):
                 raise DataError(f"{self.root} is not an ImageFolder root: expected {folder}/<class>/<image> "
