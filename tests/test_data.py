@@ -82,6 +82,15 @@ def test_resize_keeps_uint8_and_size():
     assert out.shape == (2, 3, 24, 24) and out.dtype == torch.uint8
 
 
+@pytest.mark.parametrize("size", [24, 40, 48])
+def test_resize_is_the_exact_antialiased_bilinear_resize_rounded_once(size):
+    # why resize_uint8 is not torchvision's uint8 resize (up to 1 level off on the CPU): see its comment
+    images = torch.randint(0, 256, (16, 3, 32, 32), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
+    exact = torch.nn.functional.interpolate(images.double(), size=(size, size), mode="bilinear", antialias=True,
+                                            align_corners=False)
+    assert (resize_uint8(images, size).double() - exact).abs().max() <= 0.5 + 1e-4
+
+
 def test_archive_decodes_to_imagefolder_classes_and_caches_atomically(tiny_archive, tmp_path):
     arrays = load_jpeg_archive(tiny_archive, tmp_path)
     assert arrays.classes == CLASSES
