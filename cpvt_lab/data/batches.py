@@ -1,9 +1,4 @@
-"""An epoch of normalised batches over uint8 images on a device, cropped, flipped and augmented there.
-
-The images live as one uint8 tensor, on the GPU when there is one: a batch is an index
-slice of a permutation, and crop-with-padding and flip are batched tensor ops
-(airbench's recipe). The same code runs on the CPU.
-"""
+"""An epoch of normalised batches over uint8 images on a device, cropped, flipped and augmented there."""
 from __future__ import annotations
 
 from typing import Callable, Optional, Sequence
@@ -11,7 +6,8 @@ from typing import Callable, Optional, Sequence
 import torch
 import torch.nn.functional as F
 
-from .augment import RandomAugment, random_erasing
+from .augment import RandomAugment
+from .erasing import random_erasing
 
 
 def random_crop(images: torch.Tensor, padding: int, generator: torch.Generator) -> torch.Tensor:
@@ -35,6 +31,10 @@ def random_flip(images: torch.Tensor, generator: torch.Generator) -> torch.Tenso
 
 class TensorBatches:
     """An epoch of batches over uint8 images held as one tensor (on any device).
+
+    The images live on the GPU when there is one: a batch is an index slice of a
+    permutation, and crop-with-padding and flip are batched tensor ops (airbench's
+    recipe). The same code runs on the CPU.
 
     Training batches come from a permutation seeded by (seed, epoch), so a
     resumed run sees the same order. Under DDP each rank takes every

@@ -1,4 +1,4 @@
-"""ImageFolderDataModule: any ImageFolder tree (ImageNet's layout) through DataLoaders, DeiT's augmentation from timm."""
+"""ImageFolderDataModule: any ImageFolder tree (ImageNet's layout) through DataLoaders, with DeiT's augmentation."""
 from __future__ import annotations
 
 from pathlib import Path
