@@ -49,7 +49,8 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from .compile_guard import check_compiled, compile_in_place
 from .config import ConfigError, build_model, compose, validate
-from .data import ArrayDataModule, Arrays, DataError, locate_jpeg_archive
+from .data import ArrayDataModule, Arrays, DataError
+from .data.archive import locate_jpeg_archive
 from .models import SIZES
 from .provenance import device_name, versions
 from .train import make_module

@@ -15,7 +15,7 @@ from hydra import initialize_config_module
 from hydra.errors import InstantiationException
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
-from .augment import MAX_MAGNITUDE, POLICIES
+from .data.augment import MAX_MAGNITUDE, POLICIES
 from .models import HEADS, SIZES, CPVTViT
 from .results import results_path
 

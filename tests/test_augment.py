@@ -1,5 +1,6 @@
-"""Batched per-image augmentation (cpvt_lab/augment.py): torchvision's semantics op by op, one draw per image,
-reproducible under a seed, no host round trip, wired into the training batches and out of older run_ids."""
+"""Batched per-image augmentation (cpvt_lab/data/augment.py, erasing.py): torchvision's semantics op by op,
+one draw per image, reproducible under a seed, no host round trip, wired into the training batches and out of
+older run_ids."""
 from __future__ import annotations
 
 import math
@@ -10,9 +11,10 @@ from hydra.utils import instantiate
 from torch.utils._python_dispatch import TorchDispatchMode
 from torchvision.transforms.v2 import functional as TF
 
-from cpvt_lab.augment import NUM_BINS, OP, OPS, RandomAugment, apply_ops, draw_ops, magnitude_table, random_erasing
 from cpvt_lab.config import compose, run_id
 from cpvt_lab.data import TensorBatches
+from cpvt_lab.data.augment import NUM_BINS, OP, OPS, RandomAugment, apply_ops, draw_ops, magnitude_table
+from cpvt_lab.data.erasing import random_erasing
 
 CPU = torch.device("cpu")
 GEOMETRIC = ("ShearX", "ShearY", "TranslateX", "TranslateY", "Rotate")

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from cpvt_lab.data import REPO_ROOT
+from cpvt_lab.provenance import REPO_ROOT
 from cpvt_lab.run import main as run_main
 from conftest import with_member, write_tiny_archive
 

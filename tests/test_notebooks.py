@@ -8,8 +8,8 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
-from cpvt_lab.data import REPO_ROOT
 from cpvt_lab.grid import run_grid
+from cpvt_lab.provenance import REPO_ROOT
 
 NOTEBOOKS = REPO_ROOT / "notebooks"
 NAMES = ["table1.ipynb", "table2.ipynb", "table3.ipynb", "ablations.ipynb", "attention_maps.ipynb",

@@ -12,8 +12,8 @@ import torch
 
 from cpvt_lab import build_model, compose
 from cpvt_lab.config import ConfigError, ablation_names, run_id
-from cpvt_lab.data import REPO_ROOT
 from cpvt_lab.module import NonFiniteLossError
+from cpvt_lab.provenance import REPO_ROOT
 from cpvt_lab.results import DEFAULT_RESULTS_DIR, DEFAULT_TABLES_DIR, read_rows, results_path
 from cpvt_lab.train import run_dir, run_experiment
 

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from cpvt_lab import tables
-from cpvt_lab.data import REPO_ROOT
+from cpvt_lab.provenance import REPO_ROOT
 from cpvt_lab.results import append_row
 
 

@@ -9,7 +9,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from ..config import build_model
-from ..data import REPO_ROOT
+from ..provenance import REPO_ROOT
 from ..models import CPVTViT
 from ..results import finished_rows, results_path
 

@@ -1,19 +1,7 @@
-"""Batched per-image random augmentation of an image batch, on the batch's device.
-
-TrivialAugment-Wide (Müller & Hutter 2021) and RandAugment (Cubuk et al. 2020) with
-torchvision's op lists and magnitude ranges (read from torchvision itself), and random
-erasing with timm's per-pixel noise. Every image draws its own op, magnitude and
-rectangle from the caller's ``torch.Generator``; nothing loops over images and nothing
-reads a value back to the host, so a CUDA batch stays queued on the GPU.
-
-Each op is computed for the whole batch with per-image parameters and kept, with
-``torch.where``, only for the images that drew it: at 32 px that costs a few passes
-over the batch, and it avoids the host sync that boolean indexing would add.
-"""
+"""Per-image random augmentation of a uint8 batch on its device: TrivialAugment-Wide or RandAugment."""
 from __future__ import annotations
 
 import functools
-import math
 
 import torch
 import torch.nn.functional as F
@@ -148,7 +136,12 @@ def _autocontrast(images: torch.Tensor) -> torch.Tensor:
 
 def apply_ops(images: torch.Tensor, op: torch.Tensor, magnitude: torch.Tensor) -> torch.Tensor:
     """Image i of a uint8 B x 3 x H x W batch transformed by op ``OPS[op[i]]`` at signed ``magnitude[i]``,
-    with the meaning torchvision's auto-augment ops give the magnitude. Returns uint8, same device."""
+    with the meaning torchvision's auto-augment ops give the magnitude. Returns uint8, same device.
+
+    Each op is computed for the whole batch with per-image parameters and kept, with
+    ``torch.where``, only for the images that drew it: at 32 px that costs a few passes
+    over the batch, and it avoids the host sync that boolean indexing would add.
+    """
     x = geometric(images.float(), op, magnitude)
     per_image = magnitude.view(-1, 1, 1, 1)
     chosen = op.view(-1, 1, 1, 1)
@@ -171,7 +164,13 @@ def apply_ops(images: torch.Tensor, op: torch.Tensor, magnitude: torch.Tensor) -
 
 class RandomAugment:
     """TrivialAugment-Wide (one op per image, its magnitude bin drawn per image) or RandAugment
-    (``num_ops`` rounds of one op per image at magnitude bin ``magnitude``) on uint8 batches."""
+    (``num_ops`` rounds of one op per image at magnitude bin ``magnitude``) on uint8 batches.
+
+    TrivialAugment-Wide (Müller & Hutter 2021) and RandAugment (Cubuk et al. 2020) with
+    torchvision's op lists and magnitude ranges (read from torchvision itself). Every image
+    draws its own op and magnitude from the caller's ``torch.Generator``; nothing loops over
+    images and nothing reads a value back to the host, so a CUDA batch stays queued on the GPU.
+    """
 
     def __init__(self, policy: str, num_ops: int = 2, magnitude: int = 9):
         if policy not in SPACES:
@@ -183,34 +182,3 @@ class RandomAugment:
         for _ in range(self.rounds):
             images = apply_ops(images, *draw_ops(self.policy, images, generator, self.magnitude_bin))
         return images
-
-
-# ---------------------------------------------------------------- random erasing
-def random_erasing(images: torch.Tensor, probability: float, generator: torch.Generator, min_area: float = 0.02,
-                   max_area: float = 1 / 3, min_aspect: float = 0.3, attempts: int = 10) -> torch.Tensor:
-    """timm's RandomErasing in 'pixel' mode (one box per image, per-pixel N(0, 1) noise, meant for normalised
-    batches), batched: each image erases with ``probability``, taking the first of ``attempts`` drawn boxes
-    that fits inside it, as timm does (none fits: left as it is)."""
-    b, c, h, w = images.shape
-    device = images.device
-
-    def uniform(low, high, shape):
-        return low + (high - low) * torch.rand(shape, device=device, generator=generator)
-
-    erase = torch.rand(b, device=device, generator=generator) < probability
-    area = uniform(min_area, max_area, (b, attempts)) * (h * w)
-    aspect = torch.exp(uniform(math.log(min_aspect), math.log(1 / min_aspect), (b, attempts)))
-    box_h = torch.sqrt(area * aspect).round()
-    box_w = torch.sqrt(area / aspect).round()
-    fits = (box_w < w) & (box_h < h)
-    first = fits.int().argmax(dim=1, keepdim=True)  # argmax returns the first of equal maxima
-    box_h, box_w = box_h.gather(1, first).squeeze(1), box_w.gather(1, first).squeeze(1)
-    erase &= fits.any(dim=1)
-    top = (torch.rand(b, device=device, generator=generator) * (h - box_h + 1)).floor()  # randint(0, h - box_h)
-    left = (torch.rand(b, device=device, generator=generator) * (w - box_w + 1)).floor()
-    rows = torch.arange(h, device=device).view(1, h, 1)
-    cols = torch.arange(w, device=device).view(1, 1, w)
-    inside = ((rows >= top.view(-1, 1, 1)) & (rows < (top + box_h).view(-1, 1, 1))
-              & (cols >= left.view(-1, 1, 1)) & (cols < (left + box_w).view(-1, 1, 1)) & erase.view(-1, 1, 1))
-    noise = torch.randn(images.shape, device=device, dtype=images.dtype, generator=generator)
-    return torch.where(inside.unsqueeze(1), noise, images)
