@@ -1,6 +1,8 @@
 """The in-memory data path: augmentation semantics, determinism, caching, and clear errors."""
 from __future__ import annotations
 
+from collections import OrderedDict
+
 import numpy as np
 import pytest
 import torch
@@ -12,6 +14,7 @@ from cpvt_lab.data import (ArrayDataModule, Cifar10JpegDataModule, DataError, Im
 from cpvt_lab.data.archive import (check_imagefolder_archive, decode_imagefolder_archive, default_archive_candidates,
                                    load_jpeg_archive, locate_jpeg_archive)
 from cpvt_lab.data.batches import random_crop, random_flip
+from cpvt_lab.data import memory
 from cpvt_lab.data.memory import resize_uint8
 from cpvt_lab.data.subsets import stratified_subset
 from cpvt_lab.provenance import REPO_ROOT
@@ -183,3 +186,27 @@ def test_the_data_targets_of_the_configs_and_of_the_committed_runs_name_the_data
     for target in targets:
         assert target.startswith("cpvt_lab.data.") and target.count(".") == 2
         assert issubclass(get_class(target), (ArrayDataModule, ImageFolderDataModule))
+
+
+def test_runs_of_one_process_share_the_device_tensors_of_one_set(tiny_archive, tmp_path, monkeypatch):
+    monkeypatch.setattr(memory, "RECENT_SETS", OrderedDict())
+    settings = dict(archive=str(tiny_archive), cache_dir=str(tmp_path / "cache"), eval_sizes=[32, 48])
+    first = Cifar10JpegDataModule(**settings)
+    first.setup()
+    loads, load = [], Cifar10JpegDataModule.load_arrays
+    monkeypatch.setattr(Cifar10JpegDataModule, "load_arrays", lambda self: loads.append(1) or load(self))
+    again = Cifar10JpegDataModule(**settings, seed=5, batch_size=7)  # another run of the same images
+    again.setup()
+    assert loads == [] and again._train[0] is first._train[0] and again._test[48][0] is first._test[48][0]
+    other = Cifar10JpegDataModule(**{**settings, "eval_sizes": [24]}, subset=20)  # other images: made anew
+    other.setup()
+    assert loads == [1] and len(other._train[1]) == 20
+    assert torch.equal(other._test[24][1], first._test[32][1])  # the same test images, at another size
+
+
+def test_the_shared_sets_are_bounded(monkeypatch):
+    monkeypatch.setattr(memory, "RECENT_SETS", OrderedDict())
+    made = [memory.recent_or_made(("k", i), lambda: (torch.zeros(1), torch.zeros(1)))
+            for i in range(memory.RECENT_SETS_MAX + 3)]
+    assert len(made) == memory.RECENT_SETS_MAX + 3 and len(memory.RECENT_SETS) <= memory.RECENT_SETS_MAX
+    assert ("k", 0) not in memory.RECENT_SETS

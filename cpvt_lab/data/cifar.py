@@ -46,6 +46,11 @@ class Cifar10JpegDataModule(ArrayDataModule):
     def load_arrays(self) -> Arrays:
         return load_jpeg_archive(locate_jpeg_archive(self.archive_setting), cache_dir(self.cache_setting))
 
+    def source(self):
+        archive = locate_jpeg_archive(self.archive_setting)
+        stat = archive.stat()
+        return "cifar10_jpeg", str(archive), stat.st_size, stat.st_mtime_ns
+
     def describe(self) -> str:
         return "CIFAR-10, JPEG copy"
 
@@ -81,6 +86,9 @@ class Cifar10DataModule(ArrayDataModule):
 
     def prepare_data(self) -> None:
         self._dataset(True), self._dataset(False)
+
+    def source(self):
+        return "cifar10", str(self.root.resolve())
 
     def load_arrays(self) -> Arrays:
         train, test = self._dataset(True), self._dataset(False)

@@ -1,7 +1,8 @@
 """ArrayDataModule: a Lightning data module over a small labelled set held in memory as uint8 tensors."""
 from __future__ import annotations
 
-from typing import Optional, Sequence
+from collections import OrderedDict
+from typing import Callable, Hashable, Optional, Sequence
 
 import numpy as np
 import pytorch_lightning as pl
@@ -16,6 +17,24 @@ from .subsets import check_subset, stratified_subset
 
 CIFAR_MEAN = (0.4914, 0.4822, 0.4465)
 CIFAR_STD = (0.2470, 0.2435, 0.2616)
+
+# The device tensors of recent sets, shared by the runs of one process: a grid trains run after run on the
+# same images, and decoding, uploading and resizing them for each run would cost it seconds. Runs only read
+# them (batches are gathered copies), so sharing cannot leak one run's state into another.
+RECENT_SETS: "OrderedDict[Hashable, tuple[torch.Tensor, torch.Tensor]]" = OrderedDict()
+RECENT_SETS_MAX = 8
+
+
+def recent_or_made(key: Optional[Hashable], make: Callable[[], tuple[torch.Tensor, torch.Tensor]]):
+    """``RECENT_SETS[key]``, made and remembered (oldest forgotten) when absent; no memory when key is None."""
+    if key is None:
+        return make()
+    if key not in RECENT_SETS:
+        RECENT_SETS[key] = make()
+        while len(RECENT_SETS) > RECENT_SETS_MAX:
+            RECENT_SETS.popitem(last=False)
+    RECENT_SETS.move_to_end(key)
+    return RECENT_SETS[key]
 
 
 def resize_uint8(images: torch.Tensor, size: int) -> torch.Tensor:
@@ -79,24 +98,34 @@ class ArrayDataModule(pl.LightningDataModule):
             return trainer.strategy.root_device
         return torch.device("cpu")
 
+    def source(self) -> Optional[Hashable]:
+        """What identifies this set's images across runs of one process (None: nothing to share)."""
+        return None
+
     def setup(self, stage: Optional[str] = None) -> None:
         if self._train is not None:
             return
-        arrays = self.load_arrays()
-        if len(arrays.classes) != self.num_classes:
-            raise DataError(f"{self.describe()} has {len(arrays.classes)} classes, config says {self.num_classes}")
-        device = self._device()
+        device, source = self._device(), self.source()
+        arrays: list[Arrays] = []  # loaded at most once, and only if some tensor is not remembered
 
-        def to_tensors(x, y, keep):
-            images = torch.from_numpy(np.ascontiguousarray(x[keep])).permute(0, 3, 1, 2).contiguous()
-            return images.to(device), torch.from_numpy(y[keep]).to(device)
+        def split(name: str, total: Optional[int], size: int):
+            def make():
+                if not arrays:
+                    arrays.append(self.load_arrays())
+                    if len(arrays[0].classes) != self.num_classes:
+                        raise DataError(f"{self.describe()} has {len(arrays[0].classes)} classes, "
+                                        f"config says {self.num_classes}")
+                x, y = (arrays[0].train_x, arrays[0].train_y) if name == "train" else (arrays[0].test_x,
+                                                                                         arrays[0].test_y)
+                keep = stratified_subset(y, total, self.subset_seed)
+                images = torch.from_numpy(np.ascontiguousarray(x[keep])).permute(0, 3, 1, 2).contiguous()
+                return resize_uint8(images.to(device), size), torch.from_numpy(y[keep]).to(device)
 
-        train_x, train_y = to_tensors(arrays.train_x, arrays.train_y,
-                                      stratified_subset(arrays.train_y, self.subset, self.subset_seed))
-        self._train = (resize_uint8(train_x, self.train_size), train_y)
-        test_x, test_y = to_tensors(arrays.test_x, arrays.test_y,
-                                    stratified_subset(arrays.test_y, self.test_subset, self.subset_seed))
-        self._test = {s: (resize_uint8(test_x, s), test_y) for s in self.eval_sizes}
+            key = None if source is None else (source, name, total, self.subset_seed, size, str(device))
+            return recent_or_made(key, make)
+
+        self._train = split("train", self.subset, self.train_size)
+        self._test = {s: split("test", self.test_subset, s) for s in self.eval_sizes}
 
     @property
     def num_train_images(self) -> int:
