@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from cpvt_lab import compose
-from cpvt_lab.bench import (Measurement, SyntheticData, main, ratios, split_overrides, time_loop, timm_baseline,
+from cpvt_lab.bench.command import (Measurement, SyntheticData, main, ratios, split_overrides, time_loop, timm_baseline,
                             train_flops_per_image)
 from cpvt_lab.config import ConfigError, build_model
 

@@ -47,12 +47,12 @@ from timm.models.vision_transformer import VisionTransformer
 from timm.optim import create_optimizer_v2
 from torch.utils.flop_counter import FlopCounterMode
 
-from .compile_guard import check_compiled, compile_in_place
-from .config import ConfigError, build_model, compose, validate
-from .data import ArrayDataModule, Arrays, DataError, locate_jpeg_archive
-from .models import SIZES
-from .provenance import device_name, versions
-from .train import make_module
+from ..compile_guard import check_compiled, compile_in_place
+from ..config import ConfigError, build_model, compose, validate
+from ..data import ArrayDataModule, Arrays, DataError, locate_jpeg_archive
+from ..models import SIZES
+from ..provenance import device_name, versions
+from ..train import make_module
 
 CPU_DEFAULTS = ("scale=smoke", "data.batch_size=64", "compile=false")
 GPU_DEFAULTS = ("scale=cifar", "data.batch_size=1024", "compile=true")
