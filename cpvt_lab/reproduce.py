@@ -87,7 +87,7 @@ def epochs_that_fit(runs: int, parallel: int, budget_seconds: float, rate: float
 
 # ---------------------------------------------------------------- rates from a bench report
 def flops_per_image(cfg, train_size: int) -> float:
-    from .bench.command import train_flops_per_image
+    from .bench.steps import train_flops_per_image
 
     images = torch.zeros(2, 3, train_size, train_size)
     return train_flops_per_image(build_model(cfg, img_size=train_size), images, torch.tensor([0, 1]))
