@@ -10,7 +10,7 @@ import pytest
 
 from cpvt_lab import compose
 from cpvt_lab.config import ConfigError
-from cpvt_lab.reproduce import epochs_that_fit, main, make_plan, rates_from_bench
+from cpvt_lab.reproduce.command import epochs_that_fit, main, make_plan, rates_from_bench
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 

@@ -36,7 +36,7 @@ from typing import Optional, Sequence
 import torch
 import yaml
 
-from .config import ConfigError, build_model
+from ..config import ConfigError, build_model
 
 TRAIN_IMAGES = 50_000
 TEST_IMAGES = 10_000
@@ -87,7 +87,7 @@ def epochs_that_fit(runs: int, parallel: int, budget_seconds: float, rate: float
 
 # ---------------------------------------------------------------- rates from a bench report
 def flops_per_image(cfg, train_size: int) -> float:
-    from .bench.steps import train_flops_per_image
+    from ..bench.steps import train_flops_per_image
 
     images = torch.zeros(2, 3, train_size, train_size)
     return train_flops_per_image(build_model(cfg, img_size=train_size), images, torch.tensor([0, 1]))
@@ -142,7 +142,7 @@ def make_plan(runs: int, parallel: int, budget_seconds: float, compile_mode: str
 # ---------------------------------------------------------------- running
 def combined_grid(grids: Sequence[str], folder: Path) -> Path:
     """One grid file including the named grids, so that the workers share one queue of runs."""
-    from .grid import grid_file
+    from ..grid import grid_file
 
     for name in grids:
         grid_file(name)  # an unknown grid fails here, with the valid names
@@ -212,7 +212,7 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
 
 def prepare(args: argparse.Namespace):
     """Check everything and plan, before anything is trained: (plan, worker command, planned runs)."""
-    from .grid import GridError, plan as plan_grid
+    from ..grid import GridError, plan as plan_grid
 
     if args.parallel < 1:
         raise ConfigError("--parallel", f"must be >= 1, got {args.parallel}")
@@ -248,7 +248,7 @@ def finished_rows(results_dir: str, started: float) -> list[dict]:
     """This reproduction's success rows, oldest first."""
     from datetime import datetime
 
-    from .results import finished_rows
+    from ..results import finished_rows
 
     return [r for r in finished_rows(results_dir)
             if datetime.fromisoformat(r["finished_at"]).timestamp() >= started - 1]
@@ -265,7 +265,7 @@ def format_rows(rows: Sequence[dict]) -> str:
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
-    from .data import DataError
+    from ..data import DataError
     try:
         plan, command, runs = prepare(args)
     except (ConfigError, DataError) as err:
