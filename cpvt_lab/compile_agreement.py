@@ -1,7 +1,9 @@
 """Compiled against eager over whole training runs, side by side: ``python -m cpvt_lab.compile_agreement``.
 
     python -m cpvt_lab.compile_agreement [ablation=peg,peg_0to5|all] [variants=project|all|a,b]
-        [steps=200] [out=results/bench/compile_agreement] [run overrides...]
+        [steps=200] [out=results/bench/compile_agreement] [KEY=VALUE...]
+
+Every other KEY=VALUE is a run-config override for every run (after the device's defaults).
 
 For each ablation, trains the run config eagerly and then once per compile variant, from
 the same initial weights on the same batches (the real data path, the LightningModule, the
