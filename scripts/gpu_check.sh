@@ -24,7 +24,8 @@ nvidia-smi -L || true
 "$PYTHON" -c "import torch, timm, pytorch_lightning as pl; print('torch', torch.__version__, 'timm', timm.__version__, 'lightning', pl.__version__)"
 
 if [ -n "${GPU_CHECK_DRY:-}" ]; then
-    bench_args=(ablation=peg data.batch_size=2 steps=1 warmup=1 end_to_end=false)
+    # the smoke scale's data.subset may exceed a small test archive; no end-to-end run reads the data here
+    bench_args=(ablation=peg data.batch_size=2 data.subset=null data.test_subset=null steps=1 warmup=1 end_to_end=false)
     reproduce_args=(dry_run=true)
     bench_json=""  # a one-step bench without end-to-end timing is nothing to plan from
 else
