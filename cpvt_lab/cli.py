@@ -41,10 +41,21 @@ def parse_words(argv: Sequence[str], options: Mapping[str, Any]) -> tuple[dict[s
         if isinstance(default, int) and not isinstance(default, bool) and (
                 not isinstance(value, int) or isinstance(value, bool)):
             raise UsageError(key, f"must be an integer, got {text!r}")
+        if isinstance(default, float):
+            if not isinstance(value, (int, float)) or isinstance(value, bool):
+                raise UsageError(key, f"must be a number, got {text!r}")
+            value = float(value)
         if isinstance(default, str) and value is not None:
             value = text  # a path or a name: as typed
         values[key] = value
     return values, overrides
+
+
+def name_first(argv: Sequence[str], what: str, names: Sequence[str]) -> tuple[str, list[str]]:
+    """(the first word, which names a ``what`` instead of being KEY=VALUE; the other words)."""
+    if not argv or "=" in argv[0] or argv[0].startswith("-"):
+        raise UsageError(what, f"name one as the first word, before any KEY=VALUE; valid: {', '.join(names)}")
+    return argv[0], list(argv[1:])
 
 
 def run_command(main: Callable[[list[str]], Optional[int]], doc: str, argv: Optional[Sequence[str]] = None,

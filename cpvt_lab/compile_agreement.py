@@ -1,7 +1,9 @@
 """Compiled against eager over whole training runs, side by side: ``python -m cpvt_lab.compile_agreement``.
 
     python -m cpvt_lab.compile_agreement [ablation=peg,peg_0to5|all] [variants=project|all|a,b]
-        [steps=200] [out=results/bench/compile_agreement] [run overrides...]
+        [steps=200] [out=results/bench/compile_agreement] [KEY=VALUE...]
+
+Every other KEY=VALUE is a run-config override for every run (after the device's defaults).
 
 For each ablation, trains the run config eagerly and then once per compile variant, from
 the same initial weights on the same batches (the real data path, the LightningModule, the
@@ -31,6 +33,7 @@ import torch.nn as nn
 from hydra.errors import HydraException
 from hydra.utils import instantiate
 
+from .cli import UsageError, parse_words, run_command
 from .compile_guard import compile_in_place
 from .config import ConfigError, ablation_names, build_model, compose, validate
 from .data import DataError
@@ -41,6 +44,7 @@ CPU_DEFAULTS = ("scale=smoke", "data.batch_size=50", "trainer.max_epochs=2")
 # the settings under which compiled multi-PEG models collapsed (issue: 12 epochs, 1 warm-up, 24 px, batch 1024)
 GPU_DEFAULTS = ("scale=cifar", "data.batch_size=1024", "data.train_size=24", "data.eval_sizes=[24]",
                 "trainer.max_epochs=12", "optim.warmup_epochs=1")
+OPTIONS = {"ablation": "peg_0to5", "variants": "project", "steps": 200, "out": "results/bench/compile_agreement"}
 
 
 def torch_defaults(model: nn.Module, **options) -> nn.Module:
@@ -178,29 +182,18 @@ def markdown(records: Sequence[dict]) -> str:
 
 
 def parse(argv: Sequence[str], cuda: bool) -> tuple[list[str], list[Variant], int, Path, list[str]]:
-    ablations, variants, steps, out = ["peg_0to5"], [VARIANTS["project"]], 200, Path("results/bench/compile_agreement")
-    overrides = list(GPU_DEFAULTS if cuda else CPU_DEFAULTS)
-    for item in argv:
-        key, sep, value = item.partition("=")
-        if not sep:
-            raise ConfigError(item, "expected KEY=VALUE")
-        if key == "ablation":
-            ablations = ablation_names() if value == "all" else [a for a in value.split(",") if a]
-        elif key == "variants":
-            names = list(VARIANTS) if value == "all" else [v for v in value.split(",") if v]
-            unknown = [n for n in names if n not in VARIANTS]
-            if unknown or not names:
-                raise ConfigError("variants", f"unknown {unknown or 'none named'}; valid: all, {', '.join(VARIANTS)}")
-            variants = [VARIANTS[n] for n in names]
-        elif key == "steps":
-            if not value.isdigit() or int(value) < 1:
-                raise ConfigError("steps", f"must be an integer >= 1, got {value!r}")
-            steps = int(value)
-        elif key == "out":
-            out = Path(value)
-        else:
-            overrides.append(item)
-    return ablations, variants, steps, out, overrides
+    """(ablations, variants, steps, out folder, run-config overrides with the device's defaults first)."""
+    options, overrides = parse_words(argv, OPTIONS)
+    ablation, names = options["ablation"] or "", options["variants"] or ""
+    ablations = ablation_names() if ablation == "all" else [a for a in ablation.split(",") if a]
+    names = list(VARIANTS) if names == "all" else [v for v in names.split(",") if v]
+    unknown = [n for n in names if n not in VARIANTS]
+    if unknown or not names:
+        raise UsageError("variants", f"unknown {unknown or 'none named'}; valid: all, {', '.join(VARIANTS)}")
+    if options["steps"] < 1:
+        raise UsageError("steps", f"must be an integer >= 1, got {options['steps']}")
+    overrides = [*(GPU_DEFAULTS if cuda else CPU_DEFAULTS), *overrides]
+    return ablations, [VARIANTS[n] for n in names], options["steps"], Path(options["out"] or "."), overrides
 
 
 def run(argv: Sequence[str]) -> Path:
@@ -234,20 +227,13 @@ def run(argv: Sequence[str]) -> Path:
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
-    if {"-h", "--help"} & set(argv):
-        print(__doc__)
-        print("variants: " + "; ".join(f"{v.name}: {v.note}" for v in VARIANTS.values()))
-        return 0
-    logging.getLogger("pytorch_lightning").setLevel(logging.WARNING)
-    warnings.filterwarnings("ignore", module="pytorch_lightning")
-    try:
-        table = run(argv)
-    except (ConfigError, DataError, HydraException) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    print(f"written: {table}")
-    return 0
+    def agreement(argv: list[str]) -> None:
+        logging.getLogger("pytorch_lightning").setLevel(logging.WARNING)
+        warnings.filterwarnings("ignore", module="pytorch_lightning")
+        print(f"written: {run(argv)}")
+
+    doc = __doc__ + "\nvariants: " + "; ".join(f"{v.name}: {v.note}" for v in VARIANTS.values())
+    return run_command(agreement, doc, argv, errors=(ConfigError, DataError, HydraException))
 
 
 if __name__ == "__main__":

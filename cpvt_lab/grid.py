@@ -1,8 +1,9 @@
-"""Run a grid of ablations x seeds: ``python -m cpvt_lab.grid NAME [overrides...]``.
+"""Run a grid of ablations x seeds: ``python -m cpvt_lab.grid NAME [seeds=[0,1]] [KEY=VALUE...]``.
 
 A grid is a YAML file in ``ablations/grids/`` naming ablations, seeds and the training
-and evaluation sizes; ``include:`` unions other grids. Overrides are those of
-``cpvt_lab.run`` plus ``seeds=[...]``. Runs are identified by their run_id, so a run
+and evaluation sizes; ``include:`` unions other grids. NAME is a grid's name or the path
+of a grid YAML file. ``seeds=[...]`` replaces the grid's seeds; every other KEY=VALUE is a
+run-config override of ``cpvt_lab.run`` for every run. Runs are identified by their run_id, so a run
 shared by two grids is trained once, and the runner is resumable: a run with a success
 row is skipped, an interrupted one resumes from its last checkpoint, a failed one is
 recorded and the grid goes on, and a run another process is training is waited for.
@@ -21,12 +22,14 @@ from omegaconf import DictConfig
 from omegaconf.errors import OmegaConfBaseException
 
 from . import results
+from .cli import name_first, parse_words, run_command
 from .config import ABLATIONS_DIR, ConfigError, ablation_names, compose, run_id, validate
 from .data import DataError
 
 GRIDS_DIR = ABLATIONS_DIR / "grids"
 GRID_KEYS = {"ablations", "seeds", "train_size", "eval_sizes", "overrides", "include"}
 WAIT_SECONDS = 5.0  # between looks at a run that another process is training
+OPTIONS = {"seeds": None}  # the grid's own word; every other KEY=VALUE is a run-config override
 
 
 class GridError(ValueError):
@@ -107,30 +110,25 @@ def check_seeds(seeds: Any, where: str) -> tuple[int, ...]:
     return tuple(dict.fromkeys(seeds))
 
 
-def split_overrides(overrides: Sequence[str]) -> tuple[tuple[int, ...] | None, list[str]]:
-    """Pull ``seeds=[...]`` out of the overrides; the rest go to every run's config."""
-    seeds, rest = None, []
+def check_overrides(overrides: Sequence[str]) -> list[str]:
+    """The run-config overrides, less those the grid sets itself (``seed``, ``ablation``)."""
     for item in overrides:
         key = item.split("=", 1)[0].lstrip("+~")
-        if key == "seeds":
-            try:
-                seeds = check_seeds(yaml.safe_load(item.split("=", 1)[1]), "seeds")
-            except yaml.YAMLError:
-                raise GridError(f"seeds: not a list, e.g. seeds=[0,1]: {item!r}") from None
-        elif key in ("seed", "ablation"):
+        if key in ("seed", "ablation"):
             raise GridError(f"{key}: set by the grid; use seeds=[...] to choose seeds (got {item!r})")
-        else:
-            rest.append(item)
-    return seeds, rest
+        if key == "seeds":  # a library caller's slip: the command line takes it out (OPTIONS)
+            raise GridError(f"seeds: the grid's own option, not a run-config override; pass seeds= (got {item!r})")
+    return list(overrides)
 
 
-def plan(name: str, overrides: Sequence[str] = ()) -> list[PlannedRun]:
-    """Every run of the grid, composed and checked, once per run_id.
+def plan(name: str, overrides: Sequence[str] = (), seeds: Any = None) -> list[PlannedRun]:
+    """Every run of the grid, composed and checked, once per run_id; ``seeds`` (if given) replace the grid's.
 
     Seed by seed (in grid order within a seed), so that a first seed of every cell is
     done before any second: stopped early, a grid still covers every table.
     """
-    seeds_override, overrides = split_overrides(overrides)
+    seeds_override = None if seeds is None else check_seeds(seeds, "seeds")
+    overrides = check_overrides(overrides)
     runs: dict[str, PlannedRun] = {}
     for grid in load_grid(name):
         for ablation in grid.ablations:
@@ -183,11 +181,11 @@ class GridReport:
         return "\n".join(lines)
 
 
-def run_grid(name: str, overrides: Sequence[str] = (), out=sys.stdout) -> GridReport:
+def run_grid(name: str, overrides: Sequence[str] = (), seeds: Any = None, out=sys.stdout) -> GridReport:
     """Run every run of grid ``name`` not yet done; return what was trained, skipped and failed."""
     from .train import run_experiment  # Lightning loads only once the grid is known to be valid
 
-    runs = plan(name, overrides)  # composes and validates every run (data included) first
+    runs = plan(name, overrides, seeds)  # composes and validates every run (data included) first
     results_dir = runs[0].cfg.results_dir
     done = {r["run_id"] for r in results.finished_rows(results_dir)}
     report = GridReport(skipped=[r for r in runs if r.run_id in done])
@@ -236,20 +234,13 @@ def _print_progress(run: PlannedRun, report: GridReport, count: int, started: fl
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
-    if {"-h", "--help"} & set(argv):
-        print(f"{__doc__}\ngrids: {', '.join(grid_names())}")
-        return 0
-    if not argv or argv[0].startswith("-") or "=" in argv[0]:
-        print(f"usage: python -m cpvt_lab.grid NAME [overrides...]\ngrids: {', '.join(grid_names())}",
-              file=sys.stderr)
-        return 2
-    try:
-        report = run_grid(argv[0], argv[1:])
-    except (GridError, ConfigError, DataError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    return 1 if report.failed else 0
+    def grid(argv: list[str]) -> int:
+        name, words = name_first(argv, "grid", [*grid_names(), "or the path of a grid YAML file"])
+        options, overrides = parse_words(words, OPTIONS)
+        return 1 if run_grid(name, overrides, options["seeds"]).failed else 0
+
+    return run_command(grid, f"{__doc__}\ngrids: {', '.join(grid_names())}", argv,
+                       errors=(GridError, ConfigError, DataError))
 
 
 if __name__ == "__main__":

@@ -1,14 +1,25 @@
-"""Run one named ablation: ``python -m cpvt_lab.run ablation=frozen_peg [overrides...]``."""
+"""Run one named ablation: ``python -m cpvt_lab.run ablation=frozen_peg [KEY=VALUE...]``.
+
+Every KEY=VALUE is a Hydra override of the run config (``cpvt_lab/conf``): ``scale=smoke``,
+``seed=1``, ``model.pos.kernel=5``, ``results_dir=DIR``, ``+trainer.limit_train_batches=2``,
+``~data.subset``. ``-m`` (``--multirun``) sweeps comma-separated values, one run each
+(``ablation=peg,none seed=0,1``); Hydra's own flags work as in any Hydra app (``--cfg job``
+prints the composed config, ``--hydra-help`` Hydra's help).
+"""
 from __future__ import annotations
 
 import os
 import sys
+from typing import Optional, Sequence
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.errors import OverrideParseException
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
+from .cli import UsageError, run_command
 from .config import ConfigError, finalize, world_size
 
 
@@ -31,8 +42,30 @@ def check_launch(cfg: DictConfig, multirun: bool) -> None:
                           "SLURM (hydra/launcher=slurm), not in a local multirun")
 
 
+HYDRA_FLAGS = {"--hydra-help", "--version", "--cfg", "-c", "--resolve", "--package", "-p", "--run", "-r", "--multirun",
+               "-m", "--shell-completion", "-sc", "--config-path", "-cp", "--config-name", "-cn", "--config-dir", "-cd",
+               "--experimental-rerun", "--info", "-i"}
+
+
+def check_overrides(argv: Sequence[str]) -> None:
+    """Every word is one of Hydra's flags, a flag's value, or an override Hydra can read."""
+    parser = OverridesParser.create()
+    for i, word in enumerate(argv):
+        if word.startswith("-"):
+            if word.split("=", 1)[0] not in HYDRA_FLAGS:
+                raise UsageError(word, "not a flag of this command; overrides are KEY=VALUE (see --help)")
+            continue
+        if i and argv[i - 1].startswith("-") and "=" not in word:
+            continue
+        try:
+            parser.parse_overrides([word])
+        except OverrideParseException as err:
+            reason = " ".join(str(err).splitlines()[1:2])
+            raise UsageError(word, f"not a KEY=VALUE override ({reason}; see --help)") from None
+
+
 @hydra.main(version_base="1.3", config_path="conf", config_name="config")
-def main(cfg: DictConfig) -> None:
+def hydra_main(cfg: DictConfig) -> None:
     from .train import is_global_zero, run_experiment  # heavy imports after Hydra has parsed the command line
 
     hydra_cfg = HydraConfig.get()
@@ -48,5 +81,14 @@ def main(cfg: DictConfig) -> None:
         print(summary(row))
 
 
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    def run(argv: list[str]) -> None:
+        check_overrides(argv)
+        sys.argv = [sys.argv[0], *argv]  # Hydra reads its command line from sys.argv
+        hydra_main()
+
+    return run_command(run, __doc__, argv)
+
+
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The one script to run on a lent GPU: the fast-path tests, the bench, then the CIFAR-10 reproduction in
 # the time left, all within TOTAL_SECONDS (default 540, for a 600 s call). What comes back lies in $OUT:
-#   gpu_check.log  everything printed        bench.json   python -m cpvt_lab.bench --json
+#   gpu_check.log  everything printed        bench.json   python -m cpvt_lab.bench json=FILE
 #   runs.jsonl     the reproduction's rows   plan.json    its plan, wall time and finished runs
 #   workers.log    the grid workers' logs    tables.tar.gz  the regenerated tables
 # Needs, carried beside the checkout: data_local/cifar10-jpeg.tar.gz and wheels/ (make gpu-carry).
@@ -24,8 +24,9 @@ nvidia-smi -L || true
 "$PYTHON" -c "import torch, timm, pytorch_lightning as pl; print('torch', torch.__version__, 'timm', timm.__version__, 'lightning', pl.__version__)"
 
 if [ -n "${GPU_CHECK_DRY:-}" ]; then
-    bench_args=(ablation=peg data.batch_size=2 --steps 1 --warmup 1 --skip-end-to-end)
-    reproduce_args=(--dry-run)
+    # the smoke scale's data.subset may exceed a small test archive; no end-to-end run reads the data here
+    bench_args=(ablation=peg data.batch_size=2 data.subset=null data.test_subset=null steps=1 warmup=1 end_to_end=false)
+    reproduce_args=(dry_run=true)
     bench_json=""  # a one-step bench without end-to-end timing is nothing to plan from
 else
     bench_args=(ablation=peg,learned,peg_gap)
@@ -38,7 +39,7 @@ fi
 if [ -f "$ARCHIVE" ]; then bench_args+=("data.archive=$ARCHIVE"); fi
 echo "== bench ($(left) s left)"
 # rewritten after every measurement, so a bench cut short by the timeout keeps what it measured
-timeout 200 "$PYTHON" -m cpvt_lab.bench "${bench_args[@]}" --json "$OUT/bench.json" \
+timeout 200 "$PYTHON" -m cpvt_lab.bench "${bench_args[@]}" "json=$OUT/bench.json" \
     || echo "bench FAILED or timed out"
 if ! grep -q '"end_to_end\[' "$OUT/bench.json" 2>/dev/null; then bench_json=""; fi  # nothing to plan from
 
@@ -46,7 +47,7 @@ budget=$(( $(left) - 75 ))  # the reproduction's own planning, decoding and tabl
 echo "== reproduction, budget ${budget} s"
 if [ "$budget" -ge 120 ]; then
     BENCH_JSON=$bench_json BUDGET_SECONDS=$budget PARALLEL=$PARALLEL RESULTS_DIR=$RESULTS_DIR ARCHIVE=$ARCHIVE \
-        timeout $(( budget + 70 )) scripts/reproduce_cifar10.sh --output-dir "$REPRO_DIR" "${reproduce_args[@]}" \
+        timeout $(( budget + 70 )) scripts/reproduce_cifar10.sh "output_dir=$REPRO_DIR" "${reproduce_args[@]}" \
         || echo "reproduction FAILED, timed out or incomplete"
 else
     echo "skipped: too little time left"

@@ -31,7 +31,7 @@ if [ -n "${GPU_CHECK_DRY:-}" ]; then
     AGREE=$OUT/agreement RUNS=$OUT/runs
     settings=(scale=smoke data.subset=200 data.test_subset=100 data.batch_size=50 trainer.max_epochs=1
               data.eval_sizes=[32] trainer.enable_progress_bar=false)
-    steps=2 agree_steps=2 variants=aot_eager bench=(ablation=peg data.batch_size=2 --steps 1 --warmup 1 --skip-end-to-end)
+    steps=2 agree_steps=2 variants=aot_eager bench=(ablation=peg data.batch_size=2 steps=1 warmup=1 end_to_end=false)
 fi
 nvidia-smi -L 2>/dev/null || echo "no GPU: $(nproc) CPU cores"
 "$PYTHON" -c "import torch, timm, pytorch_lightning as pl; print('torch', torch.__version__, 'timm', timm.__version__, 'lightning', pl.__version__)"
@@ -74,7 +74,7 @@ agree)
     "$PYTHON" -m cpvt_lab.compile_agreement ablation=$ablations steps=$agree_steps out="$AGREE" "${settings[@]}" "${data[@]}"
     ;;
 bench)
-    "$PYTHON" -m cpvt_lab.bench "${bench[@]}" "${data[@]}" --json "$OUT/bench.json"
+    "$PYTHON" -m cpvt_lab.bench "${bench[@]}" "${data[@]}" "json=$OUT/bench.json"
     ;;
 *)
     echo "error: STAGE=$STAGE; valid: bisect, runs, agree, bench" >&2

@@ -7,9 +7,13 @@ import pytest
 import torch
 
 from cpvt_lab import compose
-from cpvt_lab.bench import (Measurement, SyntheticData, main, ratios, split_overrides, time_loop, timm_baseline,
-                            train_flops_per_image)
-from cpvt_lab.config import ConfigError, build_model
+from cpvt_lab.bench.command import main, options, with_device_defaults
+from cpvt_lab.bench.end_to_end import SyntheticData
+from cpvt_lab.bench.measurement import Measurement, time_loop
+from cpvt_lab.bench.report import ratios
+from cpvt_lab.bench.steps import timm_baseline, train_flops_per_image
+from cpvt_lab.cli import UsageError, parse_words
+from cpvt_lab.config import build_model
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 
@@ -52,14 +56,16 @@ def test_time_loop_runs_the_warmup_then_the_timed_steps():
     assert len(calls) == 5 and seconds >= 0 and warmup_seconds >= 0
 
 
-def test_overrides_keep_the_device_defaults_first_and_split_out_the_ablations():
-    ablations, rest = split_overrides(["ablation=peg,learned", "batch_size=8", "model.size=vit_ti4"], cuda=False)
-    assert ablations == ["peg", "learned"]
+def test_overrides_keep_the_device_defaults_first_and_the_ablations_are_the_bench_own_word():
+    args, overrides = parse_words(["ablation=peg,learned", "batch_size=8", "model.size=vit_ti4", "steps=3"],
+                                  options(cuda=False))
+    assert (args["ablation"], args["steps"], args["warmup"]) == ("peg,learned", 3, 2)
+    rest = with_device_defaults(overrides, cuda=False)
     assert rest[0] == "scale=smoke" and rest[-2:] == ["data.batch_size=8", "model.size=vit_ti4"]
-    _, gpu = split_overrides([], cuda=True)
-    assert {"scale=cifar", "data.batch_size=1024", "compile=true"} <= set(gpu)
-    with pytest.raises(ConfigError):
-        split_overrides(["compile"], cuda=False)
+    assert {"scale=cifar", "data.batch_size=1024", "compile=true"} <= set(with_device_defaults([], cuda=True))
+    assert options(cuda=True)["steps"] == 50
+    with pytest.raises(UsageError):
+        parse_words(["compile"], options(cuda=False))
 
 
 def test_synthetic_data_feeds_the_same_batches_as_the_archive():
@@ -74,7 +80,7 @@ def test_the_bench_reports_every_measurement_and_writes_json(tiny_archive, tmp_p
     out = tmp_path / "bench.json"
     code = main(["ablation=peg,learned", "data.batch_size=4", f"data.archive={tiny_archive}",
                  f"data.cache_dir={tmp_path / 'cache'}", "data.subset=null", "data.test_subset=null",
-                 "--steps", "2", "--warmup", "1", "--json", str(out)])
+                 "steps=2", "warmup=1", f"json={out}"])
     assert code == 0
     report = json.loads(out.read_text())
     names = [m["name"] for m in report["measurements"]]
@@ -100,9 +106,12 @@ def test_the_bench_reports_every_measurement_and_writes_json(tiny_archive, tmp_p
     (["ablation=no_such_thing"], "unknown ablation"),
     (["model.size=huge"], "model.size"),
     (["model.kernel=3"], "model.kernel"),
-    (["--json", "/no/such/folder/bench.json"], "--json"),
+    (["json=/no/such/folder/bench.json"], "json:"),
     (["data.archive=/no/such/archive.tar.gz"], "not found"),
-    (["--steps", "0"], "--steps"),
+    (["steps=0"], "steps:"),
+    (["steps=many"], "steps:"),
+    (["synthetic=maybe"], "synthetic:"),
+    (["--steps", "2"], "--steps:"),
 ])
 def test_bad_input_exits_2_with_a_message_before_any_timing(args, message, capsys):
     assert main(args) == 2

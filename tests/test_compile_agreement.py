@@ -6,7 +6,7 @@ import json
 import pytest
 
 from cpvt_lab import compile_agreement as agreement
-from cpvt_lab.config import ConfigError
+from cpvt_lab.cli import UsageError
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 
@@ -28,11 +28,12 @@ def test_a_faithful_variant_trains_the_same_losses_as_eager_and_a_second_call_me
     assert capsys.readouterr().out.count("already measured") == 2
 
 
-@pytest.mark.parametrize("argv, key", [(["variants=nope"], "variants"), (["steps=0"], "steps"), (["oops"], "oops")])
+@pytest.mark.parametrize("argv, key", [(["variants=nope"], "variants"), (["steps=0"], "steps"), (["oops"], "oops"),
+                                       (["steps=many"], "steps")])
 def test_bad_arguments_are_refused_with_the_key(argv, key, capsys):
     assert agreement.main(argv) == 2
     assert capsys.readouterr().err.startswith(f"error: {key}:")
-    with pytest.raises(ConfigError):
+    with pytest.raises(UsageError):
         agreement.parse(argv, cuda=False)
 
 

@@ -48,7 +48,7 @@ def test_each_study_table_shows_exactly_its_grids_ablations():
 
 def test_the_paper_grid_trains_a_run_shared_by_two_tables_once(fast_overrides):
     overrides = [o for o in fast_overrides if not o.startswith("data.eval_sizes")]
-    runs = plan("paper", overrides + ["seeds=[3]"])
+    runs = plan("paper", overrides, seeds=[3])
     ablations = {a for g in load_grid("paper") for a in g.ablations}
     assert len(runs) == len({r.run_id for r in runs}) == len(ablations) == 18
     [peg] = [r for r in runs if r.ablation == "peg"]
@@ -143,7 +143,7 @@ def test_a_failing_run_is_recorded_with_its_reason_and_the_grid_goes_on(fast_ove
 
     monkeypatch.setattr(train, "_train_and_evaluate", nan_for_none)
     out = io.StringIO()
-    report = run_grid(small_grid(tmp_path), fast_overrides + ["seeds=[0]"], out=out)
+    report = run_grid(small_grid(tmp_path), fast_overrides, seeds=[0], out=out)
     assert [(r.ablation, reason.split(":")[0]) for r, reason in report.failed] == [("none", "NonFiniteLossError")]
     assert [r.ablation for r in report.trained] == ["peg"]
     assert "FAILED: none seed=0" in out.getvalue()
@@ -163,13 +163,13 @@ def test_hydra_multirun_still_runs_ad_hoc_sweeps(fast_overrides, tmp_path):
 
 @pytest.mark.slow
 def test_the_whole_paper_grid_runs_at_smoke_scale_and_a_second_start_trains_nothing(tiny_archive, tmp_path):
-    overrides = ["scale=smoke", "seeds=[0]", f"data.archive={tiny_archive}", f"data.cache_dir={tmp_path / 'cache'}",
+    overrides = ["scale=smoke", f"data.archive={tiny_archive}", f"data.cache_dir={tmp_path / 'cache'}",
                  "data.subset=null", "data.test_subset=null", "data.batch_size=40", "trainer.enable_progress_bar=false",
                  f"results_dir={tmp_path / 'results'}", f"output_dir={tmp_path / 'outputs'}"]
-    report = run_grid("paper", overrides, out=io.StringIO())
+    report = run_grid("paper", overrides, seeds=[0], out=io.StringIO())
     assert not report.failed and len(report.trained) == 18
     again = io.StringIO()
-    report = run_grid("paper", overrides, out=again)
+    report = run_grid("paper", overrides, seeds=[0], out=again)
     assert not report.trained and len(report.skipped) == 18 and "nothing new to train" in again.getvalue()
     rows = read_rows(tmp_path / "results")
     assert len(rows) == len({r["run_id"] for r in rows}) == 18

@@ -10,7 +10,8 @@ import pytest
 
 from cpvt_lab import compose
 from cpvt_lab.config import ConfigError
-from cpvt_lab.reproduce import epochs_that_fit, main, make_plan, rates_from_bench
+from cpvt_lab.reproduce.budget import epochs_that_fit, make_plan, rates_from_bench
+from cpvt_lab.reproduce.command import main
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 
@@ -66,13 +67,18 @@ def test_a_bench_report_without_end_to_end_timing_is_refused():
 
 
 @pytest.mark.parametrize("args, message", [
-    (["--grids", "no_such_grid"], "table1"),
-    (["--parallel", "0"], "--parallel"),
-    (["--budget-seconds", "30", "--grids", "extra_params"], "buys no epoch"),
-    (["--bench", "/no/such/bench.json"], "--bench"),
+    (["grids=[no_such_grid]"], "table1"),
+    (["parallel=0"], "parallel:"),
+    (["budget_seconds=30", "grids=extra_params"], "buys no epoch"),
+    (["bench=/no/such/bench.json"], "bench:"),
+    (["budget_seconds=soon"], "budget_seconds:"),
+    (["compile_mode=maybe"], "compile_mode:"),
+    (["compile=true"], "compile_mode="),
+    (["epochs=0"], "epochs:"),
+    (["--dry-run"], "--dry-run:"),
 ])
 def test_bad_input_exits_2_before_anything_runs(args, message, tmp_path, capsys):
-    assert main([*args, "--dry-run", "--output-dir", str(tmp_path / "out"), "--results-dir", str(tmp_path / "r")]) == 2
+    assert main([*args, "dry_run=true", f"output_dir={tmp_path / 'out'}", f"results_dir={tmp_path / 'r'}"]) == 2
     assert message in capsys.readouterr().err
     assert not (tmp_path / "r").exists() and not (tmp_path / "out" / "plan.json").exists()
 
@@ -85,7 +91,7 @@ def script(name, tmp_path, tiny_archive, *args, **env):
 
 
 def test_the_reproduction_script_dry_run_plans_the_three_grids(tiny_archive, tmp_path):
-    out = script("reproduce_cifar10.sh", tmp_path, tiny_archive, "--dry-run", "--output-dir", str(tmp_path / "o"),
+    out = script("reproduce_cifar10.sh", tmp_path, tiny_archive, "dry_run=true", f"output_dir={tmp_path / 'o'}",
                  BUDGET_SECONDS="600", PARALLEL="3")
     assert out.returncode == 0, out.stderr[-2000:]
     assert "plan: 12 runs x" in out.stdout and "compile=False, 3 at a time" in out.stdout
@@ -110,8 +116,8 @@ def test_the_gpu_check_dry_run_leaves_its_files_in_out(tiny_archive, tmp_path):
 def test_two_workers_share_a_tiny_grid_and_the_tables_are_written(tiny_archive, tmp_path):
     grid = tmp_path / "tiny.yaml"
     grid.write_text("ablations: [none, peg]\nseeds: [0]\ntrain_size: 24\neval_sizes: [24, 32]\n")
-    code = main(["--grids", str(grid), "--epochs", "1", "--parallel", "2", "--batch-size", "20",
-                 "--results-dir", str(tmp_path / "results"), "--output-dir", str(tmp_path / "out"),
+    code = main([f"grids=[{grid}]", "epochs=1", "parallel=2", "batch_size=20",
+                 f"results_dir={tmp_path / 'results'}", f"output_dir={tmp_path / 'out'}",
                  f"data.archive={tiny_archive}", f"data.cache_dir={tmp_path / 'cache'}", "data.eval_batch_size=30",
                  "+trainer.limit_train_batches=2"])
     assert code == 0

@@ -21,7 +21,7 @@ def two_grids_sharing_a_run(tmp_path) -> str:
 
 
 def test_a_grid_becomes_one_multirun_per_plain_grid_on_slurm_by_default(fast_overrides, tmp_path):
-    commands = sweep_commands(two_grids_sharing_a_run(tmp_path), fast_overrides + ["seeds=[0,1]"])
+    commands = sweep_commands(two_grids_sharing_a_run(tmp_path), fast_overrides, seeds=[0, 1])
     assert len(commands) == 2
     assert all(c[1:5] == ["-m", "cpvt_lab.run", "-m", "hydra/launcher=slurm"] for c in commands)
     assert "ablation=peg,none" in commands[0] and "seed=0,1" in commands[0]
@@ -75,7 +75,7 @@ def test_a_run_claimed_by_another_worker_is_left_to_it(fast_overrides):
 
 def test_dry_run_prints_the_multirun_commands_and_submits_nothing(fast_overrides, tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
-    assert sweep_main([two_grids_sharing_a_run(tmp_path), "--dry-run", *fast_overrides]) == 0
+    assert sweep_main([two_grids_sharing_a_run(tmp_path), "dry_run=true", *fast_overrides]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert len(lines) == 2 and all(line.startswith("python -m cpvt_lab.run -m hydra/launcher=slurm") for line in lines)
     assert not (tmp_path / "outputs").exists() and not (tmp_path / "results").exists()

@@ -23,7 +23,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from timm.layers import build_sincos2d_pos_embed, resample_abs_pos_embed, trunc_normal_
 
-Grid = tuple[int, int]
+GridShape = tuple[int, int]
 
 
 @dataclass(frozen=True)
@@ -32,20 +32,20 @@ class Geometry:
     dim: int
     depth: int
     num_heads: int
-    grid: Grid  # patch grid at the training resolution
+    grid: GridShape  # patch grid at the training resolution
     num_prefix_tokens: int  # 1 with a class token, 0 without
 
 
 class PositionEncoding(nn.Module):
     """No position information at all (the paper's "none"); base of all others."""
 
-    def on_tokens(self, x: torch.Tensor, grid: Grid) -> torch.Tensor:
+    def on_tokens(self, x: torch.Tensor, grid: GridShape) -> torch.Tensor:
         return x
 
-    def attn_bias(self, index: int, grid: Grid) -> Optional[torch.Tensor]:
+    def attn_bias(self, index: int, grid: GridShape) -> Optional[torch.Tensor]:
         return None
 
-    def after_block(self, index: int, x: torch.Tensor, grid: Grid) -> torch.Tensor:
+    def after_block(self, index: int, x: torch.Tensor, grid: GridShape) -> torch.Tensor:
         return x
 
 
@@ -101,7 +101,7 @@ class RelativePositionBias(PositionEncoding):
         self.table = nn.Parameter(torch.zeros(geometry.depth, geometry.num_heads, side * side))
         trunc_normal_(self.table, std=0.02)
 
-    def relative_index(self, grid: Grid, device) -> torch.Tensor:
+    def relative_index(self, grid: GridShape, device) -> torch.Tensor:
         rows, cols = torch.meshgrid(
             torch.arange(grid[0], device=device), torch.arange(grid[1], device=device), indexing="ij")
         coords = torch.stack([rows.flatten(), cols.flatten()])  # 2, N
@@ -126,7 +126,7 @@ class GridResidual(nn.Module):
         self.fn = fn
         self.num_prefix_tokens = num_prefix_tokens
 
-    def forward(self, x: torch.Tensor, grid: Grid) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, grid: GridShape) -> torch.Tensor:
         prefix, tokens = x[:, :self.num_prefix_tokens], x[:, self.num_prefix_tokens:]
         b, n, c = tokens.shape
         feat = tokens.transpose(1, 2).reshape(b, c, grid[0], grid[1])

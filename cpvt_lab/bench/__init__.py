@@ -1,0 +1,1 @@
+"""Training throughput against a plain timm ViT (``python -m cpvt_lab.bench --help``)."""

@@ -1,0 +1,160 @@
+"""Training throughput against a plain timm ViT, measured in one process.
+
+``python -m cpvt_lab.bench [ablation=peg[,learned,...]] [json=FILE] [steps=N] [warmup=N]
+[synthetic=true] [end_to_end=false] [KEY=VALUE...]``
+
+Three measurements, on the run configs that ``cpvt_lab.compose`` builds:
+
+(a) a plain timm ``VisionTransformer`` train step with the same geometry and batch,
+    eager and (when ``compile=true``) compiled;
+(b) our model's train step for each named ablation, same harness;
+(c) our end-to-end training through Lightning with the real data path (the CIFAR
+    JPEG copy held in memory, or ``synthetic=true`` images of the same shape); for the
+    first ablation a second time with per-image augmentation on (``AUGMENTED``),
+    unless the overrides already turn it on. ``end_to_end=false`` leaves (c) out.
+
+Each prints images/s, peak memory, the training FLOPs per image (forward and
+backward, counted by ``torch.utils.flop_counter``) and the implied TFLOP/s, then
+the ratios (b)/(a), (c)/(a) and augmented (c) over plain (c). Warm-up steps (and any compilation in them) are
+timed apart and excluded. ``json=FILE`` also writes the figures to FILE, rewritten after every
+measurement. ``steps`` timed steps follow ``warmup`` untimed ones (8 and 2 on a CPU, 50 and 10 on a GPU).
+Every other KEY=VALUE is a run-config override (``batch_size=`` is short for ``data.batch_size=``).
+Defaults: on a CPU the smoke model, eager, few steps; on a GPU ViT-Ti/4 at batch 1024, bf16 autocast, compiled.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+import time
+import warnings
+from dataclasses import asdict
+from pathlib import Path
+from typing import Optional, Sequence
+
+import torch
+from hydra.errors import HydraException
+
+from ..cli import UsageError, parse_words, run_command
+from ..compile_guard import compile_in_place
+from ..config import ConfigError, build_model, compose, validate
+from ..data import DataError
+from ..data.archive import locate_jpeg_archive
+from ..provenance import device_name, versions
+from .end_to_end import augmentation_on, measure_end_to_end
+from .measurement import Measurement
+from .report import format_report, ratios
+from .steps import compile_as_timm_users_do, measure_step, timm_baseline
+
+CPU_DEFAULTS = ("scale=smoke", "data.batch_size=64", "compile=false")
+GPU_DEFAULTS = ("scale=cifar", "data.batch_size=1024", "compile=true")
+ALIASES = {"batch_size": "data.batch_size"}  # the bench's own short names for run-config keys
+# what augmentation costs end to end: TrivialAugment-Wide and DeiT's random erasing, on the device's batches
+AUGMENTED = ("data.augment=trivialaugment", "data.random_erasing=0.25")
+
+
+def options(cuda: bool) -> dict:
+    """The bench's own words and their defaults, some of which depend on the device."""
+    return {"ablation": "peg", "json": "", "steps": 50 if cuda else 8, "warmup": 10 if cuda else 2,
+            "synthetic": False, "end_to_end": True}
+
+
+def with_device_defaults(overrides: Sequence[str], cuda: bool) -> list[str]:
+    """The run-config overrides after the device's defaults, the bench's short names spelt out."""
+    return [*(GPU_DEFAULTS if cuda else CPU_DEFAULTS),
+            *(f"{ALIASES.get(key, key)}={value}" for key, _, value in (o.partition("=") for o in overrides))]
+
+
+def run_bench(ablations: Sequence[str], overrides: Sequence[str], steps: int, warmup: int,
+              synthetic: bool = False, end_to_end: bool = True, json_path: Optional[Path] = None) -> dict:
+    """Compose, check and measure; returns the report.
+
+    ``json_path`` is rewritten after every measurement, so a run cut short (a
+    time limit on a lent GPU) keeps what it measured. The first ablation is
+    measured completely (eager step, step, end to end) before the next begins.
+    """
+    configs = [compose(a, overrides) for a in ablations]  # every config is checked before any timing
+    in_memory = "augment" in configs[0].data  # ImageFolder augments in its workers, its own way
+    augmented = (compose(ablations[0], [*overrides, *AUGMENTED]) if in_memory and not augmentation_on(configs[0])
+                 else None)
+    for cfg in [*configs, augmented] if augmented is not None else configs:
+        validate(cfg)
+    if end_to_end and not synthetic and configs[0].data._target_.endswith("Cifar10JpegDataModule"):
+        locate_jpeg_archive(configs[0].data.archive)  # a missing archive fails here, not after minutes
+    cfg = configs[0]
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    torch.manual_seed(cfg.seed)
+    measurements: list[Measurement] = []
+    baseline = "timm_compiled" if cfg.compile else "timm_eager"
+    report = {
+        "device": device_name(device),
+        "settings": {"device_kind": device.type, "ablations": list(ablations), "model_size": cfg.model.size,
+                     "batch_size": cfg.data.batch_size, "train_size": cfg.data.train_size,
+                     "precision": cfg.trainer.precision, "compile": bool(cfg.compile), "steps": steps,
+                     "warmup": warmup, "end_to_end_data": "synthetic" if synthetic else "run config data",
+                     "overrides": list(overrides)},
+        "versions": versions(),
+        "command": " ".join(["python -m cpvt_lab.bench", *sys.argv[1:]]),
+        "baseline": baseline,
+    }
+
+    def record(m: Measurement) -> Measurement:
+        measurements.append(m)
+        print(f"measured {m.name}: {m.images_per_second:,.0f} images/s ({m.warmup_seconds:.1f} s warm-up)",
+              flush=True)
+        report.update(
+            measurements=[asdict(x) for x in measurements],
+            ratios=ratios(measurements, baseline) if baseline in {x.name for x in measurements} else {},
+            load_average=[round(x, 2) for x in os.getloadavg()],  # 1, 5, 15 min: other work skews timings
+            finished_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
+        if json_path is not None:
+            json_path.write_text(json.dumps(report, indent=2) + "\n")
+        return m
+
+    record(measure_step("timm_eager", "plain timm VisionTransformer train step", timm_baseline(cfg), cfg, device,
+                        steps, warmup))
+    if cfg.compile:
+        record(measure_step("timm_compiled", "plain timm VisionTransformer train step, compiled",
+                            timm_baseline(cfg), cfg, device, steps, warmup, compile_as_timm_users_do))
+    for c in configs:
+        if c.compile:  # eager too, so that a planner can weigh compile time against speed
+            record(measure_step(f"ours_eager[{c.ablation_name}]", "our model's train step, eager", build_model(c),
+                                c, device, steps, warmup, ablation=c.ablation_name))
+        step = record(measure_step(f"ours_step[{c.ablation_name}]", "our model's train step", build_model(c), c,
+                                   device, steps, warmup, compile_in_place if c.compile else None,
+                                   ablation=c.ablation_name))
+        if end_to_end:  # the same network as the step, so the same FLOPs per image
+            record(measure_end_to_end(c, device, steps, warmup, synthetic, step.flops_per_image))
+            if c is cfg and augmented is not None:
+                record(measure_end_to_end(augmented, device, steps, warmup, synthetic, step.flops_per_image,
+                                          label="end_to_end_augmented"))
+    return report
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    def bench(argv: list[str]) -> None:
+        logging.getLogger("pytorch_lightning").setLevel(logging.WARNING)  # the report is the output
+        warnings.filterwarnings("ignore", module="pytorch_lightning")
+        cuda = torch.cuda.is_available()
+        args, overrides = parse_words(argv, options(cuda))
+        for key in ("steps", "warmup"):
+            if args[key] < 1:
+                raise UsageError(key, f"must be >= 1, got {args[key]}")
+        json_path = Path(args["json"]) if args["json"] else None
+        if json_path is not None and not json_path.parent.exists():
+            raise UsageError("json", f"folder {json_path.parent} does not exist")
+        ablations = [a for a in (args["ablation"] or "").split(",") if a]
+        if not ablations:
+            raise UsageError("ablation", "name at least one ablation")
+        report = run_bench(ablations, with_device_defaults(overrides, cuda), args["steps"], args["warmup"],
+                           args["synthetic"], args["end_to_end"], json_path)
+        print(format_report(report))
+        if json_path is not None:
+            print(f"written to {json_path}")
+
+    return run_command(bench, __doc__, argv, errors=(ConfigError, DataError, HydraException))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

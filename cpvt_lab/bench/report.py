@@ -1,0 +1,46 @@
+"""A bench report's ratios (images/s over the baseline's) and its printed table."""
+from __future__ import annotations
+
+from typing import Sequence
+
+from .measurement import Measurement
+
+
+def ratios(measurements: Sequence[Measurement], baseline: str) -> dict[str, float]:
+    """images/s of every other measurement over the baseline's, of each ablation over ``learned``, and of
+    end to end with augmentation over without."""
+    by_name = {m.name: m for m in measurements}
+    base = by_name[baseline].images_per_second
+    out = {f"{m.name}/{baseline}": m.images_per_second / base for m in measurements if m.name != baseline}
+    for kind in ("ours_step", "end_to_end"):
+        ref = by_name.get(f"{kind}[learned]")
+        for m in measurements:
+            if ref is not None and m.name.startswith(f"{kind}[") and m is not ref:
+                out[f"{m.name}/{ref.name}"] = m.images_per_second / ref.images_per_second
+    for m in measurements:
+        plain = by_name.get(m.name.replace("end_to_end_augmented[", "end_to_end["))
+        if m.name.startswith("end_to_end_augmented[") and plain is not None:
+            out[f"{m.name}/{plain.name}"] = m.images_per_second / plain.images_per_second
+    return {k: round(v, 4) for k, v in out.items()}
+
+
+def format_report(report: dict) -> str:
+    s = report["settings"]
+    lines = [f"bench on {report['device']}: {s['model_size']}, batch {s['batch_size']}, {s['train_size']} px, "
+             f"{s['precision']}, compile={s['compile']}, {s['steps']} timed steps after {s['warmup']} warm-up",
+             f"{'measurement':<28}{'images/s':>12}{'TFLOP/s':>10}{'GFLOP/img':>11}{'peak MB':>10}{'warm-up s':>11}"]
+    for m in report["measurements"]:
+        memory = "-" if m["peak_memory_mb"] is None else f"{m['peak_memory_mb']:.0f}"
+        lines.append(f"{m['name']:<28}{m['images_per_second']:>12,.0f}{m['tflops_per_second']:>10.3f}"
+                     f"{m['flops_per_image'] / 1e9:>11.3f}{memory:>10}{m['warmup_seconds']:>11.1f}")
+    lines += [f"{m['name']}: one checkpoint write takes {m['checkpoint_seconds']:.2f} s"
+              for m in report["measurements"] if m["checkpoint_seconds"] is not None]
+    lines += [f"{m['name']}: compile check {'passed' if c['passed'] else 'FAILED (timed eager)'}, worst gradient "
+              f"error {c['grad_error']:.2g} (eager's {c['grad_error_eager']:.2g}, {c['worst_parameter']})"
+              for m in report["measurements"] if (c := m.get("compile_check"))]
+    lines.append(f"ratios (images/s), baseline {report['baseline']}:")
+    lines += [f"  {k:<56}{v:>7.3f}" for k, v in report["ratios"].items()]
+    if s["device_kind"] == "cpu":
+        lines.append(f"  (peak MB on a CPU is the process's peak resident memory so far; host load average "
+                     f"{report['load_average'][0]:.1f} over the last minute)")
+    return "\n".join(lines)

@@ -1,0 +1,48 @@
+"""Every command speaks the one command-line style: ``--help`` prints its usage, a bad word is one line and exit 2."""
+from __future__ import annotations
+
+import importlib
+import subprocess
+import sys
+
+import pytest
+
+# (module, the words before a bad one: grid and sweep take a grid NAME first)
+COMMANDS = [("run", []), ("grid", ["table1"]), ("sweep", ["table1"]), ("bench", []), ("reproduce", []),
+            ("compile_agreement", [])]
+
+
+def command_main(command: str):
+    module = f"cpvt_lab.{command}" + (".command" if command in ("bench", "reproduce") else "")  # the packages
+    return importlib.import_module(module).main
+
+
+@pytest.mark.parametrize("command", [c for c, _ in COMMANDS])
+def test_help_prints_the_usage_and_exits_0(command, capsys):
+    assert command_main(command)(["--help"]) == 0
+    out = capsys.readouterr().out
+    assert f"python -m cpvt_lab.{command}" in out and "KEY=VALUE" in out
+
+
+@pytest.mark.parametrize("command", ["bench", "reproduce"])
+def test_the_packages_run_as_python_dash_m(command):
+    out = subprocess.run([sys.executable, "-m", f"cpvt_lab.{command}", "--help"], capture_output=True, text=True,
+                         timeout=120)
+    assert out.returncode == 0 and f"python -m cpvt_lab.{command}" in out.stdout, out.stderr[-2000:]
+
+
+@pytest.mark.parametrize("command, before", COMMANDS)
+@pytest.mark.parametrize("bad", ["oops", "--steps"])
+def test_a_bad_word_is_one_error_line_and_exit_2(command, before, bad, capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert command_main(command)([*before, bad]) == 2
+    out = capsys.readouterr()
+    assert out.err.splitlines() == [f"error: {bad}: " + out.err.split(": ", 2)[2].rstrip("\n")] and out.out == ""
+    assert list(tmp_path.iterdir()) == []  # refused before any work
+
+
+@pytest.mark.parametrize("command", ["grid", "sweep"])
+def test_grid_and_sweep_want_a_grid_name_first(command, capsys):
+    assert command_main(command)(["seeds=[0]"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: grid: name one as the first word") and "table1" in err and err.count("\n") == 1
