@@ -117,3 +117,15 @@ def test_bad_input_exits_2_with_a_message_before_any_timing(args, message, capsy
     assert main(args) == 2
     err = capsys.readouterr()
     assert message in err.err and "images/s" not in err.out
+
+
+def test_a_config_with_augmentation_is_timed_again_without_it(tiny_archive, tmp_path):
+    out = tmp_path / "bench.json"
+    assert main(["ablation=peg", "data.batch_size=4", f"data.archive={tiny_archive}", "data.augment=trivialaugment",
+                 f"data.cache_dir={tmp_path / 'cache'}", "data.subset=null", "data.test_subset=null",
+                 "steps=2", "warmup=1", f"json={out}"]) == 0
+    report = json.loads(out.read_text())
+    names = [m["name"] for m in report["measurements"]]
+    assert names[-2:] == ["end_to_end[peg]", "end_to_end_plain[peg]"]
+    assert "end_to_end[peg]/end_to_end_plain[peg]" in report["ratios"]
+    assert "trivialaugment" in report["measurements"][-2]["what"] and "trivialaugment" not in report["measurements"][-1]["what"]

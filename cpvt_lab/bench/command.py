@@ -50,8 +50,11 @@ from .steps import compile_as_timm_users_do, measure_step, timm_baseline
 CPU_DEFAULTS = ("scale=smoke", "data.batch_size=64", "compile=false")
 GPU_DEFAULTS = ("scale=cifar", "data.batch_size=1024", "compile=true")
 ALIASES = {"batch_size": "data.batch_size"}  # the bench's own short names for run-config keys
-# what augmentation costs end to end: TrivialAugment-Wide and DeiT's random erasing, on the device's batches
+# what augmentation costs end to end: the first ablation is timed end to end a second time, with
+# TrivialAugment-Wide and DeiT's random erasing on the device's batches if its config has none, without
+# them if it has (scale=cifar's recipe does)
 AUGMENTED = ("data.augment=trivialaugment", "data.random_erasing=0.25")
+PLAIN = ("data.augment=null", "data.random_erasing=0.0")
 
 
 def options(cuda: bool) -> dict:
@@ -75,10 +78,12 @@ def run_bench(ablations: Sequence[str], overrides: Sequence[str], steps: int, wa
     measured completely (eager step, step, end to end) before the next begins.
     """
     configs = [compose(a, overrides) for a in ablations]  # every config is checked before any timing
-    in_memory = "augment" in configs[0].data  # ImageFolder augments in its workers, its own way
-    augmented = (compose(ablations[0], [*overrides, *AUGMENTED]) if in_memory and not augmentation_on(configs[0])
-                 else None)
-    for cfg in [*configs, augmented] if augmented is not None else configs:
+    other, other_label = None, None
+    if "augment" in configs[0].data:  # ImageFolder augments in its workers, its own way
+        on = augmentation_on(configs[0])
+        other = compose(ablations[0], [*overrides, *(PLAIN if on else AUGMENTED)])
+        other_label = "end_to_end_plain" if on else "end_to_end_augmented"
+    for cfg in [*configs, other] if other is not None else configs:
         validate(cfg)
     if end_to_end and not synthetic and configs[0].data._target_.endswith("Cifar10JpegDataModule"):
         locate_jpeg_archive(configs[0].data.archive)  # a missing archive fails here, not after minutes
@@ -126,9 +131,9 @@ def run_bench(ablations: Sequence[str], overrides: Sequence[str], steps: int, wa
                                    ablation=c.ablation_name))
         if end_to_end:  # the same network as the step, so the same FLOPs per image
             record(measure_end_to_end(c, device, steps, warmup, synthetic, step.flops_per_image))
-            if c is cfg and augmented is not None:
-                record(measure_end_to_end(augmented, device, steps, warmup, synthetic, step.flops_per_image,
-                                          label="end_to_end_augmented"))
+            if c is cfg and other is not None:
+                record(measure_end_to_end(other, device, steps, warmup, synthetic, step.flops_per_image,
+                                          label=other_label))
     return report
 
 

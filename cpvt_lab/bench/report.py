@@ -17,10 +17,13 @@ def ratios(measurements: Sequence[Measurement], baseline: str) -> dict[str, floa
         for m in measurements:
             if ref is not None and m.name.startswith(f"{kind}[") and m is not ref:
                 out[f"{m.name}/{ref.name}"] = m.images_per_second / ref.images_per_second
-    for m in measurements:
-        plain = by_name.get(m.name.replace("end_to_end_augmented[", "end_to_end["))
-        if m.name.startswith("end_to_end_augmented[") and plain is not None:
+    for m in measurements:  # augmented over plain, whichever of the two the run config is
+        if m.name.startswith("end_to_end_augmented[") and (plain := by_name.get(
+                m.name.replace("end_to_end_augmented[", "end_to_end["))):
             out[f"{m.name}/{plain.name}"] = m.images_per_second / plain.images_per_second
+        if m.name.startswith("end_to_end_plain[") and (augmented := by_name.get(
+                m.name.replace("end_to_end_plain[", "end_to_end["))):
+            out[f"{augmented.name}/{m.name}"] = augmented.images_per_second / m.images_per_second
     return {k: round(v, 4) for k, v in out.items()}
 
 
