@@ -129,3 +129,19 @@ def test_a_config_with_augmentation_is_timed_again_without_it(tiny_archive, tmp_
     assert names[-2:] == ["end_to_end[peg]", "end_to_end_plain[peg]"]
     assert "end_to_end[peg]/end_to_end_plain[peg]" in report["ratios"]
     assert "trivialaugment" in report["measurements"][-2]["what"] and "trivialaugment" not in report["measurements"][-1]["what"]
+
+
+def test_a_short_grid_is_timed_whole_beside_the_single_run(tiny_archive, tmp_path, capsys):
+    out = tmp_path / "bench.json"
+    assert main(["ablation=peg,none", "data.batch_size=4", f"data.archive={tiny_archive}", "grid_epochs=1",
+                 f"data.cache_dir={tmp_path / 'cache'}", "data.subset=null", "data.test_subset=null",
+                 "steps=2", "warmup=1", f"json={out}"]) == 0
+    grid = json.loads(out.read_text())["grid"]
+    assert grid["runs"] == 2 and grid["ablations"] == ["peg", "none"] and grid["epochs"] == 1
+    assert grid["images"] == 2 * 120 and grid["wall_seconds"] > 0  # 120 tiny images, full batches of 4
+    assert grid["over_single_run_end_to_end"] > 0 and "grid: 2 runs x 1 epochs" in capsys.readouterr().out
+    assert not list(tmp_path.glob("**/runs.jsonl"))  # its rows were written to a scratch folder
+
+
+def test_bad_grid_epochs_is_refused(capsys):
+    assert main(["grid_epochs=-1"]) == 2 and "grid_epochs" in capsys.readouterr().err

@@ -1,21 +1,25 @@
 """Training throughput against a plain timm ViT, measured in one process.
 
 ``python -m cpvt_lab.bench [ablation=peg[,learned,...]] [json=FILE] [steps=N] [warmup=N]
-[synthetic=true] [end_to_end=false] [KEY=VALUE...]``
+[synthetic=true] [end_to_end=false] [grid_epochs=N] [KEY=VALUE...]``
 
-Three measurements, on the run configs that ``cpvt_lab.compose`` builds:
+Four measurements, on the run configs that ``cpvt_lab.compose`` builds:
 
 (a) a plain timm ``VisionTransformer`` train step with the same geometry and batch,
     eager and (when ``compile=true``) compiled;
 (b) our model's train step for each named ablation, same harness;
 (c) our end-to-end training through Lightning with the real data path (the CIFAR
     JPEG copy held in memory, or ``synthetic=true`` images of the same shape); for the
-    first ablation a second time with per-image augmentation on (``AUGMENTED``),
-    unless the overrides already turn it on. ``end_to_end=false`` leaves (c) out.
+    first ablation a second time with per-image augmentation on (``AUGMENTED``), or off
+    (``PLAIN``) when its config has it. ``end_to_end=false`` leaves (c) out;
+(d) with ``grid_epochs=N`` (3 on a GPU, 0 = off on a CPU): the first three ablations trained N
+    epochs each, back to back, as real runs, timed whole: the grid's effective images/s
+    (everything included) and its ratio to (c)'s rate for the first ablation.
 
 Each prints images/s, peak memory, the training FLOPs per image (forward and
 backward, counted by ``torch.utils.flop_counter``) and the implied TFLOP/s, then
-the ratios (b)/(a), (c)/(a) and augmented (c) over plain (c). Warm-up steps (and any compilation in them) are
+the ratios (b)/(a), (c)/(a) and augmented (c) over plain (c), and on a known GPU the model FLOP
+utilisation (of its dense bf16 peak). Warm-up steps (and any compilation in them) are
 timed apart and excluded. ``json=FILE`` also writes the figures to FILE, rewritten after every
 measurement. ``steps`` timed steps follow ``warmup`` untimed ones (8 and 2 on a CPU, 50 and 10 on a GPU).
 Every other KEY=VALUE is a run-config override (``batch_size=`` is short for ``data.batch_size=``).
@@ -43,6 +47,7 @@ from ..data import DataError
 from ..data.archive import locate_jpeg_archive
 from ..provenance import device_name, versions
 from .end_to_end import augmentation_on, measure_end_to_end
+from .grid_timing import time_grid
 from .measurement import Measurement
 from .report import format_report, ratios
 from .steps import compile_as_timm_users_do, measure_step, timm_baseline
@@ -60,7 +65,7 @@ PLAIN = ("data.augment=null", "data.random_erasing=0.0")
 def options(cuda: bool) -> dict:
     """The bench's own words and their defaults, some of which depend on the device."""
     return {"ablation": "peg", "json": "", "steps": 50 if cuda else 8, "warmup": 10 if cuda else 2,
-            "synthetic": False, "end_to_end": True}
+            "synthetic": False, "end_to_end": True, "grid_epochs": 3 if cuda else 0}
 
 
 def with_device_defaults(overrides: Sequence[str], cuda: bool) -> list[str]:
@@ -70,7 +75,8 @@ def with_device_defaults(overrides: Sequence[str], cuda: bool) -> list[str]:
 
 
 def run_bench(ablations: Sequence[str], overrides: Sequence[str], steps: int, warmup: int,
-              synthetic: bool = False, end_to_end: bool = True, json_path: Optional[Path] = None) -> dict:
+              synthetic: bool = False, end_to_end: bool = True, json_path: Optional[Path] = None,
+              grid_epochs: int = 0) -> dict:
     """Compose, check and measure; returns the report.
 
     ``json_path`` is rewritten after every measurement, so a run cut short (a
@@ -134,6 +140,16 @@ def run_bench(ablations: Sequence[str], overrides: Sequence[str], steps: int, wa
             if c is cfg and other is not None:
                 record(measure_end_to_end(other, device, steps, warmup, synthetic, step.flops_per_image,
                                           label=other_label))
+    if grid_epochs:
+        grid = time_grid(ablations[:3], overrides, grid_epochs)
+        single = next((m for m in measurements if m.name == f"end_to_end[{ablations[0]}]"), None)
+        grid["over_single_run_end_to_end"] = (round(grid["effective_images_per_second"] / single.images_per_second, 4)
+                                              if single else None)
+        report["grid"] = grid
+        print(f"measured grid of {grid['runs']} runs x {grid_epochs} epochs: {grid['effective_images_per_second']:,.0f} "
+              f"images/s in all ({grid['wall_seconds']} s wall)", flush=True)
+        if json_path is not None:
+            json_path.write_text(json.dumps(report, indent=2) + "\n")
     return report
 
 
@@ -152,8 +168,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         ablations = [a for a in (args["ablation"] or "").split(",") if a]
         if not ablations:
             raise UsageError("ablation", "name at least one ablation")
+        if args["grid_epochs"] < 0:
+            raise UsageError("grid_epochs", f"must be >= 0 (0: no grid timing), got {args['grid_epochs']}")
         report = run_bench(ablations, with_device_defaults(overrides, cuda), args["steps"], args["warmup"],
-                           args["synthetic"], args["end_to_end"], json_path)
+                           args["synthetic"], args["end_to_end"], json_path, args["grid_epochs"])
         print(format_report(report))
         if json_path is not None:
             print(f"written to {json_path}")

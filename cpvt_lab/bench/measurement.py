@@ -26,10 +26,26 @@ class Measurement:
     compile_check: Optional[dict] = None  # compiled only: the guard's verdict (cpvt_lab.compile_guard)
     images_per_second: float = field(init=False)
     tflops_per_second: float = field(init=False)
+    mfu: Optional[float] = field(init=False)  # model FLOP utilisation: of the device's dense bf16 peak
 
     def __post_init__(self):
         self.images_per_second = self.images / self.seconds
         self.tflops_per_second = self.flops_per_image * self.images_per_second / 1e12
+        peak = peak_bf16_tflops()
+        self.mfu = round(self.tflops_per_second / peak, 4) if peak else None
+
+
+# Dense bf16 tensor-core peaks from the vendors' data sheets (TFLOP/s, without sparsity), by device name.
+PEAK_BF16_TFLOPS = {"H100 SXM": 989.4, "H100 80GB HBM3": 989.4, "H100 PCIe": 756.0, "H100 NVL": 835.0,
+                    "H200": 989.4, "A100": 312.0, "L40S": 362.1, "B200": 2250.0}
+
+
+def peak_bf16_tflops() -> Optional[float]:
+    """The running GPU's dense bf16 peak, or None (a CPU, or a GPU missing from the table)."""
+    if not torch.cuda.is_available():
+        return None
+    name = torch.cuda.get_device_name()
+    return next((peak for key, peak in PEAK_BF16_TFLOPS.items() if key in name), None)
 
 
 def synchronize(device: torch.device) -> None:

@@ -36,6 +36,13 @@ def format_report(report: dict) -> str:
         memory = "-" if m["peak_memory_mb"] is None else f"{m['peak_memory_mb']:.0f}"
         lines.append(f"{m['name']:<28}{m['images_per_second']:>12,.0f}{m['tflops_per_second']:>10.3f}"
                      f"{m['flops_per_image'] / 1e9:>11.3f}{memory:>10}{m['warmup_seconds']:>11.1f}")
+    lines += [f"{m['name']}: model FLOP utilisation {m['mfu']:.1%} of the device's dense bf16 peak"
+              for m in report["measurements"] if m.get("mfu")]
+    if grid := report.get("grid"):
+        ratio = grid["over_single_run_end_to_end"]
+        lines.append(f"grid: {grid['runs']} runs x {grid['epochs']} epochs in {grid['wall_seconds']} s wall, "
+                     f"{grid['effective_images_per_second']:,.0f} images/s in all"
+                     + (f", {ratio:.3f} of the single run's end-to-end rate" if ratio else ""))
     lines += [f"{m['name']}: one checkpoint write takes {m['checkpoint_seconds']:.2f} s"
               for m in report["measurements"] if m["checkpoint_seconds"] is not None]
     lines += [f"{m['name']}: compile check {'passed' if c['passed'] else 'FAILED (timed eager)'}, worst gradient "
