@@ -1,4 +1,4 @@
-"""Run a grid of ablations x seeds: ``python -m cpvt_lab.grid NAME [seeds=[0,1]] [KEY=VALUE...]``.
+"""Run a grid of ablations x seeds: ``python -m cpvt_lab.grid NAME [seeds=[0,1]] [budget_seconds=S] [KEY=VALUE...]``.
 
 A grid is a YAML file in ``ablations/grids/`` naming ablations, seeds and the training
 and evaluation sizes; ``include:`` unions other grids. NAME is a grid's name or the path
@@ -7,6 +7,8 @@ run-config override of ``cpvt_lab.run`` for every run. Runs are identified by th
 shared by two grids is trained once, and the runner is resumable: a run with a success
 row is skipped, an interrupted one resumes from its last checkpoint, a failed one is
 recorded and the grid goes on, and a run another process is training is waited for.
+``budget_seconds=S`` starts no run that would not end within S seconds of the grid's start (judged by
+the longest run so far; the first always starts), so a short GPU slot ends with whole runs only.
 """
 from __future__ import annotations
 
@@ -29,7 +31,7 @@ from .data import DataError
 GRIDS_DIR = ABLATIONS_DIR / "grids"
 GRID_KEYS = {"ablations", "seeds", "train_size", "eval_sizes", "overrides", "include"}
 WAIT_SECONDS = 5.0  # between looks at a run that another process is training
-OPTIONS = {"seeds": None}  # the grid's own word; every other KEY=VALUE is a run-config override
+OPTIONS = {"seeds": None, "budget_seconds": 0.0}  # the grid's own words (0: no budget); the rest are overrides
 
 
 class GridError(ValueError):
@@ -166,6 +168,7 @@ class GridReport:
     skipped: list[PlannedRun] = field(default_factory=list)
     failed: list[tuple[PlannedRun, str]] = field(default_factory=list)
     elsewhere: list[PlannedRun] = field(default_factory=list)  # finished by another process meanwhile
+    not_started: list[PlannedRun] = field(default_factory=list)  # left for later: the time budget was spent
 
     def summary(self, name: str, results_dir: str) -> str:
         total = len(self.trained) + len(self.skipped) + len(self.failed) + len(self.elsewhere)
@@ -178,11 +181,16 @@ class GridReport:
         lines += [f"  skipped (already done): {r.label()}" for r in self.skipped]
         lines += [f"  finished by another process: {r.label()}" for r in self.elsewhere]
         lines += [f"  FAILED: {r.label()}: {reason}" for r, reason in self.failed]
+        if self.not_started:
+            lines.append(f"  not started, for the time budget ({len(self.not_started)}; run the same command "
+                         "again to go on): " + ", ".join(r.label() for r in self.not_started))
         return "\n".join(lines)
 
 
-def run_grid(name: str, overrides: Sequence[str] = (), seeds: Any = None, out=sys.stdout) -> GridReport:
-    """Run every run of grid ``name`` not yet done; return what was trained, skipped and failed."""
+def run_grid(name: str, overrides: Sequence[str] = (), seeds: Any = None, out=sys.stdout,
+             budget_seconds: float = 0) -> GridReport:
+    """Run every run of grid ``name`` not yet done (within ``budget_seconds``, when > 0); return what was
+    trained, skipped, failed and left for later."""
     from .train import run_experiment  # Lightning loads only once the grid is known to be valid
 
     runs = plan(name, overrides, seeds)  # composes and validates every run (data included) first
@@ -192,11 +200,16 @@ def run_grid(name: str, overrides: Sequence[str] = (), seeds: Any = None, out=sy
     pending = [r for r in runs if r.run_id not in done]
     print(f"grid {name}: {len(runs)} runs, {len(report.skipped)} already done, {len(pending)} to train",
           file=out, flush=True)
-    started, count = time.time(), len(pending)
+    started, count, longest = time.time(), len(pending), 0.0
     while pending:
         busy = []
-        for run in pending:
+        for i, run in enumerate(pending):
+            if budget_seconds and longest and time.time() - started + longest > budget_seconds:
+                report.not_started = [*busy, *pending[i:]]
+                busy = []
+                break
             _print_progress(run, report, count, started, out)
+            run_started = time.time()
             try:
                 row = run_experiment(run.cfg, callbacks=progress_callbacks(run.cfg))
             except Exception as err:  # noqa: BLE001 - run_experiment wrote the failed row; the grid goes on
@@ -210,6 +223,7 @@ def run_grid(name: str, overrides: Sequence[str] = (), seeds: Any = None, out=sy
                 report.elsewhere.append(run)
             else:
                 report.trained.append(run)
+                longest = max(longest, time.time() - run_started)
                 print(f"  done in {_duration(row['wall_seconds'])}: {_top1(row)}", file=out, flush=True)
         if busy:
             time.sleep(WAIT_SECONDS)
@@ -237,7 +251,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     def grid(argv: list[str]) -> int:
         name, words = name_first(argv, "grid", [*grid_names(), "or the path of a grid YAML file"])
         options, overrides = parse_words(words, OPTIONS)
-        return 1 if run_grid(name, overrides, options["seeds"]).failed else 0
+        if options["budget_seconds"] < 0:
+            raise GridError(f"budget_seconds: must be >= 0 (0: no budget), got {options['budget_seconds']}")
+        return 1 if run_grid(name, overrides, options["seeds"], budget_seconds=options["budget_seconds"]).failed else 0
 
     return run_command(grid, f"{__doc__}\ngrids: {', '.join(grid_names())}", argv,
                        errors=(GridError, ConfigError, DataError))

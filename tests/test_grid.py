@@ -186,3 +186,21 @@ def test_two_runners_on_one_results_dir_train_each_run_once(fast_overrides, tmp_
     assert len(trained) == len(set(trained)) == 4
     rows = read_rows(tmp_path / "results")
     assert len(rows) == len({r["run_id"] for r in rows}) == 4
+
+
+def test_a_time_budget_starts_no_run_that_would_not_finish_and_the_next_call_goes_on(fast_overrides, tmp_path):
+    out = io.StringIO()
+    report = run_grid(small_grid(tmp_path), fast_overrides, seeds=[0], out=out, budget_seconds=0.001)
+    assert len(report.trained) == 1 and len(report.not_started) == 1  # the first run always starts
+    assert "not started, for the time budget (1" in out.getvalue()
+    report = run_grid(small_grid(tmp_path), fast_overrides, seeds=[0], out=io.StringIO(), budget_seconds=0.001)
+    assert len(report.skipped) == 1 and len(report.trained) == 1 and not report.not_started
+    assert len(read_rows(fast_overrides_results(fast_overrides))) == 2
+
+
+def fast_overrides_results(overrides):
+    return next(o.split("=", 1)[1] for o in overrides if o.startswith("results_dir="))
+
+
+def test_a_negative_budget_is_refused(capsys):
+    assert main(["table3", "budget_seconds=-1"]) == 2 and "budget_seconds" in capsys.readouterr().err
