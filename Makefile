@@ -10,7 +10,7 @@ ARGS ?=
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	# torch first, pinned to the release this machine carries on disk (CPU machines: no GPU needed)
+	# torch first, pinned, so that pip resolves no other release (it runs on a CPU as well as a GPU)
 	$(PY) -m pip install --quiet torch==2.14.1 torchvision==0.29.1
 	$(PY) -m pip install --quiet -e '.[dev]'
 	touch $@

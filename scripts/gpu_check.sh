@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The one script to run on a lent GPU: the fast-path tests, the bench, then the CIFAR-10 reproduction in
+# One 10-minute call on a GPU machine: the fast-path tests, the bench, then the CIFAR-10 reproduction in
 # the time left, all within TOTAL_SECONDS (default 540, for a 600 s call). What comes back lies in $OUT:
 #   gpu_check.log  everything printed        bench.json   python -m cpvt_lab.bench json=FILE
 #   runs.jsonl     the reproduction's rows   plan.json    its plan, wall time and finished runs

@@ -80,7 +80,7 @@ def run_bench(ablations: Sequence[str], overrides: Sequence[str], steps: int, wa
     """Compose, check and measure; returns the report.
 
     ``json_path`` is rewritten after every measurement, so a run cut short (a
-    time limit on a lent GPU) keeps what it measured. The first ablation is
+    time limit on a GPU slot) keeps what it measured. The first ablation is
     measured completely (eager step, step, end to end) before the next begins.
     """
     configs = [compose(a, overrides) for a in ablations]  # every config is checked before any timing
