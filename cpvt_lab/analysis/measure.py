@@ -9,15 +9,15 @@ from ..provenance import command_line, device_name
 from . import equivariance, probe, store
 from .runs import load_run_model, select_rows, test_images
 
-KINDS = ("equivariance", "probe")
+MEASURED = ("equivariance", "probe")  # the analyses measured on a run's model
 
 
 def measure_run(kind: str, row: dict[str, Any], images: int = 256, size: Optional[int] = None, seed: int = 0,
                 shifts: Optional[Sequence[int]] = None, fill: str = "zeros",
                 blocks: Optional[Sequence[int]] = None) -> pd.DataFrame:
     """The run's measurements, each line carrying the run's fields and how it was measured."""
-    if kind not in KINDS:
-        raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
+    if kind not in MEASURED:
+        raise ValueError(f"kind must be one of {MEASURED}, got {kind!r}")
     model = load_run_model(row)
     size = size or row["train_size"]
     x, y = test_images(row, limit=images, size=size)
