@@ -64,10 +64,9 @@ def provenance(runs: pd.DataFrame) -> str:
 
 def wide_cells(frame: pd.DataFrame, index: list[str], column: str, value: str, fmt: str) -> pd.DataFrame:
     """Wide table: ``index`` down, ``column`` across, each cell ``mean_std`` over runs, and n runs."""
-    agg = frame.pivot_table(index=[*index, column], values=value, aggfunc=["mean", "std"], sort=False)
-    agg.columns = ["mean", "std"]
-    agg["n"] = frame.groupby([*index, column], sort=False).run_id.nunique()
-    agg = agg.reset_index()
+    # groupby, not pivot_table: pivot_table drops the std column when every cell has one run (all NaN)
+    agg = frame.groupby([*index, column], sort=False).agg(mean=(value, "mean"), std=(value, "std"),
+                                                          n=("run_id", "nunique")).reset_index()
     agg["cell"] = [mean_std(m, s, n, fmt) for m, s, n in zip(agg["mean"], agg["std"], agg.n)]
     wide = agg.pivot(index=index, columns=column, values="cell")
     wide.columns = [f"{column} {c}" for c in wide.columns]
