@@ -1,18 +1,19 @@
 """Analyses of finished runs: ``python -m cpvt_lab.analyze ANALYSIS [run_id=ID | ablations=[a,b]] [key=value ...]``.
 
 ANALYSIS is one of
-  equivariance  shift test images, measure prediction consistency and the feature maps' equivariance error
-  probe         linear probe for each token's absolute position, per block
+{analyses}
   resolution    top-1 against test resolution per encoding (from runs.jsonl; no model is loaded)
   claims        every claim of the paper with our verdict, effect size and n (from runs.jsonl)
 
 Keys (all optional): results_dir=outputs/results, out_dir=outputs/tables, run_id=..., ablations=[...]
 (the committed smoke study: results_dir=results/smoke out_dir=paper_tables);
-for equivariance and probe also images=256 (test images), size=<px> (default: the run's training size),
-seed=0 (probe split); equivariance: shifts=[1,...] (default 1 .. 2 x patch), fill=zeros|cyclic;
-probe: blocks=[...] (default all).
-equivariance and probe store one CSV per run under <results_dir>/analysis/<kind>/; every ANALYSIS then
-rewrites its own table in out_dir (``python -m cpvt_lab.tables`` rewrites them all).
+for a measured analysis also images=256 (test images), size=<px> (default: the run's training size),
+seed=0 (probe split), and each one's own keys:
+{keys}
+(equivariance: shifts default 1 .. 2 x patch, fill zeros|cyclic; probe: blocks default all).
+The measured analyses (``cpvt_lab.analysis.kinds``) store one CSV per run under
+<results_dir>/analysis/<kind>/; every ANALYSIS then rewrites its own table in out_dir
+(``python -m cpvt_lab.tables`` rewrites them all).
 """
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ import sys
 from typing import Any, Optional, Sequence
 
 from .analysis import report, runs, store
-from .analysis.equivariance import FILLS
+from .analysis.kinds import MEASURED
 from .analysis.measure import measure_run
 from .cli import UsageError, parse_words, run_command
 from .models import SIZES
@@ -29,10 +30,12 @@ from .results import DEFAULT_RESULTS_DIR, DEFAULT_TABLES_DIR
 COMMON = {"results_dir": DEFAULT_RESULTS_DIR, "out_dir": DEFAULT_TABLES_DIR, "run_id": "", "ablations": None}
 MEASURING = {"images": 256, "size": None, "seed": 0}
 # each analysis and its keys with their defaults (a run_id is text as typed: YAML would read "000123" as a number)
-ANALYSES = {"equivariance": {**COMMON, **MEASURING, "shifts": None, "fill": "zeros"},
-            "probe": {**COMMON, **MEASURING, "blocks": None},
+ANALYSES = {**{name: {**COMMON, **MEASURING, **a.options} for name, a in MEASURED.items()},
             "resolution": {k: v for k, v in COMMON.items() if k != "run_id"},
             "claims": {"results_dir": DEFAULT_RESULTS_DIR, "out_dir": DEFAULT_TABLES_DIR}}
+HELP = __doc__.format(
+    analyses="\n".join(f"  {name:<13} {a.about}" for name, a in MEASURED.items()),
+    keys="\n".join(f"  {name}: " + " ".join(f"{k}={v}" for k, v in a.options.items()) for name, a in MEASURED.items()))
 
 
 def parse(argv: Sequence[str]) -> tuple[str, dict[str, Any]]:
@@ -55,12 +58,8 @@ def parse(argv: Sequence[str]) -> tuple[str, dict[str, Any]]:
         value = args.get(key)
         if value is not None and not (isinstance(value, int) and not isinstance(value, bool) and value >= least):
             raise UsageError(key, f"must be an integer >= {least}, got {value!r}")
-    for key in ("shifts", "blocks"):
-        value = args.get(key)
-        if value is not None and not (isinstance(value, list) and value and all(isinstance(v, int) for v in value)):
-            raise UsageError(key, f"must be a non-empty list of integers like {key}=[4,8], got {value!r}")
-    if kind == "equivariance" and args["fill"] not in FILLS:
-        raise UsageError("fill", f"must be one of {FILLS}, got {args['fill']!r}")
+    if kind in MEASURED:
+        MEASURED[kind].check(args)
     return kind, args
 
 
@@ -72,10 +71,10 @@ def check_run(row: dict[str, Any], kind: str, args: dict[str, Any]) -> None:
     where = f"run {row['run_id']} ({row['ablation']})"
     if size % patch:
         raise UsageError("size", f"{size} is not a multiple of the patch size {patch} of {where}")
-    if kind == "equivariance" and args["shifts"] and not all(0 < s < size for s in args["shifts"]):
-        raise UsageError("shifts", f"must lie in 1 .. {size - 1} px for {size} px images, got {args['shifts']}")
-    if kind == "probe" and args["blocks"] and not all(0 <= b < depth for b in args["blocks"]):
-        raise UsageError("blocks", f"must lie in 0 .. {depth - 1} for {where}, got {args['blocks']}")
+    try:
+        MEASURED[kind].check(args, size, depth)
+    except ValueError as err:
+        raise ValueError(f"{err} ({where})") from None
 
 
 def measure_runs(kind: str, args: dict[str, Any]) -> None:
@@ -85,7 +84,7 @@ def measure_runs(kind: str, args: dict[str, Any]) -> None:
         raise runs.RunSelectionError(f"no finished runs in {args['results_dir']}/runs.jsonl")
     for row in rows:
         check_run(row, kind, args)
-    options = {k: args[k] for k in ("images", "size", "seed", "shifts", "fill", "blocks") if k in args}
+    options = {k: args[k] for k in ("images", "size", "seed", *MEASURED[kind].options)}
     for row in rows:
         frame = measure_run(kind, row, **options)
         path = store.save(args["results_dir"], kind, frame)
@@ -107,7 +106,7 @@ def _main(argv: list[str]) -> int:
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    return run_command(_main, __doc__, argv, errors=(ValueError, FileNotFoundError))
+    return run_command(_main, HELP, argv, errors=(ValueError, FileNotFoundError))
 
 
 if __name__ == "__main__":

@@ -45,6 +45,7 @@ from pathlib import Path
 from IPython.display import Markdown, display
 
 from cpvt_lab.analysis import markdown, measure, plots
+from cpvt_lab.analysis.kinds import MEASURED
 
 RESULTS = Path(os.environ.get("CPVT_RESULTS_DIR", "../outputs/results"))
 ABLATIONS = ["none", "none_gap", "learned", "peg", "peg_gap", "peg_circular", "peg_nopad"]"""
@@ -105,10 +106,10 @@ if maps.matrices:
         "come from `python -m cpvt_lab.analyze equivariance` and `python -m cpvt_lab.analyze probe`; without "
         "them, the finished runs are measured here on a few images.",
         [new_code_cell('shifts = measure.stored_or_measured("equivariance", RESULTS, ABLATIONS)\n'
-                       'display(Markdown(markdown.equivariance_markdown(shifts, RESULTS)))'),
+                       'display(Markdown(markdown.measured_markdown(MEASURED[\"equivariance\"], shifts, RESULTS)))'),
          new_code_cell("plots.equivariance_plot(shifts);"),
          new_code_cell('positions = measure.stored_or_measured("probe", RESULTS, ABLATIONS)\n'
-                       'display(Markdown(markdown.probe_markdown(positions, RESULTS)))'),
+                       'display(Markdown(markdown.measured_markdown(MEASURED[\"probe\"], positions, RESULTS)))'),
          new_code_cell("plots.probe_plot(positions);")], setup=MEASURE_SETUP),
     "claims.ipynb": notebook(
         "Beyond the paper: every claim with an interval and a verdict",

@@ -91,3 +91,20 @@ def test_the_module_runs_as_a_command(tmp_path):
                            f"results_dir={tmp_path}", f"out_dir={tmp_path / 'out'}"],
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 2 and "run_id=000000000000 has no finished run" in done.stderr
+
+
+def test_a_measured_analysis_is_known_by_its_declaration_alone(monkeypatch, tmp_path):
+    """A new measured analysis is its module's ANALYSIS and a line in kinds.py: the tables then write its page."""
+    from cpvt_lab.analysis import report
+    from cpvt_lab.analysis.kinds import MEASURED
+    from cpvt_lab.analysis.measured import MeasuredAnalysis
+
+    fake = MeasuredAnalysis("fake", "a made-up measure", {}, lambda model, images, labels, seed=0: None,
+                            "A made-up measure", "Made up.", ("size",), lambda group: ["rows: " + str(len(group)), ""])
+    monkeypatch.setitem(MEASURED, "fake", fake)
+    row = {"run_id": "r1", "ablation": "peg", "seed": 0, "scale": "smoke", "dataset": "d", "epochs": 1,
+           "train_size": 24, "model_size": "smoke"}
+    store.save(tmp_path, "fake", store.annotate(row, pd.DataFrame({"value": [1.0, 2.0]}), size=24))
+    [page, _] = report.write_measured("fake", tmp_path, tmp_path / "out")
+    text = page.read_text()
+    assert text.startswith("# A made-up measure") and "rows: 2" in text and "analyze fake" in text

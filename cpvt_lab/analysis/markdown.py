@@ -8,7 +8,6 @@ training recipe the numbers come from.
 from __future__ import annotations
 
 import math
-from functools import partial
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -216,54 +215,13 @@ def claims_markdown(verdicts: pd.DataFrame, results_dir: str | Path) -> str:
     return "\n".join(parts)
 
 
-def measured_markdown(kind: str, title: str, about: str, extra: Sequence[str], render: Callable[[pd.DataFrame], list[str]],
-                      frame: pd.DataFrame, results_dir: str | Path) -> str:
-    """The page of a measured analysis: what it measures, then one section per setting and ``extra`` keys."""
-    parts = [f"# {title}", "",
+def measured_markdown(analysis, frame: pd.DataFrame, results_dir: str | Path) -> str:
+    """The page of a measured analysis (a ``measured.MeasuredAnalysis``): what it measures, then one section
+    per setting and ``analysis.sections_by`` keys."""
+    kind = analysis.name
+    parts = [f"# {analysis.title}", "",
              f"{regenerated_from(results_dir, f'analysis/{kind}/')} (measure with `python -m cpvt_lab.analyze "
-             f"{kind} ablations=[...] results_dir={Path(results_dir).as_posix()}`). {about}", ""]
+             f"{kind} ablations=[...] results_dir={Path(results_dir).as_posix()}`). {analysis.explains}", ""]
     if frame.empty:
         return "\n".join(parts + ["_No measurements yet._", ""])
-    return "\n".join(parts + sections(frame, extra, render))
-
-
-def _equivariance_sections(group: pd.DataFrame) -> list[str]:
-    preds, errors = group[group.block == -1], group[group.measure == "equivariance_error"]
-    return ["Prediction consistency (%) under a shift of s px:", "",
-            wide_cells(preds[preds.measure == "consistency"], ["ablation"], "shift", "value", ".1f")
-            .to_markdown(index=False), "",
-            "Top-1 (%) under a shift of s px (s = 0: unshifted):", "",
-            wide_cells(preds[preds.measure == "accuracy"], ["ablation"], "shift", "value", ".1f")
-            .to_markdown(index=False), "",
-            "Equivariance error (x100) of the patch tokens leaving each block, per whole-patch shift (px):", "",
-            wide_cells(errors.assign(value=100 * errors.value), ["ablation", "shift"], "block", "value", ".1f")
-            .to_markdown(index=False), ""]
-
-
-def _probe_sections(group: pd.DataFrame) -> list[str]:
-    out = []
-    for target in ("position", "row", "col"):
-        here = group[group.target == target]
-        out += [f"Probe accuracy for the token's {target} (chance {here.chance.iloc[0]:.1f}%), per block:", "",
-                wide_cells(here, ["ablation"], "block", "accuracy", ".1f").to_markdown(index=False), ""]
-    return out
-
-
-equivariance_markdown = partial(
-    measured_markdown, "equivariance", "Translation equivariance, measured",
-    "Test images shifted s px down and right, "
-    "the vacated border filled with zeros (the data set's mean colour) unless `fill` says cyclic. "
-    "Consistency: share of images whose top-1 class is unchanged (%). Equivariance error: "
-    "|F(shift x) - shift F(x)| / |shift F(x)| over the overlap of the patch-token maps leaving each block, "
-    "for whole-patch shifts only (a sub-patch shift is no translation of the token grid). "
-    "Cells: mean ± std over seeds; n runs.", ["fill", "size"], _equivariance_sections)
-probe_markdown = partial(
-    measured_markdown, "probe", "Does a token know where it is? A linear probe for absolute position",
-    "A multinomial logistic regression reads each "
-    "patch token leaving block k (before any PEG placed after block k, whose effect shows from block k+1) "
-    "and names its cell among the N = rows x cols of the grid; row and column "
-    "accuracy come from the same predictions. Trained on the tokens of half the images, scored on the "
-    "other half. Accuracy (%) as mean ± std over seeds; `none` is the floor that image content alone "
-    "gives. The paper's mechanism predicts zero padding (`peg`) above circular (`peg_circular`) and no "
-    "padding (`peg_nopad`).", ["size"], _probe_sections)
-MEASURED_MARKDOWN = {"equivariance": equivariance_markdown, "probe": probe_markdown}
+    return "\n".join(parts + sections(frame, analysis.sections_by, analysis.render))

@@ -16,6 +16,7 @@ from ..studies import REFERENCE_CSV, STUDIES
 from . import markdown, plots, store
 from .claims import judge_claims
 from .frames import load_curves, load_runs, pool_seeds, study_runs, study_table
+from .kinds import MEASURED
 from .resolution import curve
 
 
@@ -76,7 +77,7 @@ def write_measured(kind: str, results_dir: str | Path, out_dir: str | Path) -> l
     out = _folder(out_dir)
     frame = store.load(results_dir, kind)
     frame.to_csv(out / f"{kind}.csv", index=False)
-    (out / f"{kind}.md").write_text(markdown.MEASURED_MARKDOWN[kind](frame, results_dir))
+    (out / f"{kind}.md").write_text(markdown.measured_markdown(MEASURED[kind], frame, results_dir))
     return [out / f"{kind}.md", out / f"{kind}.csv"]
 
 
@@ -84,6 +85,6 @@ def write_all(results_dir: str | Path, out_dir: str | Path) -> list[Path]:
     """Every table and figure into ``out_dir``; returns the files written."""
     written = write_studies(results_dir, out_dir) + write_claims(results_dir, out_dir)
     written += write_resolution(results_dir, out_dir)
-    for kind in markdown.MEASURED_MARKDOWN:
+    for kind in MEASURED:
         written += write_measured(kind, results_dir, out_dir)
     return written
