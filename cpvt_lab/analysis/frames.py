@@ -34,13 +34,19 @@ def _config_value(config: dict[str, Any], dotted: str, missing: Any) -> Any:
     return missing if config is None else config
 
 
+def _shown(value: Any) -> str:
+    if value is None or value is False:
+        return "off"
+    return f"{value:g}" if isinstance(value, (int, float)) and not isinstance(value, bool) else str(value)
+
+
 def recipe(config: dict[str, Any]) -> str:
     """The training recipe of a recorded config in one line (what a table's numbers depend on besides the setting)."""
-    parts = [f"lr {_config_value(config, 'optim.lr', '?')} per {_config_value(config, 'optim.lr_batch', '?')} "
-             "images"]
+    parts = [f"lr {_shown(_config_value(config, 'optim.lr', '?'))} per "
+             f"{_shown(_config_value(config, 'optim.lr_batch', '?'))} images"]
     for key, label, missing in RECIPE:
         value = _config_value(config, key, missing)
-        parts.append(f"{label} {'off' if value is None or value is False else value}")
+        parts.append(f"{label} {_shown(value)}")
     return ", ".join(parts)
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Callable, Optional, Sequence
 
 import pandas as pd
 
@@ -35,17 +35,21 @@ def mean_std(mean: float, std: float, n: int, fmt: str = ".2f") -> str:
     return format(mean, fmt) if n < 2 or pd.isna(std) else f"{mean:{fmt}} ± {std:{fmt}}"
 
 
-def setting_heading(setting: dict, extra: Sequence[str] = ()) -> list[str]:
-    """A setting's section heading (with the smoke note where it applies)."""
+def setting_heading(setting: dict, extra: Sequence[str] = (), runs: Optional[pd.DataFrame] = None) -> list[str]:
+    """A setting's section heading, the smoke note where it applies, and (given ``runs``, as ``frames.load_runs``
+    gives them) the provenance of those runs."""
     parts = [f"## {setting_label(setting)}" + "".join(f" · {k} {setting[k]}" for k in extra), ""]
-    return parts + ([SMOKE_NOTE, ""] if setting["scale"] == "smoke" else [])
+    parts += [SMOKE_NOTE, ""] if setting["scale"] == "smoke" else []
+    return parts + ([provenance(runs), ""] if runs is not None and len(runs) else [])
 
 
-def sections(frame: pd.DataFrame, extra: Sequence[str], render: Callable[[pd.DataFrame], list[str]]) -> list[str]:
+def sections(frame: pd.DataFrame, extra: Sequence[str], render: Callable[[pd.DataFrame], list[str]],
+             runs: Optional[pd.DataFrame] = None) -> list[str]:
     """One section per setting (and ``extra`` keys) of ``frame``, each rendered by ``render(lines)``."""
     keys, parts = [*SETTING, *extra], []
     for key, group in frame.groupby(keys, sort=False):
-        parts += setting_heading(dict(zip(keys, key)), extra) + render(group)
+        mine = runs[runs.run_id.isin(group.run_id)] if runs is not None else None
+        parts += setting_heading(dict(zip(keys, key)), extra, mine) + render(group)
     return parts
 
 
@@ -133,8 +137,8 @@ def study_markdown(study_id: str, runs: pd.DataFrame, claims: pd.DataFrame) -> s
         parts += [f"_No runs of this study yet: run `python -m cpvt_lab.grid {study.grid}`._", ""]
     for _, setting in table[SETTING].drop_duplicates().iterrows():
         here = table[(table[SETTING] == setting).all(axis=1)]
-        parts += setting_heading(setting)
-        parts += [provenance(runs[runs.ablation.isin(study.ablations) & (runs[SETTING] == setting).all(axis=1)]), ""]
+        parts += setting_heading(setting, runs=runs[runs.ablation.isin(study.ablations)
+                                                    & (runs[SETTING] == setting).all(axis=1)])
         parts += [_wide(study, here).to_markdown(index=False), ""]
         mine = claims[(claims[SETTING] == setting).all(axis=1)]
         if len(mine):
@@ -182,7 +186,8 @@ def _claim(r) -> str:
     return f"{r.text} (A={r.a}, B={r.b}: A-B {rel} {r.margin:g})"
 
 
-def claims_markdown(verdicts: pd.DataFrame, results_dir: str | Path) -> str:
+def claims_markdown(verdicts: pd.DataFrame, results_dir: str | Path, runs: Optional[pd.DataFrame] = None) -> str:
+    """Every claim judged, one section per setting (with the provenance of its ``runs`` when given)."""
     parts = ["# The paper's claims, judged on our runs", "",
              f"{regenerated_from(results_dir)} (or `python -m cpvt_lab.analyze claims "
              f"results_dir={Path(results_dir).as_posix()}`); "
@@ -202,7 +207,8 @@ def claims_markdown(verdicts: pd.DataFrame, results_dir: str | Path) -> str:
         if any(v is None or (isinstance(v, float) and math.isnan(v)) for v in setting.values()):
             parts += ["## Claims without any runs", ""]
         else:
-            parts += setting_heading(setting)
+            mine = runs[(runs[SETTING] == pd.Series(setting)).all(axis=1)] if runs is not None else None
+            parts += setting_heading(setting, runs=mine)
         table = pd.DataFrame({
             "claim (A vs B)": [_claim(r) for r in group.itertuples()],
             "paper A vs B": [_paper_pair(r.paper_a, r.paper_b) for r in group.itertuples()],
@@ -215,7 +221,8 @@ def claims_markdown(verdicts: pd.DataFrame, results_dir: str | Path) -> str:
     return "\n".join(parts)
 
 
-def measured_markdown(analysis, frame: pd.DataFrame, results_dir: str | Path) -> str:
+def measured_markdown(analysis, frame: pd.DataFrame, results_dir: str | Path,
+                      runs: Optional[pd.DataFrame] = None) -> str:
     """The page of a measured analysis (a ``measured.MeasuredAnalysis``): what it measures, then one section
     per setting and ``analysis.sections_by`` keys."""
     kind = analysis.name
@@ -224,4 +231,4 @@ def measured_markdown(analysis, frame: pd.DataFrame, results_dir: str | Path) ->
              f"{kind} ablations=[...] results_dir={Path(results_dir).as_posix()}`). {analysis.explains}", ""]
     if frame.empty:
         return "\n".join(parts + ["_No measurements yet._", ""])
-    return "\n".join(parts + sections(frame, analysis.sections_by, analysis.render))
+    return "\n".join(parts + sections(frame, analysis.sections_by, analysis.render, runs))

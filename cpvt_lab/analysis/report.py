@@ -53,9 +53,10 @@ def write_studies(results_dir: str | Path, out_dir: str | Path) -> list[Path]:
 def write_claims(results_dir: str | Path, out_dir: str | Path) -> list[Path]:
     """``claims.md`` and ``claims.csv``: every claim of the paper, judged."""
     out = _folder(out_dir)
-    verdicts = judge_claims(load_runs(results_dir))
+    runs = load_runs(results_dir)
+    verdicts = judge_claims(runs)
     verdicts.to_csv(out / "claims.csv", index=False)
-    (out / "claims.md").write_text(markdown.claims_markdown(verdicts, results_dir))
+    (out / "claims.md").write_text(markdown.claims_markdown(verdicts, results_dir, runs))
     return [out / "claims.md", out / "claims.csv"]
 
 
@@ -77,7 +78,8 @@ def write_measured(kind: str, results_dir: str | Path, out_dir: str | Path) -> l
     out = _folder(out_dir)
     frame = store.load(results_dir, kind)
     frame.to_csv(out / f"{kind}.csv", index=False)
-    (out / f"{kind}.md").write_text(markdown.measured_markdown(MEASURED[kind], frame, results_dir))
+    page = markdown.measured_markdown(MEASURED[kind], frame, results_dir, load_runs(results_dir))
+    (out / f"{kind}.md").write_text(page)
     return [out / f"{kind}.md", out / f"{kind}.csv"]
 
 
