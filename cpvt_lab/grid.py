@@ -29,7 +29,7 @@ from .config import ABLATIONS_DIR, ConfigError, ablation_names, compose, run_id,
 from .data import DataError
 
 GRIDS_DIR = ABLATIONS_DIR / "grids"
-GRID_KEYS = {"ablations", "seeds", "train_size", "eval_sizes", "overrides", "include"}
+GRID_KEYS = {"ablations", "seeds", "train_size", "eval_sizes", "overrides", "include", "study", "title", "shows", "paper_px", "paper"}
 WAIT_SECONDS = 5.0  # between looks at a run that another process is training
 OPTIONS = {"seeds": None, "budget_seconds": 0.0}  # the grid's own words (0: no budget); the rest are overrides
 

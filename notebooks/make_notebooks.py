@@ -1,6 +1,6 @@
 """Writes the notebooks of this folder (without outputs): ``python notebooks/make_notebooks.py``.
 
-The notebooks only call the library (``cpvt_lab.tables``, ``cpvt_lab.analysis``); they read
+The notebooks only call the library (``cpvt_lab.studies``, ``cpvt_lab.analysis``); they read
 the results folder named by $CPVT_RESULTS_DIR (default ``../outputs/results``, where runs append their rows;
 the committed smoke rows are in ``../results/smoke``).
 """
@@ -19,11 +19,13 @@ from pathlib import Path
 
 from IPython.display import Markdown, display
 
-from cpvt_lab import tables
-from cpvt_lab.analysis import plots
+from cpvt_lab.analysis import frames, markdown, plots
+from cpvt_lab.analysis.claims import judge_claims
+from cpvt_lab.studies import STUDY_BY_ID
 
 RESULTS = Path(os.environ.get("CPVT_RESULTS_DIR", "../outputs/results"))
-runs = tables.load_runs(RESULTS)
+runs = frames.load_runs(RESULTS)
+claims = judge_claims(runs)
 print(f"{runs.run_id.nunique()} finished runs in {RESULTS}")"""
 
 ATTENTION_SETUP = """\
@@ -42,7 +44,8 @@ from pathlib import Path
 
 from IPython.display import Markdown, display
 
-from cpvt_lab.analysis import measure, report
+from cpvt_lab.analysis import markdown, measure, plots
+from cpvt_lab.analysis.kinds import MEASURED
 
 RESULTS = Path(os.environ.get("CPVT_RESULTS_DIR", "../outputs/results"))
 ABLATIONS = ["none", "none_gap", "learned", "peg", "peg_gap", "peg_circular", "peg_nopad"]"""
@@ -50,9 +53,8 @@ ABLATIONS = ["none", "none_gap", "learned", "peg", "peg_gap", "peg_circular", "p
 
 def study_cells(study_id: str, plot: str) -> list:
     return [
-        new_code_cell(f'display(Markdown(tables.study_markdown("{study_id}", runs)))'),
-        new_code_cell(f'plots.{plot}(tables.study_runs("{study_id}", runs), '
-                      f'tables.STUDY_BY_ID["{study_id}"].title);'),
+        new_code_cell(f'display(Markdown(markdown.study_markdown("{study_id}", runs, claims)))'),
+        new_code_cell(f'plots.{plot}(frames.study_runs("{study_id}", runs), STUDY_BY_ID["{study_id}"].title);'),
     ]
 
 
@@ -104,21 +106,21 @@ if maps.matrices:
         "come from `python -m cpvt_lab.analyze equivariance` and `python -m cpvt_lab.analyze probe`; without "
         "them, the finished runs are measured here on a few images.",
         [new_code_cell('shifts = measure.stored_or_measured("equivariance", RESULTS, ABLATIONS)\n'
-                       'display(Markdown(report.equivariance_markdown(shifts, RESULTS)))'),
-         new_code_cell("report.equivariance_plot(shifts);"),
+                       'display(Markdown(markdown.measured_markdown(MEASURED[\"equivariance\"], shifts, RESULTS)))'),
+         new_code_cell("plots.equivariance_plot(shifts);"),
          new_code_cell('positions = measure.stored_or_measured("probe", RESULTS, ABLATIONS)\n'
-                       'display(Markdown(report.probe_markdown(positions, RESULTS)))'),
-         new_code_cell("report.probe_plot(positions);")], setup=MEASURE_SETUP),
+                       'display(Markdown(markdown.measured_markdown(MEASURED[\"probe\"], positions, RESULTS)))'),
+         new_code_cell("plots.probe_plot(positions);")], setup=MEASURE_SETUP),
     "claims.ipynb": notebook(
         "Beyond the paper: every claim with an interval and a verdict",
         "Each claim of the paper, judged on our seeds: difference of means with a 95% Welch interval, Cohen's d, "
         "n, and reproduced / contradicted / inconclusive (rule in `cpvt_lab/analysis/stats.py`). Then top-1 "
         "against test resolution for each encoding. `python -m cpvt_lab.tables` writes the same table to "
         "`claims.md` (`paper_tables/claims.md` for the committed smoke runs).",
-        [new_code_cell("verdicts = claims.claim_verdicts(runs)\ndisplay(Markdown(claims.claims_markdown(verdicts, RESULTS)))"),
-         new_code_cell("claims.claims_plot(verdicts);"),
+        [new_code_cell("display(Markdown(markdown.claims_markdown(claims, RESULTS)))"),
+         new_code_cell("plots.claims_plot(claims);"),
          new_code_cell('plots.resolution_plot(resolution.curve(runs), "Top-1 against test resolution");')],
-        setup=SETUP.replace("from cpvt_lab.analysis import plots", "from cpvt_lab.analysis import claims, plots, resolution")),
+        setup=SETUP.replace("import frames, markdown, plots", "import frames, markdown, plots, resolution")),
 }
 
 

@@ -7,8 +7,8 @@ import pandas as pd
 import pytest
 import torch
 
-from cpvt_lab import tables
-from cpvt_lab.analysis import claims, equivariance, probe, stats
+from cpvt_lab import studies
+from cpvt_lab.analysis import claims, equivariance, markdown, probe, stats
 from cpvt_lab.models import CPVTViT
 
 # the smoke geometry (patch 4, 8 x 8 grid, 12 blocks) of these ablations, untrained
@@ -106,7 +106,7 @@ SLEEP_2 = [1.9, 0.8, 1.1, 0.1, -0.1, 4.4, 5.5, 1.6, 4.6, 3.4]
 
 
 def test_t_interval_matches_the_textbook_sleep_example():
-    s = stats.summarize(SLEEP_1)
+    s = stats.cell_summary(SLEEP_1)
     assert (s.n, s.mean) == (10, pytest.approx(0.75))
     assert (s.low, s.high) == (pytest.approx(-0.5297804, abs=1e-6), pytest.approx(2.0297804, abs=1e-6))
 
@@ -145,7 +145,7 @@ def test_fewer_than_two_seeds_is_inconclusive_with_the_reason():
     assert one["verdict"] == "inconclusive" and "n<2" in one["reason"] and one["diff"] == pytest.approx(9.5)
     none = stats.compare([], [60.0, 61.0], "greater")
     assert none["reason"] == "no runs" and math.isnan(none["diff"])
-    assert math.isnan(stats.summarize([3.0]).low)
+    assert math.isnan(stats.cell_summary([3.0]).low)
 
 
 def test_identical_seeds_give_an_exact_difference():
@@ -169,8 +169,8 @@ def made_up_runs() -> pd.DataFrame:
 
 
 def test_claims_get_welch_or_paired_verdicts_and_claims_without_runs_stay_listed():
-    verdicts = claims.claim_verdicts(made_up_runs()).set_index("claim")
-    assert set(verdicts.index) == {c.id for c in tables.CLAIMS}
+    verdicts = claims.judge_claims(made_up_runs()).set_index("claim")
+    assert set(verdicts.index) == {c.id for c in studies.CLAIMS}
     beats = verdicts.loc["t1_learned_beats_none"]
     assert (beats.verdict, beats.paired, beats.a_n, beats.b_n) == ("reproduced", False, 3, 3)
     assert beats["diff"] == pytest.approx(70.5 - 65.5667, abs=1e-3)
@@ -178,5 +178,5 @@ def test_claims_get_welch_or_paired_verdicts_and_claims_without_runs_stay_listed
     assert (loses.verdict, loses.paired) == ("reproduced", True)
     assert loses.diff_low == pytest.approx(2.0 - 4.303 * 0.1 / 3 ** 0.5, abs=1e-3)
     assert verdicts.loc["pos_0_beats_10", "reason"] == "no runs"
-    text = claims.claims_markdown(verdicts.reset_index(), "made_up")
+    text = markdown.claims_markdown(verdicts.reset_index(), "made_up")
     assert "2 reproduced, 0 contradicted" in text and "## Claims without any runs" in text

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 import torch
 
-from cpvt_lab import analyze, compose, tables
+from cpvt_lab import analyze, compose, studies, tables
 from cpvt_lab.analysis import runs, store
 from cpvt_lab.train import run_experiment
 
@@ -45,7 +45,7 @@ def test_every_analysis_runs_on_smoke_results_and_the_tables_regenerate_them(smo
     probe = store.load(results_dir, "probe")
     assert set(probe.run_id) == {rows[0]["run_id"]} and set(probe.block) == {0, 11}
     claims = pd.read_csv(out / "claims.csv")
-    assert set(claims.claim) == {c.id for c in tables.CLAIMS}
+    assert set(claims.claim) == {c.id for c in studies.CLAIMS}
     judged = claims.set_index("claim").loc["t1_peg_gains_larger"]  # peg at 48 px vs peg at 32 px
     assert (judged.a_n, judged.b_n, judged.paired) == (2, 2, True)
     assert judged.verdict in ("reproduced", "contradicted", "inconclusive")
@@ -55,7 +55,7 @@ def test_every_analysis_runs_on_smoke_results_and_the_tables_regenerate_them(smo
 
     # the one command for every table writes the same files from the same results
     again = tmp_path / "again"
-    assert tables.main(["--results", str(results_dir), "--out", str(again)]) == 0
+    assert tables.main([f"results={results_dir}", f"out={again}"]) == 0
     for name in ("claims.md", "claims.csv", "equivariance.md", "probe.md", "resolution.csv", "resolution.png"):
         assert (again / name).read_bytes() == (out / name).read_bytes(), name
 
@@ -63,11 +63,12 @@ def test_every_analysis_runs_on_smoke_results_and_the_tables_regenerate_them(smo
 @pytest.mark.parametrize("argv, message", [
     (["nonsense"], "first argument must be one of"),
     (["probe", "colour=red"], "unknown key(s) ['colour']"),
-    (["equivariance", "fill=mirror"], "fill must be one of"),
+    (["probe", "images"], "expected KEY=VALUE"),
+    (["equivariance", "fill=mirror"], "fill: must be one of"),
     (["probe", "run_id=abc", "ablations=[peg]"], "not both"),
-    (["probe", "images=1"], "images must be an integer >= 2"),
-    (["probe", "seed=-1"], "seed must be an integer >= 0"),
-    (["equivariance", "shifts=4"], "shifts must be a non-empty list"),
+    (["probe", "images=1"], "images: must be an integer >= 2"),
+    (["probe", "seed=-1"], "seed: must be an integer"),
+    (["equivariance", "shifts=4"], "shifts: must be a non-empty list"),
 ])
 def test_bad_arguments_exit_2_with_a_specific_message_and_write_nothing(argv, message, tmp_path, capsys):
     assert analyze.main([*argv, f"results_dir={tmp_path}", f"out_dir={tmp_path / 'out'}"]) == 2
@@ -81,7 +82,7 @@ def test_unknown_runs_and_bad_geometry_are_refused_before_any_measurement(smoke_
     assert analyze.main(["probe", "ablations=[peg,peg_circular]", f"results_dir={results_dir}", f"out_dir={out}"]) == 2
     assert "no finished run of ['peg_circular']" in capsys.readouterr().err
     assert analyze.main(["probe", "blocks=[12]", f"results_dir={results_dir}", f"out_dir={out}"]) == 2
-    assert "blocks must lie in 0 .. 11" in capsys.readouterr().err
+    assert "blocks: must lie in 0 .. 11" in capsys.readouterr().err
     assert not out.exists()
 
 
@@ -90,3 +91,20 @@ def test_the_module_runs_as_a_command(tmp_path):
                            f"results_dir={tmp_path}", f"out_dir={tmp_path / 'out'}"],
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 2 and "run_id=000000000000 has no finished run" in done.stderr
+
+
+def test_a_measured_analysis_is_known_by_its_declaration_alone(monkeypatch, tmp_path):
+    """A new measured analysis is its module's ANALYSIS and a line in kinds.py: the tables then write its page."""
+    from cpvt_lab.analysis import report
+    from cpvt_lab.analysis.kinds import MEASURED
+    from cpvt_lab.analysis.measured import MeasuredAnalysis
+
+    fake = MeasuredAnalysis("fake", "a made-up measure", {}, lambda model, images, labels, seed=0: None,
+                            "A made-up measure", "Made up.", ("size",), lambda group: ["rows: " + str(len(group)), ""])
+    monkeypatch.setitem(MEASURED, "fake", fake)
+    row = {"run_id": "r1", "ablation": "peg", "seed": 0, "scale": "smoke", "dataset": "d", "epochs": 1,
+           "train_size": 24, "model_size": "smoke"}
+    store.save(tmp_path, "fake", store.annotate(row, pd.DataFrame({"value": [1.0, 2.0]}), size=24))
+    [page, _] = report.write_measured("fake", tmp_path, tmp_path / "out")
+    text = page.read_text()
+    assert text.startswith("# A made-up measure") and "rows: 2" in text and "analyze fake" in text

@@ -9,7 +9,10 @@ import tarfile
 import pandas as pd
 import pytest
 
-from cpvt_lab import tables
+from cpvt_lab import studies, tables
+from cpvt_lab.analysis import markdown
+from cpvt_lab.analysis.claims import judge_claims
+from cpvt_lab.analysis.frames import load_runs, study_table
 from cpvt_lab.provenance import REPO_ROOT
 from cpvt_lab.results import append_row
 
@@ -33,7 +36,7 @@ def results(tmp_path):
 
 
 def test_runs_pool_over_seeds_only_within_one_setting(results):
-    table = tables.study_table("table1_pe_strategies", tables.load_runs(results))
+    table = study_table("table1_pe_strategies", load_runs(results))
     smoke = table[(table.scale == "smoke") & (table.size_px == 32)].set_index("ablation")
     assert smoke.loc["learned", "n"] == 2 and smoke.loc["learned", "mean"] == 41.0
     assert smoke.loc["peg", "std"] == pytest.approx(1.41, abs=0.01)
@@ -43,37 +46,40 @@ def test_runs_pool_over_seeds_only_within_one_setting(results):
 
 
 def test_the_paper_figure_sits_beside_ours_by_resolution_rank(results):
-    table = tables.study_table("table1_pe_strategies", tables.load_runs(results))
+    table = study_table("table1_pe_strategies", load_runs(results))
     learned = table[(table.scale == "smoke") & (table.ablation == "learned")].set_index("size_px")
     assert learned.loc[24, ["paper_px", "paper_value", "paper_status"]].tolist() == [224, 72.2, "confirmed"]
     assert learned.loc[32, ["paper_px", "paper_value", "paper_status"]].tolist() == [384, 71.2, "secondary"]
 
 
 def test_claims_are_checked_per_setting_and_say_when_runs_are_missing(results):
-    claims = tables.evaluate_claims(tables.load_runs(results), "table1_pe_strategies").set_index(["claim", "scale"])
+    runs = load_runs(results)
+    claims = judge_claims(runs, "table1_pe_strategies").set_index(["claim", "scale"])
     larger = claims.loc[("t1_peg_beats_learned_larger", "smoke")]
-    assert (larger.ours_a, larger.ours_b, larger.n_a, larger.ours_holds, larger.paper_holds) == (48.0, 41.0, 2, True,
+    assert (larger.a_mean, larger.b_mean, larger.a_n, larger.means_hold, larger.paper_holds) == (48.0, 41.0, 2, True,
                                                                                                  True)
-    assert not claims.loc[("t1_peg_gains_larger", "smoke")].ours_holds  # 48 at 32 px < 52 at 24 px
-    assert pd.isna(claims.loc[("t1_learned_beats_none", "smoke")].ours_holds)  # "none" has no finished run
-    text = tables.study_markdown("table1_pe_strategies", tables.load_runs(results))
-    assert "no runs" in text and tables.SMOKE_NOTE in text and "scale=cifar" in text
+    assert not claims.loc[("t1_peg_gains_larger", "smoke")].means_hold  # 48 at 32 px < 52 at 24 px
+    assert pd.isna(claims.loc[("t1_learned_beats_none", "smoke")].means_hold)  # "none" has no finished run
+    assert claims.loc[("t1_learned_beats_none", "smoke")].reason == "no runs"
+    text = markdown.study_markdown("table1_pe_strategies", runs, judge_claims(runs))
+    assert "no runs" in text and markdown.SMOKE_NOTE in text and "scale=cifar" in text
+    assert "Recipe: lr ? per ? images, augment off" in text  # rows without a config: every recipe key off
 
 
 def test_claim_records_name_cells_of_their_studies_and_the_paper_agrees_with_its_own_claims():
-    ref = tables.reference()
-    for claim in tables.CLAIMS:
-        study = tables.STUDY_BY_ID[claim.study]
+    ref = studies.reference()
+    for claim in studies.CLAIMS:
+        study = studies.STUDY_BY_ID[claim.study]
         assert {claim.a.ablation, claim.b.ablation} <= set(study.ablations), claim.id
-        a, b = (tables.paper_value(study, c.ablation, c.rank, ref)[0] for c in (claim.a, claim.b))
+        a, b = (studies.paper_value(study, c.ablation, c.rank, ref)[0] for c in (claim.a, claim.b))
         assert None in (a, b) or claim.holds(a, b), claim.id
-    with_figures = [c for c in tables.CLAIMS if c.id != "t3_gap_helps_peg"]  # the paper gives GAP figures for 0-5
-    assert all(tables.paper_value(tables.STUDY_BY_ID[c.study], c.a.ablation, c.a.rank, ref)[0] is not None
+    with_figures = [c for c in studies.CLAIMS if c.id != "t3_gap_helps_peg"]  # the paper gives GAP figures for 0-5
+    assert all(studies.paper_value(studies.STUDY_BY_ID[c.study], c.a.ablation, c.a.rank, ref)[0] is not None
                for c in with_figures)
 
 
 COMMITTED_RESULTS = "results/smoke"  # the smoke rows paper_tables/ is made from
-REGENERATE = f"python -m cpvt_lab.tables --results {COMMITTED_RESULTS} --out paper_tables"
+REGENERATE = f"python -m cpvt_lab.tables results={COMMITTED_RESULTS} out=paper_tables"
 
 
 def committed_copy(target):
@@ -88,7 +94,7 @@ def committed_copy(target):
 def test_the_committed_tables_are_what_the_committed_results_give(tmp_path, monkeypatch):
     root = committed_copy(tmp_path / "committed")
     monkeypatch.chdir(root)  # the tables name the folder as the command was given it, relative to the checkout
-    assert tables.main(["--results", COMMITTED_RESULTS, "--out", str(tmp_path / "regenerated")]) == 0
+    assert tables.main([f"results={COMMITTED_RESULTS}", f"out={tmp_path / 'regenerated'}"]) == 0
     names = sorted(p.name for p in (tmp_path / "regenerated").iterdir())
     assert names == sorted(p.name for p in (root / "paper_tables").iterdir())
     _, mismatch, errors = filecmp.cmpfiles(root / "paper_tables", tmp_path / "regenerated", names, shallow=False)
@@ -102,11 +108,35 @@ def test_the_tables_name_the_folder_they_were_read_from(results, tmp_path):
 
 
 def test_cli_rejects_a_missing_results_folder(tmp_path, capsys):
-    assert tables.main(["--results", str(tmp_path / "nope"), "--out", str(tmp_path / "out")]) == 2
-    assert "--results" in capsys.readouterr().err and not (tmp_path / "out").exists()
+    assert tables.main([f"results={tmp_path / 'nope'}", f"out={tmp_path / 'out'}"]) == 2
+    assert "results: " in capsys.readouterr().err and not (tmp_path / "out").exists()
+    assert tables.main(["--results", str(tmp_path)]) == 2  # the old flags are refused, not misread
+    assert tables.main([f"results={tmp_path}", "colour=red"]) == 2
+    assert "colour: unknown key" in capsys.readouterr().err and not (tmp_path / "out").exists()
+
+
+def test_cli_help_names_the_keys(capsys):
+    assert tables.main(["--help"]) == 0
+    assert "results=DIR" in capsys.readouterr().out
 
 
 def test_the_reference_copy_has_status_and_source_for_every_figure():
-    ref = tables.reference()
+    ref = studies.reference()
     assert {"status", "source"} <= set(ref.columns) and ref.status.notna().all() and ref.source.notna().all()
     assert set(ref.status) <= {"confirmed", "secondary", "recalled"}
+
+
+def test_each_study_is_read_from_its_grid_file_with_the_paper_row_of_each_ablation(tmp_path):
+    from cpvt_lab.grid import load_grid
+    for study in studies.STUDIES:
+        [grid] = load_grid(study.grid)
+        assert list(grid.ablations) == study.ablations, study.id
+    assert [s.grid for s in studies.STUDIES] == ["table1", "table2", "table3", "peg_position", "extra_params"]
+    t3 = studies.STUDY_BY_ID["table3_cls_vs_gap"]
+    assert t3.paper_row("peg") == studies.PaperRow("table1_pe_strategies", "CPVT-Ti", "peg@0")
+    assert t3.paper_row("peg_gap") is None
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("study: x\ntitle: t\nshows: s\nablations: [peg]\npaper: {none: [a, b, c]}\n")
+    with pytest.raises(ValueError, match="not among its ablations"):
+        studies.study_from_grid(bad)
+    assert studies.study_from_grid(studies.GRIDS_DIR / "beyond.yaml") is None  # a grid that is no study

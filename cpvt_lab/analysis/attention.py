@@ -17,7 +17,7 @@ import torch
 
 from ..models import CPVTViT
 from ..results import finished_rows
-from ..tables import SETTING, setting_label
+from .frames import SETTING, setting_label
 from .runs import load_run_model, test_images
 
 

@@ -24,6 +24,8 @@ import torch
 import torch.nn as nn
 
 from .features import all_block_outputs
+from .markdown import wide_cells
+from .measured import MeasuredAnalysis
 
 FILLS = ("zeros", "cyclic")
 
@@ -81,3 +83,43 @@ def measure(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, shifts
 
 def _share(hits: torch.Tensor) -> float:
     return 100.0 * hits.float().mean().item()
+
+
+def check(options: dict[str, Any], size: Optional[int] = None, depth: Optional[int] = None) -> None:
+    shifts, fill = options.get("shifts"), options.get("fill")
+    if shifts is not None and not (isinstance(shifts, list) and shifts and all(isinstance(v, int) for v in shifts)):
+        raise ValueError(f"shifts: must be a non-empty list of integers like shifts=[4,8], got {shifts!r}")
+    if fill not in FILLS:
+        raise ValueError(f"fill: must be one of {FILLS}, got {fill!r}")
+    if size is not None and shifts and not all(0 < s < size for s in shifts):
+        raise ValueError(f"shifts: must lie in 1 .. {size - 1} px for {size} px images, got {shifts}")
+
+
+def render(group: pd.DataFrame) -> list[str]:
+    """The tables of one setting: consistency and top-1 per shift, the equivariance error per block."""
+    preds, errors = group[group.block == -1], group[group.measure == "equivariance_error"]
+    return ["Prediction consistency (%) under a shift of s px:", "",
+            wide_cells(preds[preds.measure == "consistency"], ["ablation"], "shift", "value", ".1f")
+            .to_markdown(index=False), "",
+            "Top-1 (%) under a shift of s px (s = 0: unshifted):", "",
+            wide_cells(preds[preds.measure == "accuracy"], ["ablation"], "shift", "value", ".1f")
+            .to_markdown(index=False), "",
+            "Equivariance error (x100) of the patch tokens leaving each block, per whole-patch shift (px):", "",
+            wide_cells(errors.assign(value=100 * errors.value), ["ablation", "shift"], "block", "value", ".1f")
+            .to_markdown(index=False), ""]
+
+
+ANALYSIS = MeasuredAnalysis(
+    name="equivariance",
+    about="shift test images, measure prediction consistency and the feature maps' equivariance error",
+    options={"shifts": None, "fill": "zeros"},
+    measure=lambda model, images, labels, seed=0, shifts=None, fill="zeros": measure(model, images, labels, shifts,
+                                                                                     fill),
+    title="Translation equivariance, measured",
+    explains="Test images shifted s px down and right, "
+    "the vacated border filled with zeros (the data set's mean colour) unless `fill` says cyclic. "
+    "Consistency: share of images whose top-1 class is unchanged (%). Equivariance error: "
+    "|F(shift x) - shift F(x)| / |shift F(x)| over the overlap of the patch-token maps leaving each block, "
+    "for whole-patch shifts only (a sub-patch shift is no translation of the token grid). "
+    "Cells: mean ± std over seeds; n runs.",
+    sections_by=("fill", "size"), render=render, check=check)

@@ -6,25 +6,21 @@ from typing import Any, Optional, Sequence
 import pandas as pd
 
 from ..provenance import command_line, device_name
-from . import equivariance, probe, store
+from . import store
+from .kinds import MEASURED
 from .runs import load_run_model, select_rows, test_images
-
-KINDS = ("equivariance", "probe")
 
 
 def measure_run(kind: str, row: dict[str, Any], images: int = 256, size: Optional[int] = None, seed: int = 0,
-                shifts: Optional[Sequence[int]] = None, fill: str = "zeros",
-                blocks: Optional[Sequence[int]] = None) -> pd.DataFrame:
-    """The run's measurements, each line carrying the run's fields and how it was measured."""
-    if kind not in KINDS:
-        raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
+                **options: Any) -> pd.DataFrame:
+    """The run's measurements by the analysis ``kind`` (its own ``options``), each line carrying the run's
+    fields and how it was measured."""
+    if kind not in MEASURED:
+        raise ValueError(f"kind must be one of {tuple(MEASURED)}, got {kind!r}")
     model = load_run_model(row)
     size = size or row["train_size"]
     x, y = test_images(row, limit=images, size=size)
-    if kind == "equivariance":
-        frame = equivariance.measure(model, x, y, shifts=shifts, fill=fill)
-    else:
-        frame = probe.measure(model, x, blocks=blocks, seed=seed)
+    frame = MEASURED[kind].measure(model, x, y, seed=seed, **options)
     return store.annotate(row, frame, size=size, images=len(x), analysis_seed=seed, device=device_name(),
                           command=command_line())
 

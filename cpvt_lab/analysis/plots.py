@@ -1,14 +1,19 @@
-"""Seaborn plots of a study's runs (as returned by ``cpvt_lab.tables.study_runs``).
+"""Every figure of the runs and their analyses, drawn with seaborn.
 
-Each function draws one panel per setting (scale, data, epochs, training size), so runs
-of different scales never share an axis; the spread shown is the std over seeds.
+Runs come as ``frames.study_runs`` gives them (with a ``setting`` label): one panel per setting,
+so runs of different scales never share an axis; the spread shown is the std over seeds. The
+measured analyses draw the setting with the most runs; the claims, each A - B with its interval.
 """
 from __future__ import annotations
 
 from typing import Optional
 
+import matplotlib.pyplot as plt
 import pandas as pd
 import seaborn as sns
+
+from .frames import SETTING, setting_label
+from .stats import VERDICTS
 
 
 def resolution_plot(runs: pd.DataFrame, title: Optional[str] = None) -> Optional[sns.FacetGrid]:
@@ -56,3 +61,67 @@ def curves_plot(curves: pd.DataFrame, title: Optional[str] = None) -> Optional[s
     if title:
         grid.figure.suptitle(title, y=1.02)
     return grid
+
+
+def one_setting(frame: pd.DataFrame) -> tuple[pd.DataFrame, str]:
+    """The lines of the setting with the most runs (plots never pool settings), and its label."""
+    keys = [*SETTING, "size"]
+    counts = frame.groupby(keys).run_id.nunique().sort_values(ascending=False)
+    setting = dict(zip(keys, counts.index[0]))
+    return frame[(frame[keys] == pd.Series(setting)).all(axis=1)], setting_label(setting)
+
+
+def equivariance_plot(frame: pd.DataFrame):
+    """Consistency against shift, and the equivariance error against block for each whole-patch shift."""
+    if frame.empty:
+        print("no equivariance measurements to plot")
+        return None
+    frame, label = one_setting(frame)
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 3.6))
+    sns.lineplot(data=frame[frame.measure == "consistency"], x="shift", y="value", hue="ablation", marker="o",
+                 errorbar="sd", ax=left)
+    left.set(xlabel="shift (px)", ylabel="unchanged top-1 (%)", title="prediction consistency")
+    errors = frame[frame.measure == "equivariance_error"]
+    sns.lineplot(data=errors, x="block", y="value", hue="ablation", style="shift", marker="o", errorbar="sd",
+                 ax=right)
+    right.set(xlabel="block", ylabel="relative error", title="feature-map equivariance error (whole-patch shifts)")
+    fig.suptitle(label, fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def probe_plot(frame: pd.DataFrame):
+    """Position-probe accuracy against block, one line per ablation, chance dashed."""
+    if frame.empty:
+        print("no probe measurements to plot")
+        return None
+    frame, label = one_setting(frame)
+    position = frame[frame.target == "position"]
+    ax = sns.lineplot(data=position, x="block", y="accuracy", hue="ablation", marker="o", errorbar="sd")
+    ax.axhline(position.chance.iloc[0], color="grey", linestyle="--", linewidth=1, label="chance")
+    ax.set(xlabel="block", ylabel="position probe accuracy (%)", title=label)
+    ax.title.set_fontsize(9)
+    return ax.figure
+
+
+VERDICT_COLOURS = dict(zip(VERDICTS, ("tab:green", "tab:red", "tab:grey")))
+
+
+def claims_plot(verdicts: pd.DataFrame):
+    """Each claim's A - B with its 95% interval (a non-zero margin marked |), coloured by verdict."""
+    judged = verdicts.dropna(subset=["diff_low"])
+    if judged.empty:
+        print("no claim has two or more seeds in both cells: nothing to plot")
+        return None
+    labels = [f"{r.claim} ({r.scale}, {int(r.train_size)} px)" for r in judged.itertuples()]
+    fig, ax = plt.subplots(figsize=(8, 0.4 * len(judged) + 1.2))
+    ax.hlines(labels, judged.diff_low, judged.diff_high, color=[VERDICT_COLOURS[v] for v in judged.verdict])
+    sns.scatterplot(x=judged["diff"].to_numpy(), y=labels, hue=judged.verdict.to_numpy(), palette=VERDICT_COLOURS,
+                    ax=ax, zorder=3)
+    ax.axvline(0, color="black", linewidth=0.8)
+    for label, margin in zip(labels, judged.margin):
+        if margin:
+            ax.plot([margin], [label], marker="|", color="black", markersize=12)
+    ax.set(xlabel="A - B, top-1 points (95% Welch interval)", ylabel="")
+    fig.tight_layout()
+    return fig

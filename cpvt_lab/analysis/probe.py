@@ -24,6 +24,8 @@ from sklearn.linear_model import LogisticRegression
 from threadpoolctl import threadpool_limits
 
 from .features import all_block_outputs
+from .markdown import wide_cells
+from .measured import MeasuredAnalysis
 
 
 def split_images(count: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -71,3 +73,37 @@ def measure(model: nn.Module, images: torch.Tensor, blocks: Optional[Iterable[in
         for target, accuracy in probe_block(maps[k], train, test).items():
             records.append(dict(block=k, target=target, accuracy=accuracy, chance=chance[target]))
     return pd.DataFrame.from_records(records)
+
+
+def check(options: dict[str, Any], size: Optional[int] = None, depth: Optional[int] = None) -> None:
+    blocks = options.get("blocks")
+    if blocks is not None and not (isinstance(blocks, list) and blocks and all(isinstance(v, int) for v in blocks)):
+        raise ValueError(f"blocks: must be a non-empty list of integers like blocks=[4,8], got {blocks!r}")
+    if depth is not None and blocks and not all(0 <= b < depth for b in blocks):
+        raise ValueError(f"blocks: must lie in 0 .. {depth - 1}, got {blocks}")
+
+
+def render(group: pd.DataFrame) -> list[str]:
+    """The tables of one setting: probe accuracy per block for the position, the row and the column."""
+    out = []
+    for target in ("position", "row", "col"):
+        here = group[group.target == target]
+        out += [f"Probe accuracy for the token's {target} (chance {here.chance.iloc[0]:.1f}%), per block:", "",
+                wide_cells(here, ["ablation"], "block", "accuracy", ".1f").to_markdown(index=False), ""]
+    return out
+
+
+ANALYSIS = MeasuredAnalysis(
+    name="probe",
+    about="linear probe for each token's absolute position, per block",
+    options={"blocks": None},
+    measure=lambda model, images, labels, seed=0, blocks=None: measure(model, images, blocks, seed),
+    title="Does a token know where it is? A linear probe for absolute position",
+    explains="A multinomial logistic regression reads each "
+    "patch token leaving block k (before any PEG placed after block k, whose effect shows from block k+1) "
+    "and names its cell among the N = rows x cols of the grid; row and column "
+    "accuracy come from the same predictions. Trained on the tokens of half the images, scored on the "
+    "other half. Accuracy (%) as mean ± std over seeds; `none` is the floor that image content alone "
+    "gives. The paper's mechanism predicts zero padding (`peg`) above circular (`peg_circular`) and no "
+    "padding (`peg_nopad`).",
+    sections_by=("size",), render=render, check=check)

@@ -1,156 +1,92 @@
-"""Markdown and CSV tables of the analyses, regenerated from ``<results_dir>``.
+"""Write the tables and figures of ``<results_dir>`` into a tables folder: each study, claim and analysis.
 
-``write_reports`` is what ``python -m cpvt_lab.tables`` calls besides the paper's
-tables: equivariance and probe tables from the stored measurements
-(``<results_dir>/analysis/<kind>/``), the resolution curve and the claims' verdicts
-from ``runs.jsonl``. Cells are mean ± std over seeds (n runs), pooled only
-within one setting.
+``write_all`` is what ``python -m cpvt_lab.tables`` runs; ``python -m cpvt_lab.analyze KIND``
+rewrites one analysis's files with ``write_claims``, ``write_resolution`` or ``write_measured``.
 """
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
-from typing import Callable
+from typing import Optional, Sequence
 
 import matplotlib.pyplot as plt
-import pandas as pd
-import seaborn as sns
 
-from .. import tables
-from . import claims, resolution, store
-
-def _cells(frame: pd.DataFrame, index: list[str], column: str, value: str, fmt: str) -> pd.DataFrame:
-    """Wide table: ``index`` down, ``column`` across, each cell mean ± std (one value: the value alone)."""
-    agg = frame.groupby([*index, column], sort=False).agg(mean=(value, "mean"), std=(value, "std"),
-                                                          n=("run_id", "nunique")).reset_index()
-    agg["cell"] = [format(m, fmt) if n < 2 else f"{m:{fmt}} ± {s:{fmt}}" for m, s, n in zip(agg["mean"], agg["std"], agg.n)]
-    wide = agg.pivot(index=index, columns=column, values="cell")
-    wide.columns = [f"{column} {c}" for c in wide.columns]
-    n = agg.groupby(index, sort=False).n.max()
-    return wide.join(n).reset_index()
+from ..results import set_aside_rows
+from ..studies import REFERENCE_CSV, STUDIES
+from . import markdown, plots, store
+from .claims import judge_claims
+from .frames import load_curves, load_runs, pool_seeds, study_runs, study_table
+from .kinds import MEASURED
+from .resolution import curve
 
 
-def _sections(frame: pd.DataFrame, keys: list[str], render: Callable[[pd.DataFrame], list[str]]) -> list[str]:
-    parts: list[str] = []
-    for key, group in frame.groupby(keys, sort=False):
-        setting = dict(zip(keys, key))
-        parts += [f"## {tables.setting_label(setting)}" + "".join(f" · {k} {setting[k]}" for k in keys
-                                                                      if k not in tables.SETTING), ""]
-        if setting["scale"] == "smoke":
-            parts += [tables.SMOKE_NOTE, ""]
-        parts += render(group)
-    return parts
+def _folder(out_dir: str | Path) -> Path:
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    return out
 
 
-def equivariance_markdown(frame: pd.DataFrame, results_dir: str | Path) -> str:
-    parts = ["# Translation equivariance, measured", "",
-             f"{tables.regenerated_from(results_dir, 'analysis/equivariance/')} (measure with "
-             f"`python -m cpvt_lab.analyze equivariance ablations=[...] results_dir={Path(results_dir).as_posix()}`). "
-             "Test images shifted s px down and right, "
-             "the vacated border filled with zeros (the data set's mean colour) unless `fill` says cyclic. "
-             "Consistency: share of images whose top-1 class is unchanged (%). Equivariance error: "
-             "|F(shift x) - shift F(x)| / |shift F(x)| over the overlap of the patch-token maps leaving each block, "
-             "for whole-patch shifts only (a sub-patch shift is no translation of the token grid). "
-             "Cells: mean ± std over seeds; n runs.", ""]
-    if frame.empty:
-        return "\n".join(parts + ["_No measurements yet._", ""])
-
-    def render(group: pd.DataFrame) -> list[str]:
-        preds, errors = group[group.block == -1], group[group.measure == "equivariance_error"]
-        return ["Prediction consistency (%) under a shift of s px:", "",
-                _cells(preds[preds.measure == "consistency"], ["ablation"], "shift", "value", ".1f")
-                .to_markdown(index=False), "",
-                "Top-1 (%) under a shift of s px (s = 0: unshifted):", "",
-                _cells(preds[preds.measure == "accuracy"], ["ablation"], "shift", "value", ".1f")
-                .to_markdown(index=False), "",
-                "Equivariance error (x100) of the patch tokens leaving each block, per whole-patch shift (px):", "",
-                _cells(errors.assign(value=100 * errors.value), ["ablation", "shift"], "block", "value", ".1f")
-                .to_markdown(index=False), ""]
-
-    return "\n".join(parts + _sections(frame, [*tables.SETTING, "fill", "size"], render))
+def _save(figure, path: Path, dpi: int) -> Path:
+    figure.savefig(path, dpi=dpi, bbox_inches="tight")
+    plt.close(figure.figure if hasattr(figure, "figure") else figure)
+    return path
 
 
-def probe_markdown(frame: pd.DataFrame, results_dir: str | Path) -> str:
-    parts = ["# Does a token know where it is? A linear probe for absolute position", "",
-             f"{tables.regenerated_from(results_dir, 'analysis/probe/')} (measure with "
-             f"`python -m cpvt_lab.analyze probe ablations=[...] results_dir={Path(results_dir).as_posix()}`). "
-             "A multinomial logistic regression reads each "
-             "patch token leaving block k (before any PEG placed after block k, whose effect shows from block k+1) "
-             "and names its cell among the N = rows x cols of the grid; row and column "
-             "accuracy come from the same predictions. Trained on the tokens of half the images, scored on the "
-             "other half. Accuracy (%) as mean ± std over seeds; `none` is the floor that image content alone "
-             "gives. The paper's mechanism predicts zero padding (`peg`) above circular (`peg_circular`) and no "
-             "padding (`peg_nopad`).", ""]
-    if frame.empty:
-        return "\n".join(parts + ["_No measurements yet._", ""])
-
-    def render(group: pd.DataFrame) -> list[str]:
-        out = []
-        for target in ("position", "row", "col"):
-            here = group[group.target == target]
-            out += [f"Probe accuracy for the token's {target} (chance {here.chance.iloc[0]:.1f}%), per block:", "",
-                    _cells(here, ["ablation"], "block", "accuracy", ".1f").to_markdown(index=False), ""]
-        return out
-
-    return "\n".join(parts + _sections(frame, [*tables.SETTING, "size"], render))
+def write_studies(results_dir: str | Path, out_dir: str | Path) -> list[Path]:
+    """The index, the published figures, and each study's Markdown, CSV and learning curves."""
+    out, runs, curves = _folder(out_dir), load_runs(results_dir), load_curves(results_dir)
+    claims = judge_claims(runs)
+    written = [out / "reference.csv", out / "README.md"]
+    shutil.copyfile(REFERENCE_CSV, written[0])
+    written[1].write_text(markdown.index_markdown(results_dir, set_aside_rows(results_dir)))
+    for study in STUDIES:
+        (out / f"{study.id}.md").write_text(markdown.study_markdown(study.id, runs, claims))
+        study_table(study.id, runs).to_csv(out / f"{study.id}.csv", index=False)
+        written += [out / f"{study.id}.md", out / f"{study.id}.csv"]
+        mine = study_runs(study.id, curves)
+        if len(mine):  # runs recorded before learning curves existed have none to draw
+            grid = plots.curves_plot(mine, f"{study.title}: learning curves")
+            written.append(_save(grid, out / f"curves_{study.id}.png", dpi=80))
+    return written
 
 
-def one_setting(frame: pd.DataFrame) -> tuple[pd.DataFrame, str]:
-    """The lines of the setting with the most runs (plots never pool settings), and its label."""
-    keys = [*tables.SETTING, "size"]
-    counts = frame.groupby(keys).run_id.nunique().sort_values(ascending=False)
-    setting = dict(zip(keys, counts.index[0]))
-    return frame[(frame[keys] == pd.Series(setting)).all(axis=1)], tables.setting_label(setting)
+def write_claims(results_dir: str | Path, out_dir: str | Path) -> list[Path]:
+    """``claims.md`` and ``claims.csv``: every claim of the paper, judged."""
+    out = _folder(out_dir)
+    runs = load_runs(results_dir)
+    verdicts = judge_claims(runs)
+    verdicts.to_csv(out / "claims.csv", index=False)
+    (out / "claims.md").write_text(markdown.claims_markdown(verdicts, results_dir, runs))
+    return [out / "claims.md", out / "claims.csv"]
 
 
-def equivariance_plot(frame: pd.DataFrame):
-    """Consistency against shift, and the equivariance error against block for each whole-patch shift."""
-    if frame.empty:
-        print("no equivariance measurements to plot")
-        return None
-    frame, label = one_setting(frame)
-    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 3.6))
-    sns.lineplot(data=frame[frame.measure == "consistency"], x="shift", y="value", hue="ablation", marker="o",
-                 errorbar="sd", ax=left)
-    left.set(xlabel="shift (px)", ylabel="unchanged top-1 (%)", title="prediction consistency")
-    errors = frame[frame.measure == "equivariance_error"]
-    sns.lineplot(data=errors, x="block", y="value", hue="ablation", style="shift", marker="o", errorbar="sd",
-                 ax=right)
-    right.set(xlabel="block", ylabel="relative error", title="feature-map equivariance error (whole-patch shifts)")
-    fig.suptitle(label, fontsize=9)
-    fig.tight_layout()
-    return fig
-
-
-def probe_plot(frame: pd.DataFrame):
-    """Position-probe accuracy against block, one line per ablation, chance dashed."""
-    if frame.empty:
-        print("no probe measurements to plot")
-        return None
-    frame, label = one_setting(frame)
-    position = frame[frame.target == "position"]
-    ax = sns.lineplot(data=position, x="block", y="accuracy", hue="ablation", marker="o", errorbar="sd")
-    ax.axhline(position.chance.iloc[0], color="grey", linestyle="--", linewidth=1, label="chance")
-    ax.set(xlabel="block", ylabel="position probe accuracy (%)", title=label)
-    ax.title.set_fontsize(9)
-    return ax.figure
+def write_resolution(results_dir: str | Path, out_dir: str | Path,
+                     ablations: Optional[Sequence[str]] = None) -> list[Path]:
+    """``resolution.csv`` (mean, std, n per size) and, when there are runs, ``resolution.png``."""
+    out = _folder(out_dir)
+    points = curve(load_runs(results_dir), ablations)
+    pool_seeds(points).to_csv(out / "resolution.csv", index=False)
+    if points.empty:
+        (out / "resolution.png").unlink(missing_ok=True)  # a figure of runs that are gone would mislead
+        return [out / "resolution.csv"]
+    figure = plots.resolution_plot(points, "Top-1 against test resolution (mean ± std over seeds)")
+    return [out / "resolution.csv", _save(figure, out / "resolution.png", dpi=120)]
 
 
 def write_measured(kind: str, results_dir: str | Path, out_dir: str | Path) -> list[Path]:
-    """``<kind>.md`` and ``<kind>.csv`` (every stored measurement) for equivariance or probe."""
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    """``<kind>.md`` and ``<kind>.csv`` (every stored measurement) for a measured analysis."""
+    out = _folder(out_dir)
     frame = store.load(results_dir, kind)
     frame.to_csv(out / f"{kind}.csv", index=False)
-    (out / f"{kind}.md").write_text(MARKDOWN[kind](frame, results_dir))
+    page = markdown.measured_markdown(MEASURED[kind], frame, results_dir, load_runs(results_dir))
+    (out / f"{kind}.md").write_text(page)
     return [out / f"{kind}.md", out / f"{kind}.csv"]
 
 
-MARKDOWN = {"equivariance": equivariance_markdown, "probe": probe_markdown}
-
-
-def write_reports(results_dir: str | Path, out_dir: str | Path) -> list[Path]:
-    """Every analysis table and figure into ``out_dir``; returns the files written."""
-    written = claims.write_claims(results_dir, out_dir) + resolution.write_curve(results_dir, out_dir)
-    for kind in MARKDOWN:
+def write_all(results_dir: str | Path, out_dir: str | Path) -> list[Path]:
+    """Every table and figure into ``out_dir``; returns the files written."""
+    written = write_studies(results_dir, out_dir) + write_claims(results_dir, out_dir)
+    written += write_resolution(results_dir, out_dir)
+    for kind in MEASURED:
         written += write_measured(kind, results_dir, out_dir)
     return written

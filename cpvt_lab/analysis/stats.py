@@ -4,11 +4,12 @@ Every cell of a table is a set of runs that differ only in the seed. A cell is
 summarised by its mean, standard deviation (n-1) and a 95% Student-t interval
 for the mean. A comparison of two cells A and B is the difference of means
 A - B with a Welch interval (unequal variances, Welch-Satterthwaite degrees of
-freedom); when both cells come from the same runs (one ablation at two test
-sizes), the differences are paired by seed and get a t-interval of their own.
+freedom; scipy's ``ttest_ind(equal_var=False)``); when both cells come from the
+same runs (one ablation at two test sizes), the differences are paired by seed
+(``ttest_rel``).
 Then a verdict on a claim about it. A claim is ``greater``
 (A - B > margin) or ``not_greater`` (A - B <= margin), as in
-``cpvt_lab.tables.CLAIMS``; the margin is part of what the paper says ("GAP adds
+``cpvt_lab.studies.CLAIMS``; the margin is part of what the paper says ("GAP adds
 more than 1 point": margin 1), so:
 
 - reproduced: the claim holds over the whole interval
@@ -53,7 +54,8 @@ class Difference:
     cohens_d: float
 
 
-def summarize(values: Sequence[float], confidence: float = CONFIDENCE) -> Summary:
+def cell_summary(values: Sequence[float], confidence: float = CONFIDENCE) -> Summary:
+    """One cell's n, mean, std and t-interval of the mean (NaN where fewer than two values give none)."""
     x = np.asarray(values, dtype=float)
     n = len(x)
     if n == 0:
@@ -61,9 +63,8 @@ def summarize(values: Sequence[float], confidence: float = CONFIDENCE) -> Summar
     mean = float(x.mean())
     if n < 2:
         return Summary(1, mean, math.nan, math.nan, math.nan)
-    std = float(x.std(ddof=1))
-    half = float(sps.t.ppf(0.5 + confidence / 2, n - 1)) * std / math.sqrt(n)
-    return Summary(n, mean, std, mean - half, mean + half)
+    low, high = sps.t.interval(confidence, n - 1, loc=mean, scale=sps.sem(x))
+    return Summary(n, mean, float(x.std(ddof=1)), float(low), float(high))
 
 
 def welch_difference(a: Sequence[float], b: Sequence[float], confidence: float = CONFIDENCE) -> Difference:
@@ -72,24 +73,26 @@ def welch_difference(a: Sequence[float], b: Sequence[float], confidence: float =
     if len(a) < 2 or len(b) < 2:
         raise ValueError(f"a Welch interval needs >= 2 values per side, got {len(a)} and {len(b)}")
     diff = float(a.mean() - b.mean())
-    va, vb = float(a.var(ddof=1)) / len(a), float(b.var(ddof=1)) / len(b)
     pooled = math.sqrt(((len(a) - 1) * a.var(ddof=1) + (len(b) - 1) * b.var(ddof=1)) / (len(a) + len(b) - 2))
     d = diff / pooled if pooled > 0 else math.copysign(math.inf, diff) if diff else 0.0
-    if va + vb == 0:  # no spread at all: the difference is known exactly
+    if a.var() + b.var() == 0:  # scipy warns and guesses a df here; with no spread the difference is exact
         return Difference(diff, diff, diff, math.inf, d)
-    df = (va + vb) ** 2 / (va ** 2 / (len(a) - 1) + vb ** 2 / (len(b) - 1))
-    half = float(sps.t.ppf(0.5 + confidence / 2, df)) * math.sqrt(va + vb)
-    return Difference(diff, diff - half, diff + half, float(df), d)
+    test = sps.ttest_ind(a, b, equal_var=False)
+    ci = test.confidence_interval(confidence)
+    return Difference(diff, float(ci.low), float(ci.high), float(test.df), d)
 
 
 def paired_difference(a: Sequence[float], b: Sequence[float], confidence: float = CONFIDENCE) -> Difference:
     """Mean of the per-pair differences ``a[i] - b[i]`` (one run measured twice) with their t-interval."""
     if len(a) != len(b) or len(a) < 2:
         raise ValueError(f"a paired interval needs >= 2 pairs of equal length, got {len(a)} and {len(b)}")
-    d = summarize(np.asarray(a, dtype=float) - np.asarray(b, dtype=float), confidence)
-    if d.std == 0:  # every pair differs by the same amount: the difference is known exactly
-        return Difference(d.mean, d.mean, d.mean, d.n - 1, math.copysign(math.inf, d.mean) if d.mean else 0.0)
-    return Difference(d.mean, d.low, d.high, d.n - 1, d.mean / d.std)
+    pairs = np.asarray(a, dtype=float) - np.asarray(b, dtype=float)
+    mean, std = float(pairs.mean()), float(pairs.std(ddof=1))
+    if std == 0:  # every pair differs by the same amount: the difference is known exactly (scipy gives NaN)
+        return Difference(mean, mean, mean, len(pairs) - 1, math.copysign(math.inf, mean) if mean else 0.0)
+    test = sps.ttest_rel(a, b)
+    ci = test.confidence_interval(confidence)
+    return Difference(mean, float(ci.low), float(ci.high), float(test.df), mean / std)
 
 
 def verdict(difference: Difference, direction: str, margin: float = 0.0) -> tuple[str, str]:
@@ -112,7 +115,7 @@ def compare(a: Sequence[float], b: Sequence[float], direction: str, margin: floa
 
     ``paired``: ``a[i]`` and ``b[i]`` come from the same run (Cohen's d is then d_z, over the differences).
     """
-    sa, sb = summarize(a), summarize(b)
+    sa, sb = cell_summary(a), cell_summary(b)
     record = {**{f"a_{k}": v for k, v in asdict(sa).items()}, **{f"b_{k}": v for k, v in asdict(sb).items()}}
     if sa.n < 2 or sb.n < 2:
         diff = sa.mean - sb.mean if sa.n and sb.n else math.nan

@@ -113,7 +113,7 @@ def reproduce(argv: list[str]) -> int:
     print(f"grid: {len(rows)} of {plan.runs} runs finished in {record['wall_seconds']:.0f} s "
           f"(workers exited {codes}; logs in {output_dir}/worker*.log)\n{format_rows(rows)}", flush=True)
     tables_dir = args["tables_dir"] or str(Path(results_dir) / "tables")
-    tables = subprocess.run([sys.executable, "-m", "cpvt_lab.tables", "--results", results_dir, "--out", tables_dir])
+    tables = subprocess.run([sys.executable, "-m", "cpvt_lab.tables", f"results={results_dir}", f"out={tables_dir}"])
     return 0 if all(c == 0 for c in codes) and tables.returncode == 0 else 1
 
 
