@@ -4,6 +4,9 @@ ANALYSIS is one of
 {analyses}
   resolution    top-1 against test resolution per encoding (from runs.jsonl; no model is loaded)
   claims        every claim of the paper with our verdict, effect size and n (from runs.jsonl)
+  attention     the paper's attention figures from the checkpoints of one run per ablation (lowest seed):
+                attention_matrices.png and attention_query_tiles.png (keys ablations=[learned,none,peg],
+                block=1, images=32)
 
 Keys (all optional): results_dir=outputs/results, out_dir=outputs/tables, run_id=..., ablations=[...]
 (the committed smoke study: results_dir=results/smoke out_dir=paper_tables);
@@ -32,7 +35,9 @@ MEASURING = {"images": 256, "size": None, "seed": 0}
 # each analysis and its keys with their defaults (a run_id is text as typed: YAML would read "000123" as a number)
 ANALYSES = {**{name: {**COMMON, **MEASURING, **a.options} for name, a in MEASURED.items()},
             "resolution": {k: v for k, v in COMMON.items() if k != "run_id"},
-            "claims": {"results_dir": DEFAULT_RESULTS_DIR, "out_dir": DEFAULT_TABLES_DIR}}
+            "claims": {"results_dir": DEFAULT_RESULTS_DIR, "out_dir": DEFAULT_TABLES_DIR},
+            "attention": {"results_dir": DEFAULT_RESULTS_DIR, "out_dir": DEFAULT_TABLES_DIR,
+                          "ablations": ["learned", "none", "peg"], "block": 1, "images": 32}}
 HELP = __doc__.format(
     analyses="\n".join(f"  {name:<13} {a.about}" for name, a in MEASURED.items()),
     keys="\n".join(f"  {name}: " + " ".join(f"{k}={v}" for k, v in a.options.items()) for name, a in MEASURED.items()))
@@ -54,7 +59,7 @@ def parse(argv: Sequence[str]) -> tuple[str, dict[str, Any]]:
         raise UsageError("run_id", "give run_id=... or ablations=[...], not both")
     if args.get("ablations") is not None and not (isinstance(args["ablations"], list) and args["ablations"]):
         raise UsageError("ablations", f"must be a non-empty list like ablations=[peg,none], got {args['ablations']!r}")
-    for key, least in (("images", 2), ("size", 2), ("seed", 0)):
+    for key, least in (("images", 2), ("size", 2), ("seed", 0), ("block", 0)):
         value = args.get(key)
         if value is not None and not (isinstance(value, int) and not isinstance(value, bool) and value >= least):
             raise UsageError(key, f"must be an integer >= {least}, got {value!r}")
@@ -98,6 +103,9 @@ def _main(argv: list[str]) -> int:
         written = report.write_resolution(args["results_dir"], args["out_dir"], args["ablations"])
     elif kind == "claims":
         written = report.write_claims(args["results_dir"], args["out_dir"])
+    elif kind == "attention":
+        written = report.write_attention(args["results_dir"], args["out_dir"], args["ablations"], args["block"],
+                                         args["images"])
     else:
         measure_runs(kind, args)
         written = report.write_measured(kind, args["results_dir"], args["out_dir"])

@@ -50,3 +50,24 @@ def test_query_tiles_put_each_querys_row_at_the_querys_place():
 def test_maps_from_runs_says_which_runs_to_make_when_there_are_none(tmp_path):
     maps = attention.maps_from_runs(tmp_path, ["learned", "none", "peg"])
     assert maps.matrices == {} and "python -m cpvt_lab.grid table1" in maps.note()
+
+
+def test_analyze_attention_draws_the_two_figures_from_trained_runs(fast_overrides, tmp_path, capsys):
+    from cpvt_lab.analyze import main
+    from cpvt_lab.train import run_experiment
+
+    results = next(o.split("=", 1)[1] for o in fast_overrides if o.startswith("results_dir="))
+    for ablation in ("learned", "peg"):
+        run_experiment(compose(ablation, fast_overrides))
+    out = tmp_path / "figures"
+    assert main(["attention", f"results_dir={results}", f"out_dir={out}", "ablations=[learned,peg]", "images=4"]) == 0
+    assert sorted(p.name for p in out.iterdir()) == ["attention_matrices.png", "attention_query_tiles.png"]
+    assert "drawn: learned, peg" in capsys.readouterr().out
+
+
+def test_analyze_attention_without_runs_is_one_error_line(tmp_path, capsys):
+    from cpvt_lab.analyze import main
+
+    assert main(["attention", f"results_dir={tmp_path}", f"out_dir={tmp_path / 'out'}"]) == 2
+    assert capsys.readouterr().err.startswith("error: no attention to draw")
+    assert not (tmp_path / "out").exists()

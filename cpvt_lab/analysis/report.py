@@ -1,7 +1,9 @@
 """Write the tables and figures of ``<results_dir>`` into a tables folder: each study, claim and analysis.
 
 ``write_all`` is what ``python -m cpvt_lab.tables`` runs; ``python -m cpvt_lab.analyze KIND``
-rewrites one analysis's files with ``write_claims``, ``write_resolution`` or ``write_measured``.
+rewrites one analysis's files with ``write_claims``, ``write_resolution`` or ``write_measured``, and
+draws the attention figures from trained checkpoints with ``write_attention`` (which needs them,
+so ``write_all`` leaves those figures as they are).
 """
 from __future__ import annotations
 
@@ -13,7 +15,7 @@ import matplotlib.pyplot as plt
 
 from ..results import set_aside_rows
 from ..studies import REFERENCE_CSV, STUDIES
-from . import markdown, plots, store
+from . import attention, markdown, plots, store
 from .claims import judge_claims
 from .frames import load_curves, load_runs, pool_seeds, study_runs, study_table
 from .kinds import MEASURED
@@ -90,3 +92,16 @@ def write_all(results_dir: str | Path, out_dir: str | Path) -> list[Path]:
     for kind in MEASURED:
         written += write_measured(kind, results_dir, out_dir)
     return written
+
+
+def write_attention(results_dir: str | Path, out_dir: str | Path, ablations: Sequence[str] = ("learned", "none", "peg"),
+                    block: int = 1, images: int = 32) -> list[Path]:
+    """The paper's attention figures (``block``'s patch-to-patch attention averaged over heads, and each
+    query's row tiled over the grid) from the checkpoints of one finished run per ablation."""
+    maps = attention.maps_from_runs(results_dir, ablations, block=block, images=images)
+    print(maps.note())
+    if not maps.matrices:
+        raise FileNotFoundError(f"no attention to draw: {'; '.join(maps.missing)}")
+    out, title = _folder(out_dir), f"block {block}, {images} test images: {maps.setting}"
+    return [_save(attention.plot_matrices(maps.matrices, title), out / "attention_matrices.png", 80),
+            _save(attention.plot_query_tiles(maps.matrices, maps.grid, title), out / "attention_query_tiles.png", 80)]
