@@ -78,3 +78,14 @@ def single_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
+@pytest.fixture()
+def fresh_dynamo():
+    """No compiled graphs from earlier tests: dynamo keeps a bounded number per code object, and every
+    module's compiled call shares one, so a long test session would otherwise run later ones eagerly."""
+    import torch
+
+    torch._dynamo.reset()
+    yield
+    torch._dynamo.reset()

@@ -8,7 +8,7 @@ import pytest
 from cpvt_lab import compile_agreement as agreement
 from cpvt_lab.cli import UsageError
 
-pytestmark = pytest.mark.usefixtures("single_thread")
+pytestmark = pytest.mark.usefixtures("single_thread", "fresh_dynamo")
 
 
 def test_a_faithful_variant_trains_the_same_losses_as_eager_and_a_second_call_measures_nothing(

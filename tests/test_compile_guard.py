@@ -19,7 +19,7 @@ from cpvt_lab.results import append_row, find_success, finished_rows
 from cpvt_lab.tables import write_tables
 from cpvt_lab.train import run_experiment
 
-pytestmark = pytest.mark.usefixtures("single_thread")
+pytestmark = pytest.mark.usefixtures("single_thread", "fresh_dynamo")
 
 
 def scaled_logits(graph, example_inputs):

@@ -67,7 +67,7 @@ def check_clean_checkpoint(cfg):
     assert plain(torch.zeros(1, 3, 32, 32)).shape == (1, 10)
 
 
-def test_the_compiled_module_keeps_clean_keys_and_evaluates_without_compiling(monkeypatch):
+def test_the_compiled_module_keeps_clean_keys_and_evaluates_without_compiling(monkeypatch, fresh_dynamo):
     graphs = []
 
     def counting_backend(graph, example_inputs):  # dynamo's graphs, run as they are
