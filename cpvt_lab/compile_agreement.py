@@ -35,10 +35,11 @@ from hydra.utils import instantiate
 
 from .cli import UsageError, parse_words, run_command
 from .compile_guard import compile_in_place
-from .config import ConfigError, ablation_names, build_model, compose, validate
+from .config import ConfigError, ablation_names, build_model, compose
 from .data import DataError
 from .provenance import device_name, versions
 from .train import make_module
+from .validation import validate
 
 CPU_DEFAULTS = ("scale=smoke", "data.batch_size=50", "trainer.max_epochs=2")
 # the settings under which compiled multi-PEG models collapsed (issue: 12 epochs, 1 warm-up, 24 px, batch 1024)

@@ -25,8 +25,10 @@ from omegaconf.errors import OmegaConfBaseException
 
 from . import results
 from .cli import name_first, parse_words, run_command
-from .config import ABLATIONS_DIR, ConfigError, ablation_names, compose, run_id, validate
+from .config import ABLATIONS_DIR, ConfigError, ablation_names, compose
 from .data import DataError
+from .fingerprint import run_id
+from .validation import validate
 
 GRIDS_DIR = ABLATIONS_DIR / "grids"
 GRID_KEYS = {"ablations", "seeds", "train_size", "eval_sizes", "overrides", "include", "study", "title", "shows", "paper_px", "paper"}
@@ -191,7 +193,9 @@ def run_grid(name: str, overrides: Sequence[str] = (), seeds: Any = None, out=sy
              budget_seconds: float = 0) -> GridReport:
     """Run every run of grid ``name`` not yet done (within ``budget_seconds``, when > 0); return what was
     trained, skipped, failed and left for later."""
-    from .train import run_experiment  # Lightning loads only once the grid is known to be valid
+    from .train import (
+        run_experiment,  # Lightning loads only once the grid is known to be valid
+    )
 
     runs = plan(name, overrides, seeds)  # composes and validates every run (data included) first
     results_dir = runs[0].cfg.results_dir

@@ -20,12 +20,14 @@ from pytorch_lightning.plugins.io import TorchCheckpointIO
 
 from . import results
 from .atomic import replacing
-from .config import build_model, run_id, validate
+from .config import build_model
 from .curves import LearningCurve, is_unstable
 from .ema import EMA
+from .fingerprint import run_id
 from .models import count_parameters
 from .module import ClassificationModule
 from .provenance import command_line, device_name, git_commit, versions
+from .validation import validate
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):

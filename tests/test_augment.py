@@ -11,10 +11,19 @@ from hydra.utils import instantiate
 from torch.utils._python_dispatch import TorchDispatchMode
 from torchvision.transforms.v2 import functional as TF
 
-from cpvt_lab.config import compose, run_id
+from cpvt_lab.config import compose
 from cpvt_lab.data import TensorBatches
-from cpvt_lab.data.augment import NUM_BINS, OP, OPS, RandomAugment, apply_ops, draw_ops, magnitude_table
+from cpvt_lab.data.augment import (
+    NUM_BINS,
+    OP,
+    OPS,
+    RandomAugment,
+    apply_ops,
+    draw_ops,
+    magnitude_table,
+)
 from cpvt_lab.data.erasing import random_erasing
+from cpvt_lab.fingerprint import run_id
 
 CPU = torch.device("cpu")
 GEOMETRIC = ("ShearX", "ShearY", "TranslateX", "TranslateY", "Rotate")

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from cpvt_lab import compose
-from cpvt_lab.config import run_id
+from cpvt_lab.fingerprint import run_id
 from cpvt_lab.train import run_dir, run_experiment
 
 pytestmark = pytest.mark.usefixtures("single_thread")

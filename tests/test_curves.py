@@ -7,8 +7,8 @@ import pytest
 import pytorch_lightning as pl
 
 from cpvt_lab import compose
-from cpvt_lab.config import run_id
 from cpvt_lab.curves import is_unstable
+from cpvt_lab.fingerprint import run_id
 from cpvt_lab.train import run_dir, run_experiment
 
 pytestmark = pytest.mark.usefixtures("single_thread")

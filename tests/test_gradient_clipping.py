@@ -6,7 +6,7 @@ import torch
 
 from cpvt_lab import compose
 from cpvt_lab import module as module_lib
-from cpvt_lab.config import run_id
+from cpvt_lab.fingerprint import run_id
 from cpvt_lab.train import run_experiment
 
 pytestmark = pytest.mark.usefixtures("single_thread")

@@ -16,7 +16,8 @@ from hydra import initialize_config_module
 from hydra.errors import MissingConfigException
 
 from cpvt_lab import compose, train
-from cpvt_lab.config import ablation_names, run_id
+from cpvt_lab.config import ablation_names
+from cpvt_lab.fingerprint import run_id
 from cpvt_lab.grid import grid_names, load_grid, main, plan, run_grid
 from cpvt_lab.module import NonFiniteLossError
 from cpvt_lab.results import read_rows, results_path

@@ -9,8 +9,8 @@ import torch
 from PIL import Image
 
 from cpvt_lab import compose
-from cpvt_lab.config import run_id
 from cpvt_lab.data import ImageFolderDataModule
+from cpvt_lab.fingerprint import run_id
 from cpvt_lab.train import run_dir, run_experiment
 
 CLASSES = ("ant", "bee", "cat")
@@ -81,7 +81,8 @@ def test_imagefolder_subsets_are_stratified_like_the_in_memory_sets(imagefolder)
 
 
 def test_an_unknown_imagefolder_setting_is_refused_before_any_work(imagefolder, tmp_path):
-    from cpvt_lab.config import ConfigError, validate
+    from cpvt_lab.config import ConfigError
+    from cpvt_lab.validation import validate
     cfg = compose("peg", ["scale=imagenet", f"data.root={imagefolder}", "data.num_classes=3",
                           "+data.crop_padding=4", f"results_dir={tmp_path / 'r'}", f"output_dir={tmp_path / 'o'}"])
     with pytest.raises(ConfigError, match="crop_padding"):

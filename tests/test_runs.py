@@ -11,10 +11,16 @@ import pytorch_lightning as pl
 import torch
 
 from cpvt_lab import build_model, compose
-from cpvt_lab.config import ConfigError, ablation_names, run_id
+from cpvt_lab.config import ConfigError, ablation_names
+from cpvt_lab.fingerprint import run_id
 from cpvt_lab.module import NonFiniteLossError
 from cpvt_lab.provenance import REPO_ROOT
-from cpvt_lab.results import DEFAULT_RESULTS_DIR, DEFAULT_TABLES_DIR, read_rows, results_path
+from cpvt_lab.results import (
+    DEFAULT_RESULTS_DIR,
+    DEFAULT_TABLES_DIR,
+    read_rows,
+    results_path,
+)
 from cpvt_lab.train import run_dir, run_experiment
 
 REQUIRED = {"run_id", "ablation", "pos", "head", "seed", "dataset", "scale", "epochs", "params", "train_seconds",

@@ -5,12 +5,12 @@ import json
 from pathlib import Path
 
 from cpvt_lab import compose
-from cpvt_lab.config import run_id
+from cpvt_lab.fingerprint import run_id
 from cpvt_lab.grid import plan
 from cpvt_lab.results import claim, read_rows, results_path
-from cpvt_lab.train import run_experiment
 from cpvt_lab.sweep import main as sweep_main
 from cpvt_lab.sweep import sweep_commands
+from cpvt_lab.train import run_experiment
 
 
 def two_grids_sharing_a_run(tmp_path) -> str:

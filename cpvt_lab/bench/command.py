@@ -42,10 +42,11 @@ from hydra.errors import HydraException
 
 from ..cli import UsageError, parse_words, run_command
 from ..compile_guard import compile_in_place
-from ..config import ConfigError, build_model, compose, validate
+from ..config import ConfigError, build_model, compose
 from ..data import DataError
 from ..data.archive import locate_jpeg_archive
 from ..provenance import device_name, versions
+from ..validation import validate
 from .end_to_end import augmentation_on, measure_end_to_end
 from .grid_timing import time_grid
 from .measurement import Measurement
