@@ -14,13 +14,8 @@
 # variants, a CPU's inductor being slow), writing only under $OUT.
 set -uo pipefail
 cd "$(dirname "$0")/.."
-OUT=${OUT:-outputs/gpu_compile_check}
-mkdir -p "$OUT"
+NAME=gpu_compile_check && source scripts/gpu_preamble.sh
 STAGE=${STAGE:-bisect}
-exec > >(tee -a "$OUT/gpu_compile_check.$STAGE.log") 2>&1
-source scripts/offline_env.sh
-ARCHIVE=${ARCHIVE:-data_local/cifar10-jpeg.tar.gz}
-data=(); [ -f "$ARCHIVE" ] && data=("data.archive=$ARCHIVE")
 AGREE=${AGREE_DIR:-results/bench/compile_agreement}
 RUNS=${RUNS_DIR:-results/compile_check}
 # the settings under which compiled multi-PEG models collapsed
@@ -33,8 +28,6 @@ if [ -n "${GPU_CHECK_DRY:-}" ]; then
               data.eval_sizes=[32] trainer.enable_progress_bar=false)
     steps=2 agree_steps=2 variants=aot_eager bench=(ablation=peg data.batch_size=2 steps=1 warmup=1 end_to_end=false)
 fi
-nvidia-smi -L 2>/dev/null || echo "no GPU: $(nproc) CPU cores"
-"$PYTHON" -c "import torch, timm, pytorch_lightning as pl; print('torch', torch.__version__, 'timm', timm.__version__, 'lightning', pl.__version__)"
 started=$(date +%s)
 
 case "$STAGE" in

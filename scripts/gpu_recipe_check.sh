@@ -6,12 +6,7 @@
 # (make gpu-carry). GPU_CHECK_DRY=1 runs it at smoke size on any machine, writing only under $OUT.
 set -uo pipefail
 cd "$(dirname "$0")/.."
-OUT=${OUT:-outputs/gpu_recipe_check}
-mkdir -p "$OUT"
-exec > >(tee -a "$OUT/gpu_recipe_check.log") 2>&1
-source scripts/offline_env.sh
-ARCHIVE=${ARCHIVE:-data_local/cifar10-jpeg.tar.gz}
-data=(); [ -f "$ARCHIVE" ] && data=("data.archive=$ARCHIVE")
+NAME=gpu_recipe_check && source scripts/gpu_preamble.sh
 RESULTS=${RESULTS_DIR:-results/cifar_recipe}
 settings=(scale=cifar compile=true trainer.enable_progress_bar=false)
 [ -n "${EPOCHS:-}" ] && settings+=("trainer.max_epochs=$EPOCHS")
@@ -20,7 +15,6 @@ if [ -n "${GPU_CHECK_DRY:-}" ]; then
     settings=(scale=cifar model.size=smoke data.subset=200 data.test_subset=100 data.batch_size=50
               trainer.max_epochs=2 optim.warmup_epochs=1 trainer.enable_progress_bar=false)
 fi
-nvidia-smi -L 2>/dev/null || echo "no GPU: $(nproc) CPU cores"
 started=$(date +%s)
 for ablation in peg_gap learned; do
     "$PYTHON" -m cpvt_lab.run ablation=$ablation "${settings[@]}" "${data[@]}" results_dir="$RESULTS" \

@@ -89,3 +89,19 @@ def fresh_dynamo():
     torch._dynamo.reset()
     yield
     torch._dynamo.reset()
+
+
+class Interrupted(BaseException):
+    """Stands for a kill: not an Exception, so no failed row is written."""
+
+
+def stop_at_epoch(epoch: int):
+    """A callback that interrupts training as ``epoch`` starts (a run killed there)."""
+    import pytorch_lightning as pl
+
+    class StopAtEpoch(pl.Callback):
+        def on_train_epoch_start(self, trainer, pl_module):
+            if trainer.current_epoch == epoch:
+                raise Interrupted()
+
+    return StopAtEpoch()

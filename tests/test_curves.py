@@ -10,21 +10,9 @@ from cpvt_lab import compose
 from cpvt_lab.curves import is_unstable
 from cpvt_lab.fingerprint import run_id
 from cpvt_lab.train import run_dir, run_experiment
+from conftest import Interrupted, stop_at_epoch
 
 pytestmark = pytest.mark.usefixtures("single_thread")
-
-
-class Interrupted(BaseException):
-    """Stands for a kill: not an Exception, so no failed row is written."""
-
-
-class StopAtEpoch(pl.Callback):
-    def __init__(self, epoch):
-        self.epoch = epoch
-
-    def on_train_epoch_start(self, trainer, pl_module):
-        if trainer.current_epoch == self.epoch:
-            raise Interrupted()
 
 
 def read_curve(cfg) -> list[dict]:
@@ -48,7 +36,7 @@ def test_a_run_records_its_curve_beside_it_and_in_its_row(fast_overrides, capsys
 def test_a_resumed_run_continues_its_curve(fast_overrides):
     cfg = compose("peg", fast_overrides + ["trainer.max_epochs=2"])
     with pytest.raises(Interrupted):
-        run_experiment(cfg, callbacks=[StopAtEpoch(1)])
+        run_experiment(cfg, callbacks=[stop_at_epoch(1)])
     first = read_curve(cfg)
     assert [r["epoch"] for r in first] == ["1"]
     row = run_experiment(cfg)

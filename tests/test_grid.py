@@ -22,6 +22,7 @@ from cpvt_lab.grid import grid_names, load_grid, main, plan, run_grid
 from cpvt_lab.module import NonFiniteLossError
 from cpvt_lab.results import read_rows, results_path
 from cpvt_lab.train import run_dir, run_experiment
+from conftest import Interrupted, stop_at_epoch
 
 SMALL_GRID = "ablations: [none, peg]\nseeds: [0, 1]\ntrain_size: 32\neval_sizes: [32, 48]\n"
 
@@ -95,19 +96,6 @@ def test_a_grid_killed_with_sigkill_resumes_with_one_success_row_per_run(fast_ov
     assert len(read_rows(tmp_path / "results")) == 4
 
 
-class Interrupted(BaseException):
-    """Stands for a kill: not an Exception, so no failed row is written."""
-
-
-class StopAtEpoch(pl.Callback):
-    def __init__(self, epoch):
-        self.epoch = epoch
-
-    def on_train_epoch_start(self, trainer, pl_module):
-        if trainer.current_epoch == self.epoch:
-            raise Interrupted()
-
-
 class EpochsSeen(pl.Callback):
     def __init__(self):
         self.epochs = []
@@ -119,7 +107,7 @@ class EpochsSeen(pl.Callback):
 def test_an_interrupted_run_resumes_from_the_checkpoint_of_its_last_epoch(fast_overrides):
     cfg = compose("peg", fast_overrides + ["trainer.max_epochs=2"])
     with pytest.raises(Interrupted):
-        run_experiment(cfg, callbacks=[StopAtEpoch(1)])
+        run_experiment(cfg, callbacks=[stop_at_epoch(1)])
     assert (run_dir(cfg, run_id(cfg)) / "checkpoints" / "last.ckpt").is_file()
     assert read_rows(cfg.results_dir, status=None) == []
     seen = EpochsSeen()
