@@ -193,11 +193,16 @@ def run_grid(name: str, overrides: Sequence[str] = (), seeds: Any = None, out=sy
              budget_seconds: float = 0) -> GridReport:
     """Run every run of grid ``name`` not yet done (within ``budget_seconds``, when > 0); return what was
     trained, skipped, failed and left for later."""
+    runs = plan(name, overrides, seeds)  # composes and validates every run (data included) first
+    return run_planned(name, runs, out, budget_seconds)
+
+
+def run_planned(name: str, runs: Sequence[PlannedRun], out=sys.stdout, budget_seconds: float = 0) -> GridReport:
+    """Run, in their order, the planned ``runs`` (one results folder) that have no success row yet."""
     from .train import (
         run_experiment,  # Lightning loads only once the grid is known to be valid
     )
 
-    runs = plan(name, overrides, seeds)  # composes and validates every run (data included) first
     results_dir = runs[0].cfg.results_dir
     done = {r["run_id"] for r in results.finished_rows(results_dir)}
     report = GridReport(skipped=[r for r in runs if r.run_id in done])

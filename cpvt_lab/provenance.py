@@ -45,4 +45,6 @@ def command_line() -> str:
     script = Path(sys.argv[0])
     if script.parent.name == "cpvt_lab":
         return shlex.join(["python", "-m", f"cpvt_lab.{script.stem}", *sys.argv[1:]])
+    if script.name == "__main__.py" and script.parent.parent.name == "cpvt_lab":  # a package: bench, study, ...
+        return shlex.join(["python", "-m", f"cpvt_lab.{script.parent.name}", *sys.argv[1:]])
     return shlex.join(["python", *sys.argv])

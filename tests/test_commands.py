@@ -9,11 +9,14 @@ import pytest
 
 # (module, the words before a bad one: grid and sweep take a grid NAME first)
 COMMANDS = [("run", []), ("grid", ["table1"]), ("sweep", ["table1"]), ("bench", []), ("reproduce", []),
-            ("compile_agreement", [])]
+            ("compile_agreement", []), ("study", [])]
+
+
+PACKAGES = ("bench", "reproduce", "study")
 
 
 def command_main(command: str):
-    module = f"cpvt_lab.{command}" + (".command" if command in ("bench", "reproduce") else "")  # the packages
+    module = f"cpvt_lab.{command}" + (".command" if command in PACKAGES else "")  # the packages
     return importlib.import_module(module).main
 
 
@@ -24,7 +27,7 @@ def test_help_prints_the_usage_and_exits_0(command, capsys):
     assert f"python -m cpvt_lab.{command}" in out and "KEY=VALUE" in out
 
 
-@pytest.mark.parametrize("command", ["bench", "reproduce"])
+@pytest.mark.parametrize("command", PACKAGES)
 def test_the_packages_run_as_python_dash_m(command):
     out = subprocess.run([sys.executable, "-m", f"cpvt_lab.{command}", "--help"], capture_output=True, text=True,
                          timeout=120)

@@ -3,7 +3,8 @@
 ``write_all`` is what ``python -m cpvt_lab.tables`` runs; ``python -m cpvt_lab.analyze KIND``
 rewrites one analysis's files with ``write_claims``, ``write_resolution`` or ``write_measured``, and
 draws the attention figures from trained checkpoints with ``write_attention`` (which needs them,
-so ``write_all`` leaves those figures as they are).
+so ``write_all`` leaves those figures as they are). Figures drawn into ``<results_dir>/figures/``
+while the weights existed are results like the rows: ``write_all`` copies them beside the tables.
 """
 from __future__ import annotations
 
@@ -20,6 +21,8 @@ from .claims import judge_claims
 from .frames import load_curves, load_runs, pool_seeds, study_runs, study_table
 from .kinds import MEASURED
 from .resolution import curve
+
+FIGURES = "figures"  # in a results folder: figures drawn from its runs' weights, which only the rows outlive
 
 
 def _folder(out_dir: str | Path) -> Path:
@@ -91,7 +94,13 @@ def write_all(results_dir: str | Path, out_dir: str | Path) -> list[Path]:
     written += write_resolution(results_dir, out_dir)
     for kind in MEASURED:
         written += write_measured(kind, results_dir, out_dir)
-    return written
+    return written + copy_figures(results_dir, out_dir)
+
+
+def copy_figures(results_dir: str | Path, out_dir: str | Path) -> list[Path]:
+    """The figures kept with the results (``<results_dir>/figures/*.png``), copied into the tables folder."""
+    out = _folder(out_dir)
+    return [Path(shutil.copyfile(f, out / f.name)) for f in sorted((Path(results_dir) / FIGURES).glob("*.png"))]
 
 
 def write_attention(results_dir: str | Path, out_dir: str | Path, ablations: Sequence[str] = ("learned", "none", "peg"),

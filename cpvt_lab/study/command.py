@@ -1,0 +1,58 @@
+"""The study, a few whole runs at a time: ``python -m cpvt_lab.study [status|continue] [study=cifar] [KEY=VALUE...]``.
+
+  status     (the default) where the study stands: its runs in, per grid; the device time, devices and
+             versions of its rows; the runs that come next. Reads only.
+  continue   train the next runs, whole, in the study's order of priority (within budget_seconds), measure
+             equivariance and the position probe of every run whose weights are here and that lacks them,
+             draw the paper's attention figures once the seed-0 learned, none and peg runs are here, rewrite
+             the study's tables, and print the status. Run it again, on any machine, to go on: runs with a
+             row are not trained again, so rows brought back from several machines add up.
+
+Keys:
+  study=cifar        a study file in ablations/studies/ (cifar: the paper's grids, seeds 0-2, 54 runs;
+                     smoke: the same in miniature for a CPU), or the path of one
+  budget_seconds=0   continue: start no run that would not end within this many seconds (0: no budget)
+  results_dir=, tables_dir=   instead of the study file's folders
+Every other KEY=VALUE is a run-config override for every run that leaves the runs what they are
+(data.archive=PATH, compile=false); one that would change their run_id is refused.
+"""
+from __future__ import annotations
+
+import dataclasses
+import sys
+from typing import Optional, Sequence
+
+from ..cli import UsageError, parse_words, run_command
+from ..config import ConfigError
+from ..data import DataError
+from ..grid import GridError
+from .advance import advance
+from .definition import StudyError, load_study, planned_runs
+from .standing import standing
+
+ACTIONS = ("status", "continue")
+OPTIONS = {"study": "cifar", "budget_seconds": 0.0, "results_dir": "", "tables_dir": ""}
+
+
+def _main(argv: list[str]) -> int:
+    action = argv.pop(0) if argv and "=" not in argv[0] and not argv[0].startswith("-") else "status"
+    if action not in ACTIONS:
+        raise UsageError(action, f"unknown action; valid: {', '.join(ACTIONS)} (see --help)")
+    args, extra = parse_words(argv, OPTIONS)
+    if args["budget_seconds"] < 0:
+        raise UsageError("budget_seconds", f"must be >= 0 (0: no budget), got {args['budget_seconds']}")
+    study = load_study(args["study"])
+    study = dataclasses.replace(study, **{k: args[k] for k in ("results_dir", "tables_dir") if args[k]})
+    planned = planned_runs(study, extra)  # every run composed and checked before any work
+    if action == "continue":
+        failed = advance(study, planned, args["budget_seconds"]).failed
+    print(standing(study, planned).report(), flush=True)
+    return 1 if action == "continue" and failed else 0
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    return run_command(_main, __doc__, argv, errors=(StudyError, GridError, ConfigError, DataError))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

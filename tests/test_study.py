@@ -1,0 +1,101 @@
+"""The study command: its plan is the paper's grid in the order of priority, it refuses to change which runs
+they are, and one call trains whole runs, measures them, draws the attention figures and writes the tables."""
+from __future__ import annotations
+
+import re
+
+import pytest
+import yaml
+
+from cpvt_lab.grid import plan
+from cpvt_lab.provenance import REPO_ROOT
+from cpvt_lab.results import finished_rows
+from cpvt_lab.study.command import main
+from cpvt_lab.study.definition import load_study, planned_runs
+from cpvt_lab.study.standing import standing
+
+
+@pytest.fixture(scope="module")
+def cifar():
+    study = load_study("cifar")
+    return study, planned_runs(study)
+
+
+def test_the_cifar_study_is_the_paper_grid_with_three_seeds(cifar):
+    study, planned = cifar
+    paper = plan("paper", [*study.overrides, f"results_dir={study.results_dir}"], [0, 1, 2])
+    assert len(planned) == 54 and {r.run_id for r in planned} == {r.run_id for r in paper}
+
+
+def test_the_cifar_study_trains_the_attention_runs_then_table3_and_extra_params_first(cifar):
+    _, planned = cifar
+    assert [(r.ablation, r.seed) for r in planned[:3]] == [("learned", 0), ("none", 0), ("peg", 0)]
+    first = [i for i, r in enumerate(planned) if {"table3", "extra_params"} & set(r.grids)]
+    assert first == list(range(len(first)))  # every run of the two first studies before any other run
+
+
+def test_the_readme_says_how_many_study_runs_are_in(cifar):
+    study, planned = cifar
+    counted = re.search(r"(\d+) of (\d+) runs\*\*", (REPO_ROOT / "README.md").read_text())
+    assert counted, "README: 'Where the study stands' gives '**N of 54 runs**'"
+    assert (int(counted[1]), int(counted[2])) == (len(standing(study, planned).rows), len(planned))
+
+
+def write_study(tmp_path, overrides, grids=("attention", "table3")):
+    path = tmp_path / "tiny_study.yaml"
+    path.write_text(yaml.safe_dump({
+        "grids": list(grids), "seeds": [0], "overrides": [o for o in overrides if not o.startswith("results_dir")],
+        "runtime": [], "results_dir": str(tmp_path / "study"), "tables_dir": str(tmp_path / "tables"),
+        "analysis_images": 20}))
+    return path
+
+
+def test_one_call_trains_whole_runs_in_order_and_the_next_goes_on(fast_overrides, tmp_path, capsys):
+    study = write_study(tmp_path, fast_overrides)
+    assert main(["continue", f"study={study}", "budget_seconds=0.001"]) == 0  # the first run always starts
+    out = capsys.readouterr().out
+    assert [r["ablation"] for r in finished_rows(tmp_path / "study")] == ["learned"]
+    assert "1 of 7 runs in" in out and "next, in order (6 left): none seed 0, peg seed 0" in out
+    assert "attention figures: waiting" in out and (tmp_path / "study/analysis/probe").is_dir()
+
+    assert main(["continue", f"study={study}"]) == 0
+    out = capsys.readouterr().out
+    rows = finished_rows(tmp_path / "study")
+    assert [r["ablation"] for r in rows][:3] == ["learned", "none", "peg"] and len(rows) == 7
+    for kind in ("equivariance", "probe"):  # every run measured once, while its weights were here
+        assert sorted(p.stem for p in (tmp_path / "study/analysis" / kind).glob("*.csv")) == sorted(
+            r["run_id"] for r in rows)
+    for name in ("attention_matrices.png", "attention_query_tiles.png"):
+        assert (tmp_path / "study/figures" / name).is_file() and (tmp_path / "tables" / name).is_file()
+    assert (tmp_path / "tables/table3_cls_vs_gap.md").is_file()
+    assert "7 of 7 runs in" in out and "every planned run is in" in out
+
+    assert main(["continue", f"study={study}"]) == 0
+    assert "trained 0, already done 7" in capsys.readouterr().out and len(finished_rows(tmp_path / "study")) == 7
+
+
+def test_an_override_that_changes_the_runs_is_refused_and_a_runtime_one_is_not(fast_overrides, tmp_path, capsys):
+    study = write_study(tmp_path, fast_overrides, grids=("attention",))
+    assert main(["status", f"study={study}", "optim.lr=0.1"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: optim.lr=0.1: changes which runs these are") and err.count("\n") == 1
+    assert main(["status", f"study={study}", "compile=false"]) == 0
+    assert "0 of 3 runs in" in capsys.readouterr().out and not (tmp_path / "study").exists()
+
+
+@pytest.mark.parametrize("args, message", [
+    (["status", "study=no_such"], "error: study: unknown study 'no_such'; valid: cifar, smoke"),
+    (["rerun"], "error: rerun: unknown action; valid: status, continue"),
+    (["continue", "budget_seconds=-1"], "error: budget_seconds: must be >= 0"),
+])
+def test_bad_input_is_one_line_and_exit_2(args, message, capsys):
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(message) and err.count("\n") == 1
+
+
+def test_a_broken_study_file_is_refused(tmp_path, capsys):
+    path = tmp_path / "broken.yaml"
+    path.write_text("grids: [table3]\nseeds: [0]\n")
+    assert main([f"study={path}"]) == 2
+    assert "must hold exactly the keys" in capsys.readouterr().err
