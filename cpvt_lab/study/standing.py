@@ -30,8 +30,8 @@ class Standing:
             lines.append(f"  {grid:<14} {have:>3} of {len(mine):<3}" + ("  complete" if have == len(mine) else ""))
         rows = list(self.rows.values())
         if rows:
-            hours = sum(r.get("wall_seconds", 0.0) for r in rows) / 3600
-            lines += [f"device time in the rows: {hours:.2f} h (the runs' wall time, evaluation and compilation "
+            minutes = sum(r.get("wall_seconds", 0.0) for r in rows) / 60
+            lines += [f"device time in the rows: {minutes:.1f} min (the runs' wall time, evaluation and compilation "
                       "included; set-up and analyses not)",
                       "devices: " + "; ".join(_distinct(rows, lambda r: r.get("device"))),
                       "versions: " + "; ".join(_distinct(rows, _versions)),
