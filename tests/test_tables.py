@@ -66,6 +66,23 @@ def test_claims_are_checked_per_setting_and_say_when_runs_are_missing(results):
     assert "Recipe: lr ? per ? images, augment off" in text  # rows without a config: every recipe key off
 
 
+def cells(lines, first):
+    """The cells of the Markdown table line that starts with ``first``."""
+    line = next(line for line in lines if line.startswith(f"| {first} "))
+    return [cell.strip() for cell in line.strip("|").split("|")]
+
+
+def test_the_training_size_cell_gives_the_95_interval_of_the_mean_and_other_sizes_do_not(results):
+    runs = load_runs(results)
+    page = markdown.study_markdown("table1_pe_strategies", runs, judge_claims(runs))
+    cifar, smoke = (section.splitlines() for section in page.split("## scale=")[1:])
+    assert cells(smoke, "ablation")[3] == "24 px (train)"
+    learned = cells(smoke, "learned")  # seeds 50, 52 at 24 px: t(0.975, 1) = 12.706, sem 1
+    assert learned[3] == "51.00 ± 1.41 [38.29, 63.71]" and learned[5] == "41.00 ± 1.41"
+    assert cells(cifar, "peg")[3] == "90.00"  # one seed: no spread, no interval
+    assert "claims.md gives intervals at every size" in page
+
+
 def test_claim_records_name_cells_of_their_studies_and_the_paper_agrees_with_its_own_claims():
     ref = studies.reference()
     for claim in studies.CLAIMS:

@@ -1,7 +1,8 @@
 """The Markdown of every generated table: the study tables, the claims, the measured analyses and the index.
 
 Every page opens with the folder it was read from and the command that regenerates it, and
-every cell of seeds is ``mean ± std`` (``mean_std``), pooled only within one setting, whose
+every cell of seeds is ``mean ± std`` (``mean_std``), with the 95% t-interval of its mean where
+the page gives one (``with_interval``), pooled only within one setting, whose
 heading names the setting and whose provenance line names the runs, devices, commands and
 training recipe the numbers come from.
 """
@@ -33,6 +34,12 @@ def mean_std(mean: float, std: float, n: int, fmt: str = ".2f") -> str:
     if pd.isna(mean):
         return "—"
     return format(mean, fmt) if n < 2 or pd.isna(std) else f"{mean:{fmt}} ± {std:{fmt}}"
+
+
+def with_interval(mean: float, std: float, n: int, low: float, high: float) -> str:
+    """A cell of seeds with the 95% t-interval of its mean: ``mean ± std [low, high]`` (one seed gives none)."""
+    cell = mean_std(mean, std, n)
+    return cell if n < 2 or pd.isna(low) else f"{cell} [{low:.2f}, {high:.2f}]"
 
 
 def setting_heading(setting: dict, extra: Sequence[str] = (), runs: Optional[pd.DataFrame] = None) -> list[str]:
@@ -76,8 +83,10 @@ def wide_cells(frame: pd.DataFrame, index: list[str], column: str, value: str, f
     return wide.join(agg.groupby(index, sort=False).n.max()).reset_index()
 
 
-def _ours(mean, std, n, finetuned, unstable=False) -> str:
-    return mean_std(mean, std, n) + (" †" if finetuned else "") + (" ⚠ unstable" if unstable else "")
+def _ours(mean, std, n, low, high, rank, finetuned, unstable) -> str:
+    # the interval at the training size only: claims.md gives it at every size, the table stays readable
+    cell = with_interval(mean, std, n, low, high) if rank == 0 else mean_std(mean, std, n)
+    return cell + (" †" if finetuned else "") + (" ⚠ unstable" if unstable else "")
 
 
 def _paper(value, status) -> str:
@@ -88,8 +97,8 @@ def _wide(study: Study, table: pd.DataFrame) -> pd.DataFrame:
     """One line per ablation, our cell and the paper's beside it for each size (``table`` of one setting)."""
     ref = reference()
     sizes = table[["size_px", "size_rank"]].drop_duplicates().sort_values("size_px")
-    cells = table.assign(cell=[_ours(*r) for r in table[["mean", "std", "n", "finetuned", "unstable"]].itertuples(
-        index=False)])
+    columns = ["mean", "std", "n", "low", "high", "size_rank", "finetuned", "unstable"]
+    cells = table.assign(cell=[_ours(*r) for r in table[columns].itertuples(index=False)])
     ours = cells.pivot(index="ablation", columns="size_px", values="cell").reindex(study.ablations)
     wide = pd.DataFrame({
         "ablation": study.ablations,
@@ -127,7 +136,9 @@ def study_markdown(study_id: str, runs: pd.DataFrame, claims: pd.DataFrame) -> s
     table, claims = study_table(study_id, runs), claims[claims.study == study_id]
     px = " / ".join(str(p) for p in study.paper_px)
     parts = [f"# {study.title}", "",
-             f"What it shows: {study.shows}. Ours: top-1 (%) as mean ± std over seeds (n runs), "
+             f"What it shows: {study.shows}. Ours: top-1 (%) as mean ± std over seeds (n runs), at the training "
+             f"size followed by the 95% t-interval of the mean in brackets (none from one seed; claims.md gives "
+             f"intervals at every size), "
              f"† = fine-tuned at that size, ⚠ unstable = a run's training loss rose {RISING_EPOCHS} epochs in a "
              f"row under a decaying lr (its learning curve is in its row). Paper: the published figure (status in "
              f"brackets; see reference.csv). Our training size sits beside the paper's training resolution and our "
@@ -166,7 +177,7 @@ def index_markdown(results_dir: str | Path, set_aside: Sequence[dict] = ()) -> s
 def _cell(mean, std, low, high, n) -> str:
     if not n:
         return "no runs"
-    return f"{mean:.2f} (n=1)" if n < 2 else f"{mean_std(mean, std, n)} [{low:.2f}, {high:.2f}] (n={n})"
+    return f"{mean:.2f} (n=1)" if n < 2 else f"{with_interval(mean, std, n, low, high)} (n={n})"
 
 
 def _paper_pair(a, b) -> str:

@@ -64,7 +64,7 @@ def write_claims(results_dir: str | Path, out_dir: str | Path) -> list[Path]:
 
 def write_resolution(results_dir: str | Path, out_dir: str | Path,
                      ablations: Optional[Sequence[str]] = None) -> list[Path]:
-    """``resolution.csv`` (mean, std, n per size) and, when there are runs, ``resolution.png``."""
+    """``resolution.csv`` (mean, std, 95% interval, n per size) and, when there are runs, ``resolution.png``."""
     out = _folder(out_dir)
     points = curve(load_runs(results_dir), ablations)
     pool_seeds(points).to_csv(out / "resolution.csv", index=False)
