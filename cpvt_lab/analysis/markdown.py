@@ -17,6 +17,7 @@ import pandas as pd
 from ..curves import RISING_EPOCHS
 from ..results import RESULTS_FILE
 from ..studies import STUDIES, STUDY_BY_ID, Study, paper_value, reference
+from .convergence import convergence_line
 from .frames import SETTING, setting_label, study_table
 from .stats import VERDICTS
 
@@ -130,8 +131,9 @@ def _claim_directions(claims: pd.DataFrame) -> str:
     return table.to_markdown(index=False)
 
 
-def study_markdown(study_id: str, runs: pd.DataFrame, claims: pd.DataFrame) -> str:
-    """The study's Markdown: one table per setting, and the paper's claims as ``claims.judge_claims`` judged them."""
+def study_markdown(study_id: str, runs: pd.DataFrame, claims: pd.DataFrame, curves: pd.DataFrame) -> str:
+    """The study's Markdown: one table per setting with how far from converged its runs' ``curves`` end (as
+    ``frames.load_curves`` gives them), and the paper's claims as ``claims.judge_claims`` judged them."""
     study = STUDY_BY_ID[study_id]
     table, claims = study_table(study_id, runs), claims[claims.study == study_id]
     px = " / ".join(str(p) for p in study.paper_px)
@@ -148,9 +150,10 @@ def study_markdown(study_id: str, runs: pd.DataFrame, claims: pd.DataFrame) -> s
         parts += [f"_No runs of this study yet: run `python -m cpvt_lab.grid {study.grid}`._", ""]
     for _, setting in table[SETTING].drop_duplicates().iterrows():
         here = table[(table[SETTING] == setting).all(axis=1)]
-        parts += setting_heading(setting, runs=runs[runs.ablation.isin(study.ablations)
-                                                    & (runs[SETTING] == setting).all(axis=1)])
-        parts += [_wide(study, here).to_markdown(index=False), ""]
+        ran = runs[runs.ablation.isin(study.ablations) & (runs[SETTING] == setting).all(axis=1)]
+        parts += setting_heading(setting, runs=ran)
+        parts += [_wide(study, here).to_markdown(index=False), "",
+                  convergence_line(curves[curves.run_id.isin(ran.run_id)], ran.run_id.nunique()), ""]
         mine = claims[(claims[SETTING] == setting).all(axis=1)]
         if len(mine):
             parts += ["Claims of the paper on our runs: the direction of our means, and the verdict of the 95% "
