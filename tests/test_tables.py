@@ -107,6 +107,22 @@ def test_each_section_says_how_far_from_converged_its_runs_curves_end(tmp_path):
             "not prove convergence.") in smoke
 
 
+def test_a_contradiction_is_said_plainly_as_a_finding_about_our_data_set(tmp_path):
+    for r in [row("learned", 0, {24: 50.0}), row("learned", 1, {24: 52.0}),  # the paper: learned beats none
+              row("none", 0, {24: 80.0}), row("none", 1, {24: 81.0})]:
+        append_row(tmp_path, r)
+    runs = load_runs(tmp_path)
+    claims = judge_claims(runs)
+    said = "contradicted: the opposite of the paper's ImageNet result holds on CIFAR-10, JPEG copy"
+    page = markdown.study_markdown("table1_pe_strategies", runs, claims, load_curves(tmp_path)).splitlines()
+    assert cells(page, "a learned table beats no encoding")[-1] == said
+    assert cells(page, "a learned table beats the 2-D relative bias")[-1] == "inconclusive"  # no relative runs
+    assert any("a contradicted claim is a finding about CIFAR-10, JPEG copy, not a failure" in line for line in page)
+    listed = markdown.claims_markdown(claims, tmp_path, runs).splitlines()
+    assert cells(listed, "a learned table beats no encoding")[-2] == said  # verdict, then why
+    assert "Totals: 0 reproduced, 1 contradicted" in "\n".join(listed)
+
+
 def test_claim_records_name_cells_of_their_studies_and_the_paper_agrees_with_its_own_claims():
     ref = studies.reference()
     for claim in studies.CLAIMS:

@@ -114,6 +114,13 @@ def _wide(study: Study, table: pd.DataFrame) -> pd.DataFrame:
     return wide
 
 
+def verdict_said(verdict: str, dataset: str) -> str:
+    """A verdict cell, a contradiction said plainly: the paper's figures are ImageNet ones, ours are not."""
+    if verdict != "contradicted":
+        return verdict
+    return f"contradicted: the opposite of the paper's ImageNet result holds on {dataset}"
+
+
 def _claim_directions(claims: pd.DataFrame) -> str:
     def direction(holds, n_a, n_b):
         if holds is None or pd.isna(holds):
@@ -127,7 +134,7 @@ def _claim_directions(claims: pd.DataFrame) -> str:
         "ours (mean)": [f"{a:.2f} vs {b:.2f}" if not (pd.isna(a) or pd.isna(b)) else "—"
                         for a, b in zip(claims.a_mean, claims.b_mean)],
         "same direction as the paper?": [direction(*v) for v in zip(claims.means_hold, claims.a_n, claims.b_n)],
-        "verdict (95% interval)": claims.verdict})
+        "verdict (95% interval)": [verdict_said(v, d) for v, d in zip(claims.verdict, claims.dataset)]})
     return table.to_markdown(index=False)
 
 
@@ -157,7 +164,9 @@ def study_markdown(study_id: str, runs: pd.DataFrame, claims: pd.DataFrame, curv
         mine = claims[(claims[SETTING] == setting).all(axis=1)]
         if len(mine):
             parts += ["Claims of the paper on our runs: the direction of our means, and the verdict of the 95% "
-                      "interval of A - B (claims.md gives the intervals):", "", _claim_directions(mine), ""]
+                      "interval of A - B (claims.md gives the intervals). The paper measured on ImageNet: a "
+                      f"contradicted claim is a finding about {setting['dataset']}, not a failure of these runs.", "",
+                      _claim_directions(mine), ""]
     return "\n".join(parts)
 
 
@@ -211,8 +220,9 @@ def claims_markdown(verdicts: pd.DataFrame, results_dir: str | Path, runs: Optio
              "for one ablation at two sizes (the same runs twice), the mean per-seed difference with its paired "
              "t-interval (marked *); d: Cohen's d (pooled SD; paired: mean difference over the SD of the "
              "differences). Verdict: **reproduced** when the claim holds over the whole interval, **contradicted** "
-             "when it fails over the whole interval, **inconclusive** otherwise or with fewer than 2 seeds per cell "
-             "(`cpvt_lab/analysis/stats.py` states the rule).", ""]
+             "when it fails over the whole interval (the paper measured on ImageNet: a contradiction is a finding about "
+             "our data set, not a failure of the runs), **inconclusive** otherwise or with fewer than 2 seeds per "
+             "cell (`cpvt_lab/analysis/stats.py` states the rule).", ""]
     counts = verdicts.verdict.value_counts()
     parts += ["Totals: " + ", ".join(f"{counts.get(v, 0)} {v}" for v in VERDICTS) + ".", ""]
     for key, group in verdicts.groupby(SETTING, dropna=False, sort=False):
@@ -230,7 +240,7 @@ def claims_markdown(verdicts: pd.DataFrame, results_dir: str | Path, runs: Optio
             "ours B": [_cell(r.b_mean, r.b_std, r.b_low, r.b_high, r.b_n) for r in group.itertuples()],
             "A-B [95% CI]": [_difference(r) for r in group.itertuples()],
             "d": ["—" if pd.isna(d) else f"{d:+.2f}" for d in group.cohens_d],
-            "verdict": group.verdict, "why": group.reason})
+            "verdict": [verdict_said(v, d) for v, d in zip(group.verdict, group.dataset)], "why": group.reason})
         parts += [table.to_markdown(index=False), ""]
     return "\n".join(parts)
 
