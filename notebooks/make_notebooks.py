@@ -25,6 +25,7 @@ from cpvt_lab.studies import STUDY_BY_ID
 
 RESULTS = Path(os.environ.get("CPVT_RESULTS_DIR", "../outputs/results"))
 runs = frames.load_runs(RESULTS)
+curves = frames.load_curves(RESULTS)
 claims = judge_claims(runs)
 print(f"{runs.run_id.nunique()} finished runs in {RESULTS}")"""
 
@@ -53,7 +54,7 @@ ABLATIONS = ["none", "none_gap", "learned", "peg", "peg_gap", "peg_circular", "p
 
 def study_cells(study_id: str, plot: str) -> list:
     return [
-        new_code_cell(f'display(Markdown(markdown.study_markdown("{study_id}", runs, claims)))'),
+        new_code_cell(f'display(Markdown(markdown.study_markdown("{study_id}", runs, claims, curves)))'),
         new_code_cell(f'plots.{plot}(frames.study_runs("{study_id}", runs), STUDY_BY_ID["{study_id}"].title);'),
     ]
 

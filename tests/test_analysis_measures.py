@@ -153,6 +153,7 @@ def test_identical_seeds_give_an_exact_difference():
     assert (d.low, d.high) == (1.0, 1.0)
     assert stats.verdict(d, "greater", 0.5)[0] == "reproduced"
     assert stats.verdict(d, "greater", 1.0)[0] == "contradicted"  # exactly 1, not more than 1
+    assert stats.cell_summary([19.2, 19.2]) == stats.Summary(2, 19.2, 0.0, 19.2, 19.2)
 
 
 # ------------------------------------------------------------------ the paper's claims on made-up runs

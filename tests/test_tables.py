@@ -12,7 +12,7 @@ import pytest
 from cpvt_lab import studies, tables
 from cpvt_lab.analysis import markdown
 from cpvt_lab.analysis.claims import judge_claims
-from cpvt_lab.analysis.frames import load_runs, study_table
+from cpvt_lab.analysis.frames import load_curves, load_runs, study_table
 from cpvt_lab.provenance import REPO_ROOT
 from cpvt_lab.results import append_row
 
@@ -61,9 +61,66 @@ def test_claims_are_checked_per_setting_and_say_when_runs_are_missing(results):
     assert not claims.loc[("t1_peg_gains_larger", "smoke")].means_hold  # 48 at 32 px < 52 at 24 px
     assert pd.isna(claims.loc[("t1_learned_beats_none", "smoke")].means_hold)  # "none" has no finished run
     assert claims.loc[("t1_learned_beats_none", "smoke")].reason == "no runs"
-    text = markdown.study_markdown("table1_pe_strategies", runs, judge_claims(runs))
+    text = markdown.study_markdown("table1_pe_strategies", runs, judge_claims(runs), load_curves(results))
     assert "no runs" in text and markdown.SMOKE_NOTE in text and "scale=cifar" in text
     assert "Recipe: lr ? per ? images, augment off" in text  # rows without a config: every recipe key off
+
+
+def cells(lines, first):
+    """The cells of the Markdown table line that starts with ``first``."""
+    line = next(line for line in lines if line.startswith(f"| {first} "))
+    return [cell.strip() for cell in line.strip("|").split("|")]
+
+
+def test_the_training_size_cell_gives_the_95_interval_of_the_mean_and_other_sizes_do_not(results):
+    runs = load_runs(results)
+    page = markdown.study_markdown("table1_pe_strategies", runs, judge_claims(runs), load_curves(results))
+    cifar, smoke = (section.splitlines() for section in page.split("## scale=")[1:])
+    assert cells(smoke, "ablation")[3] == "24 px (train)"
+    learned = cells(smoke, "learned")  # seeds 50, 52 at 24 px: t(0.975, 1) = 12.706, sem 1
+    assert learned[3] == "51.00 ± 1.41 [38.29, 63.71]" and learned[5] == "41.00 ± 1.41"
+    assert cells(cifar, "peg")[3] == "90.00"  # one seed: no spread, no interval
+    assert "claims.md gives intervals at every size" in page
+
+
+def test_each_section_says_how_far_from_converged_its_runs_curves_end(tmp_path):
+    epochs = range(1, 11)
+    decay, loss = [1.0, 0.8, 0.6, 0.5, 0.4, 0.3, 0.2, 0.1, 0.05], [2.0] * 10
+    for r in [row("learned", 0, {24: 100.0}, epochs=10,  # 10 points an epoch: +10 over the last tenth, +50 over half
+                  curve={"epoch": list(epochs), "train_loss": loss, "top1": [10.0 * e for e in epochs], "lr": [*decay, 0.01]}),
+              row("peg", 0, {24: 90.0}, epochs=10,  # 5 points an epoch: +5 and +25
+                  curve={"epoch": list(epochs), "train_loss": loss, "top1": [40.0 + 5 * e for e in epochs], "lr": [*decay, 0.02]}),
+              row("learned", 1, {24: 99.0}, epochs=10),  # recorded before curves existed
+              row("peg", 0, {24: 90.0}, scale="cifar", epochs=100),
+              row("peg", 0, {24: 20.0}, epochs=1, curve={"epoch": [1], "train_loss": [2.0], "top1": [20.0],
+                                                          "lr": [0.1]})]:
+        append_row(tmp_path, r)
+    runs = load_runs(tmp_path)
+    page = markdown.study_markdown("table1_pe_strategies", runs, judge_claims(runs), load_curves(tmp_path))
+    cifar, one_epoch, smoke = page.split("## scale=")[1:]
+    assert "How far from converged: no learning curves recorded for these runs." in cifar
+    assert "How far from converged: the learning curves (1 of 1 runs) have one epoch, no gain." in one_epoch
+    assert ("How far from converged (2 of 3 runs have learning curves; median over them): top-1 at the training size "
+            "gained +7.50 (range +5.00 to +10.00) points over the last 10% of the epochs (epoch 9 to 10) and +37.50 "
+            "(range +25.00 to +50.00) over the second half (epoch 5 to 10); the final lr was 0.015 (range 0.010 to "
+            "0.020) of the peak. A cosine schedule flattens the end of any curve, so a small final gain alone does "
+            "not prove convergence.") in smoke
+
+
+def test_a_contradiction_is_said_plainly_as_a_finding_about_our_data_set(tmp_path):
+    for r in [row("learned", 0, {24: 50.0}), row("learned", 1, {24: 52.0}),  # the paper: learned beats none
+              row("none", 0, {24: 80.0}), row("none", 1, {24: 81.0})]:
+        append_row(tmp_path, r)
+    runs = load_runs(tmp_path)
+    claims = judge_claims(runs)
+    said = "contradicted: the opposite of the paper's ImageNet result holds on CIFAR-10, JPEG copy"
+    page = markdown.study_markdown("table1_pe_strategies", runs, claims, load_curves(tmp_path)).splitlines()
+    assert cells(page, "a learned table beats no encoding")[-1] == said
+    assert cells(page, "a learned table beats the 2-D relative bias")[-1] == "inconclusive"  # no relative runs
+    assert any("a contradicted claim is a finding about CIFAR-10, JPEG copy, not a failure" in line for line in page)
+    listed = markdown.claims_markdown(claims, tmp_path, runs).splitlines()
+    assert cells(listed, "a learned table beats no encoding")[-2] == said  # verdict, then why
+    assert "Totals: 0 reproduced, 1 contradicted" in "\n".join(listed)
 
 
 def test_claim_records_name_cells_of_their_studies_and_the_paper_agrees_with_its_own_claims():

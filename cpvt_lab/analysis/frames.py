@@ -13,6 +13,7 @@ import pandas as pd
 
 from ..results import finished_rows
 from ..studies import STUDY_BY_ID, paper_value, reference
+from . import stats
 
 SETTING = ["scale", "dataset", "epochs", "train_size", "model_size"]  # never pooled across
 RUN_COLUMNS = ["run_id", "ablation", "seed", *SETTING, "size_px", "size_rank", "top1", "finetuned", "unstable",
@@ -106,17 +107,20 @@ def study_runs(study_id: str, runs: pd.DataFrame) -> pd.DataFrame:
 
 
 def pool_seeds(runs: pd.DataFrame) -> pd.DataFrame:
-    """Mean, std and n over seeds per setting, ablation and test size (``runs`` as ``load_runs`` gives them)."""
+    """Mean, std, n and the 95% t-interval of the mean (``low``, ``high``; none from one seed) over seeds per
+    setting, ablation and test size (``runs`` as ``load_runs`` gives them)."""
     keys = [*SETTING, "ablation", "size_px", "size_rank"]
     if runs.empty:
-        return pd.DataFrame(columns=[*keys, "n", "mean", "std", "finetuned", "unstable"])
+        return pd.DataFrame(columns=[*keys, "n", "mean", "std", "low", "high", "finetuned", "unstable"])
     grouped = runs.groupby(keys, observed=True, dropna=False)
     return grouped.agg(n=("run_id", "nunique"), mean=("top1", "mean"), std=("top1", "std"),
+                       low=("top1", lambda v: stats.cell_summary(v).low),
+                       high=("top1", lambda v: stats.cell_summary(v).high),
                        finetuned=("finetuned", "any"), unstable=("unstable", "any")).reset_index()
 
 
 def study_table(study_id: str, runs: pd.DataFrame) -> pd.DataFrame:
-    """Long table: our mean, std and n per setting, ablation and size, and the paper's figure beside it."""
+    """Long table: our mean, std, n and 95% interval per setting, ablation and size, and the paper's figure beside it."""
     study, ref = STUDY_BY_ID[study_id], reference()
     table = pool_seeds(runs[runs.ablation.isin(study.ablations)])
     paper = [paper_value(study, r.ablation, r.size_rank, ref) for r in table.itertuples()]
@@ -127,4 +131,4 @@ def study_table(study_id: str, runs: pd.DataFrame) -> pd.DataFrame:
     order = {a: i for i, a in enumerate(study.ablations)}
     table = table.sort_values([*SETTING, "ablation", "size_px"], key=lambda c: c.map(order) if c.name == "ablation"
                               else c, ignore_index=True)
-    return table.round({"mean": 2, "std": 2})
+    return table.round({"mean": 2, "std": 2, "low": 2, "high": 2})

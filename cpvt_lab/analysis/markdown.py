@@ -1,7 +1,8 @@
 """The Markdown of every generated table: the study tables, the claims, the measured analyses and the index.
 
 Every page opens with the folder it was read from and the command that regenerates it, and
-every cell of seeds is ``mean ± std`` (``mean_std``), pooled only within one setting, whose
+every cell of seeds is ``mean ± std`` (``mean_std``), with the 95% t-interval of its mean where
+the page gives one (``with_interval``), pooled only within one setting, whose
 heading names the setting and whose provenance line names the runs, devices, commands and
 training recipe the numbers come from.
 """
@@ -16,6 +17,7 @@ import pandas as pd
 from ..curves import RISING_EPOCHS
 from ..results import RESULTS_FILE
 from ..studies import STUDIES, STUDY_BY_ID, Study, paper_value, reference
+from .convergence import convergence_line
 from .frames import SETTING, setting_label, study_table
 from .stats import VERDICTS
 
@@ -33,6 +35,12 @@ def mean_std(mean: float, std: float, n: int, fmt: str = ".2f") -> str:
     if pd.isna(mean):
         return "—"
     return format(mean, fmt) if n < 2 or pd.isna(std) else f"{mean:{fmt}} ± {std:{fmt}}"
+
+
+def with_interval(mean: float, std: float, n: int, low: float, high: float) -> str:
+    """A cell of seeds with the 95% t-interval of its mean: ``mean ± std [low, high]`` (one seed gives none)."""
+    cell = mean_std(mean, std, n)
+    return cell if n < 2 or pd.isna(low) else f"{cell} [{low:.2f}, {high:.2f}]"
 
 
 def setting_heading(setting: dict, extra: Sequence[str] = (), runs: Optional[pd.DataFrame] = None) -> list[str]:
@@ -76,8 +84,10 @@ def wide_cells(frame: pd.DataFrame, index: list[str], column: str, value: str, f
     return wide.join(agg.groupby(index, sort=False).n.max()).reset_index()
 
 
-def _ours(mean, std, n, finetuned, unstable=False) -> str:
-    return mean_std(mean, std, n) + (" †" if finetuned else "") + (" ⚠ unstable" if unstable else "")
+def _ours(mean, std, n, low, high, rank, finetuned, unstable) -> str:
+    # the interval at the training size only: claims.md gives it at every size, the table stays readable
+    cell = with_interval(mean, std, n, low, high) if rank == 0 else mean_std(mean, std, n)
+    return cell + (" †" if finetuned else "") + (" ⚠ unstable" if unstable else "")
 
 
 def _paper(value, status) -> str:
@@ -88,8 +98,8 @@ def _wide(study: Study, table: pd.DataFrame) -> pd.DataFrame:
     """One line per ablation, our cell and the paper's beside it for each size (``table`` of one setting)."""
     ref = reference()
     sizes = table[["size_px", "size_rank"]].drop_duplicates().sort_values("size_px")
-    cells = table.assign(cell=[_ours(*r) for r in table[["mean", "std", "n", "finetuned", "unstable"]].itertuples(
-        index=False)])
+    columns = ["mean", "std", "n", "low", "high", "size_rank", "finetuned", "unstable"]
+    cells = table.assign(cell=[_ours(*r) for r in table[columns].itertuples(index=False)])
     ours = cells.pivot(index="ablation", columns="size_px", values="cell").reindex(study.ablations)
     wide = pd.DataFrame({
         "ablation": study.ablations,
@@ -102,6 +112,13 @@ def _wide(study: Study, table: pd.DataFrame) -> pd.DataFrame:
             wide[f"paper {study.paper_px[rank]} px"] = [_paper(*paper_value(study, a, rank, ref))
                                                         for a in study.ablations]
     return wide
+
+
+def verdict_said(verdict: str, dataset: str) -> str:
+    """A verdict cell, a contradiction said plainly: the paper's figures are ImageNet ones, ours are not."""
+    if verdict != "contradicted":
+        return verdict
+    return f"contradicted: the opposite of the paper's ImageNet result holds on {dataset}"
 
 
 def _claim_directions(claims: pd.DataFrame) -> str:
@@ -117,17 +134,20 @@ def _claim_directions(claims: pd.DataFrame) -> str:
         "ours (mean)": [f"{a:.2f} vs {b:.2f}" if not (pd.isna(a) or pd.isna(b)) else "—"
                         for a, b in zip(claims.a_mean, claims.b_mean)],
         "same direction as the paper?": [direction(*v) for v in zip(claims.means_hold, claims.a_n, claims.b_n)],
-        "verdict (95% interval)": claims.verdict})
+        "verdict (95% interval)": [verdict_said(v, d) for v, d in zip(claims.verdict, claims.dataset)]})
     return table.to_markdown(index=False)
 
 
-def study_markdown(study_id: str, runs: pd.DataFrame, claims: pd.DataFrame) -> str:
-    """The study's Markdown: one table per setting, and the paper's claims as ``claims.judge_claims`` judged them."""
+def study_markdown(study_id: str, runs: pd.DataFrame, claims: pd.DataFrame, curves: pd.DataFrame) -> str:
+    """The study's Markdown: one table per setting with how far from converged its runs' ``curves`` end (as
+    ``frames.load_curves`` gives them), and the paper's claims as ``claims.judge_claims`` judged them."""
     study = STUDY_BY_ID[study_id]
     table, claims = study_table(study_id, runs), claims[claims.study == study_id]
     px = " / ".join(str(p) for p in study.paper_px)
     parts = [f"# {study.title}", "",
-             f"What it shows: {study.shows}. Ours: top-1 (%) as mean ± std over seeds (n runs), "
+             f"What it shows: {study.shows}. Ours: top-1 (%) as mean ± std over seeds (n runs), at the training "
+             f"size followed by the 95% t-interval of the mean in brackets (none from one seed; claims.md gives "
+             f"intervals at every size), "
              f"† = fine-tuned at that size, ⚠ unstable = a run's training loss rose {RISING_EPOCHS} epochs in a "
              f"row under a decaying lr (its learning curve is in its row). Paper: the published figure (status in "
              f"brackets; see reference.csv). Our training size sits beside the paper's training resolution and our "
@@ -137,13 +157,16 @@ def study_markdown(study_id: str, runs: pd.DataFrame, claims: pd.DataFrame) -> s
         parts += [f"_No runs of this study yet: run `python -m cpvt_lab.grid {study.grid}`._", ""]
     for _, setting in table[SETTING].drop_duplicates().iterrows():
         here = table[(table[SETTING] == setting).all(axis=1)]
-        parts += setting_heading(setting, runs=runs[runs.ablation.isin(study.ablations)
-                                                    & (runs[SETTING] == setting).all(axis=1)])
-        parts += [_wide(study, here).to_markdown(index=False), ""]
+        ran = runs[runs.ablation.isin(study.ablations) & (runs[SETTING] == setting).all(axis=1)]
+        parts += setting_heading(setting, runs=ran)
+        parts += [_wide(study, here).to_markdown(index=False), "",
+                  convergence_line(curves[curves.run_id.isin(ran.run_id)], ran.run_id.nunique()), ""]
         mine = claims[(claims[SETTING] == setting).all(axis=1)]
         if len(mine):
             parts += ["Claims of the paper on our runs: the direction of our means, and the verdict of the 95% "
-                      "interval of A - B (claims.md gives the intervals):", "", _claim_directions(mine), ""]
+                      "interval of A - B (claims.md gives the intervals). The paper measured on ImageNet: a "
+                      f"contradicted claim is a finding about {setting['dataset']}, not a failure of these runs.", "",
+                      _claim_directions(mine), ""]
     return "\n".join(parts)
 
 
@@ -166,7 +189,7 @@ def index_markdown(results_dir: str | Path, set_aside: Sequence[dict] = ()) -> s
 def _cell(mean, std, low, high, n) -> str:
     if not n:
         return "no runs"
-    return f"{mean:.2f} (n=1)" if n < 2 else f"{mean_std(mean, std, n)} [{low:.2f}, {high:.2f}] (n={n})"
+    return f"{mean:.2f} (n=1)" if n < 2 else f"{with_interval(mean, std, n, low, high)} (n={n})"
 
 
 def _paper_pair(a, b) -> str:
@@ -197,8 +220,9 @@ def claims_markdown(verdicts: pd.DataFrame, results_dir: str | Path, runs: Optio
              "for one ablation at two sizes (the same runs twice), the mean per-seed difference with its paired "
              "t-interval (marked *); d: Cohen's d (pooled SD; paired: mean difference over the SD of the "
              "differences). Verdict: **reproduced** when the claim holds over the whole interval, **contradicted** "
-             "when it fails over the whole interval, **inconclusive** otherwise or with fewer than 2 seeds per cell "
-             "(`cpvt_lab/analysis/stats.py` states the rule).", ""]
+             "when it fails over the whole interval (the paper measured on ImageNet: a contradiction is a finding about "
+             "our data set, not a failure of the runs), **inconclusive** otherwise or with fewer than 2 seeds per "
+             "cell (`cpvt_lab/analysis/stats.py` states the rule).", ""]
     counts = verdicts.verdict.value_counts()
     parts += ["Totals: " + ", ".join(f"{counts.get(v, 0)} {v}" for v in VERDICTS) + ".", ""]
     for key, group in verdicts.groupby(SETTING, dropna=False, sort=False):
@@ -216,7 +240,7 @@ def claims_markdown(verdicts: pd.DataFrame, results_dir: str | Path, runs: Optio
             "ours B": [_cell(r.b_mean, r.b_std, r.b_low, r.b_high, r.b_n) for r in group.itertuples()],
             "A-B [95% CI]": [_difference(r) for r in group.itertuples()],
             "d": ["—" if pd.isna(d) else f"{d:+.2f}" for d in group.cohens_d],
-            "verdict": group.verdict, "why": group.reason})
+            "verdict": [verdict_said(v, d) for v, d in zip(group.verdict, group.dataset)], "why": group.reason})
         parts += [table.to_markdown(index=False), ""]
     return "\n".join(parts)
 

@@ -45,7 +45,7 @@ def write_studies(results_dir: str | Path, out_dir: str | Path) -> list[Path]:
     shutil.copyfile(REFERENCE_CSV, written[0])
     written[1].write_text(markdown.index_markdown(results_dir, set_aside_rows(results_dir)))
     for study in STUDIES:
-        (out / f"{study.id}.md").write_text(markdown.study_markdown(study.id, runs, claims))
+        (out / f"{study.id}.md").write_text(markdown.study_markdown(study.id, runs, claims, curves))
         study_table(study.id, runs).to_csv(out / f"{study.id}.csv", index=False)
         written += [out / f"{study.id}.md", out / f"{study.id}.csv"]
         mine = study_runs(study.id, curves)
@@ -67,7 +67,7 @@ def write_claims(results_dir: str | Path, out_dir: str | Path) -> list[Path]:
 
 def write_resolution(results_dir: str | Path, out_dir: str | Path,
                      ablations: Optional[Sequence[str]] = None) -> list[Path]:
-    """``resolution.csv`` (mean, std, n per size) and, when there are runs, ``resolution.png``."""
+    """``resolution.csv`` (mean, std, 95% interval, n per size) and, when there are runs, ``resolution.png``."""
     out = _folder(out_dir)
     points = curve(load_runs(results_dir), ablations)
     pool_seeds(points).to_csv(out / "resolution.csv", index=False)

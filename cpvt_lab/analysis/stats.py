@@ -63,6 +63,8 @@ def cell_summary(values: Sequence[float], confidence: float = CONFIDENCE) -> Sum
     mean = float(x.mean())
     if n < 2:
         return Summary(1, mean, math.nan, math.nan, math.nan)
+    if x.std() == 0:  # identical seeds: the mean is known exactly (scipy gives NaN and warns)
+        return Summary(n, mean, 0.0, mean, mean)
     low, high = sps.t.interval(confidence, n - 1, loc=mean, scale=sps.sem(x))
     return Summary(n, mean, float(x.std(ddof=1)), float(low), float(high))
 
