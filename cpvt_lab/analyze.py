@@ -9,7 +9,7 @@ ANALYSIS is one of
                 block=1, images=32)
 
 Keys (all optional): results_dir=outputs/results, out_dir=outputs/tables, run_id=..., ablations=[...]
-(the committed smoke study: results_dir=results/smoke out_dir=paper_tables);
+(the committed smoke study: results_dir=results/smoke out_dir=paper_tables/smoke);
 for a measured analysis also images=256 (test images), size=<px> (default: the run's training size),
 seed=0 (probe split), and each one's own keys:
 {keys}

@@ -3,7 +3,7 @@
 Writes into ``out`` (default outputs/tables) everything made from ``<results>/runs.jsonl``
 (default outputs/results) and the published figures: one table per study of the paper,
 the claims judged, the analyses' tables and the figures (``cpvt_lab.analysis.report``).
-The committed tables: ``python -m cpvt_lab.tables results=results/smoke out=paper_tables``.
+The committed tables: ``python -m cpvt_lab.tables results=results/smoke out=paper_tables/smoke``.
 
 Keys:
   results=DIR   folder holding runs.jsonl (default: outputs/results, where runs append)

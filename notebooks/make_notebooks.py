@@ -117,7 +117,7 @@ if maps.matrices:
         "Each claim of the paper, judged on our seeds: difference of means with a 95% Welch interval, Cohen's d, "
         "n, and reproduced / contradicted / inconclusive (rule in `cpvt_lab/analysis/stats.py`). Then top-1 "
         "against test resolution for each encoding. `python -m cpvt_lab.tables` writes the same table to "
-        "`claims.md` (`paper_tables/claims.md` for the committed smoke runs).",
+        "`claims.md` (`paper_tables/smoke/claims.md` for the committed smoke runs).",
         [new_code_cell("display(Markdown(markdown.claims_markdown(claims, RESULTS)))"),
          new_code_cell("plots.claims_plot(claims);"),
          new_code_cell('plots.resolution_plot(resolution.curve(runs), "Top-1 against test resolution");')],

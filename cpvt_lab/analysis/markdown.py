@@ -15,7 +15,7 @@ from typing import Callable, Optional, Sequence
 import pandas as pd
 
 from ..curves import RISING_EPOCHS
-from ..results import RESULTS_FILE
+from ..results import FIGURES_DIR, RESULTS_FILE
 from ..studies import STUDIES, STUDY_BY_ID, Study, paper_value, reference
 from .convergence import convergence_line
 from .frames import SETTING, setting_label, study_table
@@ -183,6 +183,14 @@ def index_markdown(results_dir: str | Path, set_aside: Sequence[dict] = ()) -> s
               "and a verdict), [equivariance.md](equivariance.md) and [probe.md](probe.md) (measured with "
               "`python -m cpvt_lab.analyze`), `resolution.csv` and `resolution.png` (top-1 against test resolution).",
               ""]
+    figures = sorted(p.name for p in (Path(results_dir) / FIGURES_DIR).glob("*.png"))
+    if figures:
+        folder = (Path(results_dir) / FIGURES_DIR).as_posix()
+        lines += [f"Figures drawn from the runs' weights while they existed, kept in `{folder}/` and copied here: "
+                  + ", ".join(f"[{name}]({name})" for name in figures) + ". The attention figures are drawn by "
+                  f"`python -m cpvt_lab.analyze attention results_dir={Path(results_dir).as_posix()} "
+                  f"out_dir={folder}` (it needs the seed-0 learned, none and peg checkpoints; "
+                  "`python -m cpvt_lab.study continue` draws them when they are at hand).", ""]
     return "\n".join(lines)
 
 

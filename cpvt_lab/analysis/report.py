@@ -14,15 +14,13 @@ from typing import Optional, Sequence
 
 import matplotlib.pyplot as plt
 
-from ..results import set_aside_rows
+from ..results import FIGURES_DIR, set_aside_rows
 from ..studies import REFERENCE_CSV, STUDIES
 from . import attention, markdown, plots, store
 from .claims import judge_claims
 from .frames import load_curves, load_runs, pool_seeds, study_runs, study_table
 from .kinds import MEASURED
 from .resolution import curve
-
-FIGURES = "figures"  # in a results folder: figures drawn from its runs' weights, which only the rows outlive
 
 
 def _folder(out_dir: str | Path) -> Path:
@@ -100,7 +98,7 @@ def write_all(results_dir: str | Path, out_dir: str | Path) -> list[Path]:
 def copy_figures(results_dir: str | Path, out_dir: str | Path) -> list[Path]:
     """The figures kept with the results (``<results_dir>/figures/*.png``), copied into the tables folder."""
     out = _folder(out_dir)
-    return [Path(shutil.copyfile(f, out / f.name)) for f in sorted((Path(results_dir) / FIGURES).glob("*.png"))]
+    return [Path(shutil.copyfile(f, out / f.name)) for f in sorted((Path(results_dir) / FIGURES_DIR).glob("*.png"))]
 
 
 def write_attention(results_dir: str | Path, out_dir: str | Path, ablations: Sequence[str] = ("learned", "none", "peg"),

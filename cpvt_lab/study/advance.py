@@ -11,7 +11,7 @@ from ..analysis.kinds import MEASURED
 from ..analysis.measure import measure_run
 from ..analysis.runs import checkpoint_path
 from ..grid import GridReport, PlannedRun, run_planned
-from ..results import finished_rows
+from ..results import FIGURES_DIR, finished_rows
 from .definition import Study
 
 ATTENTION = ("learned", "none", "peg")  # the paper's figures: DeiT, DeiT without encoding, CPVT
@@ -51,7 +51,7 @@ def measure_new(study: Study, out) -> None:
 
 def draw_attention(study: Study, out) -> None:
     """The paper's attention figures into ``<results_dir>/figures/``, from seed-0 runs whose checkpoints are here."""
-    figures = Path(study.results_dir) / report.FIGURES
+    figures = Path(study.results_dir) / FIGURES_DIR
     if all((figures / name).is_file() for name in ATTENTION_FIGURES):
         return
     here = {r["ablation"] for r in finished_rows(study.results_dir)
