@@ -22,10 +22,10 @@ def advance(study: Study, planned: Sequence[PlannedRun], budget_seconds: float =
     """Train the study's next ``planned`` runs (whole runs, in order, within ``budget_seconds`` when > 0), then
     measure, draw and table; a measurement that fails is reported and the rows are kept."""
     out = out or sys.stdout
-    trained = run_planned(f"{study.name} (study)", planned, out, budget_seconds)
+    trained = run_planned(f"{study.name} (study)", planned, out, budget_seconds)  # what it trained, skipped, ...
     measure_new(study, out)
     draw_attention(study, out)
-    if any(True for _ in finished_rows(study.results_dir)):
+    if finished_rows(study.results_dir):
         written = report.write_all(study.results_dir, study.tables_dir)
         print(f"tables: {len(written)} files written to {study.tables_dir}/", file=out, flush=True)
     return trained
