@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 ABLATION ?= frozen_peg
 ARGS ?=
 
-.PHONY: run test venv clean gpu-carry
+.PHONY: run test study venv clean gpu-carry
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -22,6 +22,10 @@ run: venv
 
 test: venv
 	$(PY) -m pytest -q $(ARGS)
+
+# the CIFAR-10 study, from where it stands (docs/study.md); e.g. make study ARGS=budget_seconds=360
+study: venv
+	$(PY) -m cpvt_lab.study continue $(ARGS)
 
 # What a GPU machine without a network needs beside the checkout, in folders git ignores: Hydra's wheels
 # (pure Python; antlr4 4.9.3 exists only as source, so it is built here) and the CIFAR-10 JPEG archive.

@@ -4,6 +4,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from cpvt_lab import compose
 from cpvt_lab.fingerprint import run_id
 from cpvt_lab.grid import plan
@@ -44,6 +46,7 @@ def test_a_bad_value_stops_the_sweep_before_anything_is_submitted(fast_overrides
     assert not (tmp_path / "outputs").exists() and not (tmp_path / "results").exists()
 
 
+@pytest.mark.slow  # 18 s; in CI, test_grid's two runners on one results folder cover the shared claim
 def test_local_submitit_workers_sharing_results_dir_record_every_run_once(fast_overrides, tmp_path, monkeypatch):
     (tmp_path / "a.yaml").write_text("ablations: [peg, none]\nseeds: [0]\n")
     (tmp_path / "b.yaml").write_text("ablations: [none]\nseeds: [0]\n")
