@@ -45,9 +45,19 @@ def _main(argv: list[str]) -> int:
     study = dataclasses.replace(study, **{k: args[k] for k in ("results_dir", "tables_dir") if args[k]})
     planned = planned_runs(study, extra)  # every run composed and checked before any work
     if action == "continue":
+        _warn_without_gpu(study)
         failed = advance(study, planned, args["budget_seconds"]).failed
     print(standing(study, planned).report(), flush=True)
     return 1 if action == "continue" and failed else 0
+
+
+def _warn_without_gpu(study) -> None:
+    """A GPU-sized study on a CPU is not refused (it is honest, only slow), but said before hours go into it."""
+    import torch
+
+    if not torch.cuda.is_available() and "scale=smoke" not in study.overrides:
+        print(f"note: no GPU here; a run of study {study.name} ({' '.join(study.overrides)}) may take hours on this "
+              "CPU (study=smoke is the CPU-sized miniature)", file=sys.stderr, flush=True)
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
