@@ -81,6 +81,8 @@ def test_an_override_that_changes_the_runs_is_refused_and_a_runtime_one_is_not(f
     assert main(["status", f"study={study}", "optim.lr=0.1"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: optim.lr=0.1: changes which runs these are") and err.count("\n") == 1
+    assert main(["status", f"study={study}", "+trainer.max_steps=3"]) == 2
+    assert "error: +trainer.max_steps=3: changes which runs these are" in capsys.readouterr().err
     assert main(["status", f"study={study}", "compile=false"]) == 0
     assert "0 of 3 runs in" in capsys.readouterr().out and not (tmp_path / "study").exists()
 
