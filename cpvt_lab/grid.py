@@ -16,7 +16,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Optional, Sequence
 
 import yaml
 from hydra.errors import HydraException
@@ -197,8 +197,10 @@ def run_grid(name: str, overrides: Sequence[str] = (), seeds: Any = None, out=sy
     return run_planned(name, runs, out, budget_seconds)
 
 
-def run_planned(name: str, runs: Sequence[PlannedRun], out=sys.stdout, budget_seconds: float = 0) -> GridReport:
-    """Run, in their order, the planned ``runs`` (one results folder) that have no success row yet."""
+def run_planned(name: str, runs: Sequence[PlannedRun], out=sys.stdout, budget_seconds: float = 0,
+                after_run: Optional[Callable[[PlannedRun, dict[str, Any]], None]] = None) -> GridReport:
+    """Run, in their order, the planned ``runs`` (one results folder) that have no success row yet;
+    ``after_run(run, row)`` follows each run this call trained (a study measures and packs it there)."""
     from .train import (
         run_experiment,  # Lightning loads only once the grid is known to be valid
     )
@@ -223,6 +225,8 @@ def run_planned(name: str, runs: Sequence[PlannedRun], out=sys.stdout, budget_se
                 row = run_experiment(run.cfg, callbacks=progress_callbacks(run.cfg))
             except Exception as err:  # noqa: BLE001 - run_experiment wrote the failed row; the grid goes on
                 report.failed.append((run, f"{type(err).__name__}: {err}"))
+                # a failed run took time too: without it, a call of only failures would ignore its budget
+                longest = max(longest, time.time() - run_started)
                 print(f"  failed: {report.failed[-1][1]}", file=out, flush=True)
                 continue
             if row.get("in_progress"):
@@ -232,8 +236,10 @@ def run_planned(name: str, runs: Sequence[PlannedRun], out=sys.stdout, budget_se
                 report.elsewhere.append(run)
             else:
                 report.trained.append(run)
-                longest = max(longest, time.time() - run_started)
                 print(f"  done in {_duration(row['wall_seconds'])}: {_top1(row)}", file=out, flush=True)
+                if after_run is not None:
+                    after_run(run, row)
+                longest = max(longest, time.time() - run_started)  # what follows a run counts as its time
         if busy:
             time.sleep(WAIT_SECONDS)
         pending = busy

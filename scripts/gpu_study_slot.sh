@@ -1,26 +1,44 @@
 #!/usr/bin/env bash
-# One slot of the CIFAR-10 study (ablations/studies/cifar.yaml), for a GPU lent about ten minutes at a time with
-# nothing kept between calls: `python -m cpvt_lab.study continue` trains the next whole runs within BUDGET
-# seconds, in the study's order of priority, measures equivariance and the position probe of each while its
-# weights exist, draws the attention figures once the seed-0 learned, none and peg runs are here, and prints
-# where the study stands. This script then packs results/cifar/ (rows, measurements, figures) into
-# $OUT/study.tar.gz. Back on the development machine:
-#   tar xzf study.tar.gz && python -m cpvt_lab.tables results=results/cifar out=paper_tables/cifar
-# then commit both folders (the tables are written there, not on the GPU machine, so that the committed
-# tables are exactly what the committed rows give with the repository's own versions).
-#   BUDGET (360): seconds of training per slot; the analyses (about 20 s a run) and the tables come after
+# One call on a GPU lent a few minutes at a time, nothing kept between calls (TOTAL_SECONDS, default 500, for a
+# call of at most 9 minutes; TOTAL_SECONDS 520 by default):
+#   1. the fast-path tests (the GPU-only ones run here);
+#   2. the compile guard at the settings under which compiled multi-PEG models once collapsed (peg_0to5, ViT-Ti/4,
+#      24 px, batch 1024, bf16): `python -m cpvt_lab.compile_agreement` trains eager and compiled side by side;
+#   3. the CIFAR-10 study's next whole runs in the time left (`python -m cpvt_lab.study continue`), each measured
+#      while its weights exist and packed into $OUT/study.tar.gz after every run, so a call cut short at its
+#      limit keeps every run it finished.
+# Back on the development machine (docs/study.md): python -m cpvt_lab.study merge from=study.tar.gz
+# adds the rows, measurements and figures to results/cifar/ (replacing nothing) and rewrites paper_tables/cifar/.
 # Needs data_local/cifar10-jpeg.tar.gz and wheels/ beside the checkout (make gpu-carry). GPU_CHECK_DRY=1 runs the
-# smoke study (ablations/studies/smoke.yaml) on any machine instead, writing only under $OUT.
+# same stages at smoke size on any machine (aot_eager for the guard, the smoke study), writing only under $OUT.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 NAME=gpu_study_slot && source scripts/gpu_preamble.sh
-study=(study=cifar output_dir=outputs/study_slot) RESULTS=results/cifar BUDGET=${BUDGET:-360}
+TOTAL=${TOTAL_SECONDS:-520}
+started=$(date +%s)
+left() { echo $(( TOTAL - ($(date +%s) - started) )); }
+# a stage's time limit: at most CAP seconds, and RESERVE seconds kept for the stages after it
+limit() { local t=$(( $(left) - $2 )); echo $(( t < $1 ? (t > 0 ? t : 1) : $1 )); }
+study=(study=cifar output_dir=outputs/study_slot) tests_timeout=120 guard=(ablation=peg_0to5 steps=150)
 if [ -n "${GPU_CHECK_DRY:-}" ]; then
-    RESULTS=$OUT/results BUDGET=${DRY_BUDGET:-20}
-    study=(study=smoke "results_dir=$RESULTS" "tables_dir=$OUT/tables" "output_dir=$OUT/weights")
+    study=(study=smoke "results_dir=$OUT/results" "tables_dir=$OUT/tables" "output_dir=$OUT/weights")
+    tests_timeout=0 guard=(ablation=peg_0to5 steps=2 variants=aot_eager scale=smoke data.subset=200
+                           data.test_subset=100 data.batch_size=50 data.eval_sizes=[32])
 fi
-"$PYTHON" -m cpvt_lab.study continue "${study[@]}" "budget_seconds=$BUDGET" "${data[@]}"
-status=$?
-tar czf "$OUT/study.tar.gz" --exclude='*.lock' "$RESULTS"
-echo "== slot done (exit $status): $OUT/study.tar.gz holds $RESULTS"
-exit $status
+
+if [ "$tests_timeout" -gt 0 ]; then
+    echo "== fast-path tests ($(left) s left)"
+    timeout "$(limit $tests_timeout 240)" "$PYTHON" -m pytest -v --tb=short -p no:cacheprovider tests/test_gpu_path.py tests/test_compile_guard.py \
+        || echo "== fast-path tests FAILED or timed out"
+fi
+
+echo "== compile guard at the settings that collapsed ($(left) s left)"
+timeout "$(limit 120 200)" "$PYTHON" -m cpvt_lab.compile_agreement "${guard[@]}" "out=$OUT/agreement" "${data[@]}" \
+    || echo "== compile agreement FAILED or timed out"
+
+budget=$(( $(left) - 60 ))  # measuring, drawing and tabling after the last run take about a minute
+[ "$budget" -gt 0 ] || budget=1  # the first run always starts
+echo "== study, budget ${budget} s"
+timeout "$(limit $(( TOTAL )) 5)" "$PYTHON" -m cpvt_lab.study continue "${study[@]}" "budget_seconds=$budget" \
+    "pack=$OUT/study.tar.gz" "${data[@]}" || echo "== study FAILED, timed out or a run failed"
+echo "== slot done in $(( $(date +%s) - started )) s; files in $OUT: $(ls "$OUT" | tr '\n' ' ')"

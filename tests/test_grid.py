@@ -181,6 +181,14 @@ def test_a_time_budget_starts_no_run_that_would_not_finish_and_the_next_call_goe
     assert len(read_rows(fast_overrides_results(fast_overrides))) == 2
 
 
+def test_a_budget_holds_after_failed_runs_too(fast_overrides, tmp_path):
+    """Failed runs take time as well: a call whose runs all fail still starts none past its budget."""
+    out = io.StringIO()
+    report = run_grid(small_grid(tmp_path), [*fast_overrides, "optim.lr=1e30", "trainer.limit_train_batches=2"], seeds=[0], out=out,
+                      budget_seconds=0.001)  # every run ends in a non-finite loss
+    assert len(report.failed) == 1 and len(report.not_started) == 1 and not report.trained
+
+
 def fast_overrides_results(overrides):
     return next(o.split("=", 1)[1] for o in overrides if o.startswith("results_dir="))
 

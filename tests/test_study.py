@@ -3,15 +3,19 @@ they are, and one call trains whole runs, measures them, draws the attention fig
 from __future__ import annotations
 
 import re
+import shutil
+import tarfile
+from pathlib import Path
 
 import pytest
 import yaml
 
 from cpvt_lab.grid import load_grid
 from cpvt_lab.provenance import REPO_ROOT
-from cpvt_lab.results import finished_rows
+from cpvt_lab.results import append_row, finished_rows, read_rows
 from cpvt_lab.study.command import main
 from cpvt_lab.study.definition import load_study, planned_runs
+from cpvt_lab.study.exchange import merge, pack
 from cpvt_lab.study.standing import standing
 
 
@@ -53,18 +57,24 @@ def write_study(tmp_path, overrides, grids=("attention",)):
 
 
 def test_one_call_trains_whole_runs_in_order_and_the_next_goes_on(fast_overrides, tmp_path, capsys):
-    study = write_study(tmp_path, fast_overrides)
-    assert main(["continue", f"study={study}", "budget_seconds=0.001"]) == 0  # the first run always starts
+    """Calls on machines that keep nothing: each packs its folder after every run, the weights are gone by the
+    next call, and the attention figures come from the maps stored beside each run when it finished."""
+    study, packed = write_study(tmp_path, fast_overrides), tmp_path / "slot1.tar.gz"
+    assert main(["continue", f"study={study}", "budget_seconds=0.001", f"pack={packed}"]) == 0  # the first starts
     out = capsys.readouterr().out
     assert [r["ablation"] for r in finished_rows(tmp_path / "study")] == ["learned"]
     assert "1 of 3 runs in" in out and "next, in order (2 left): none seed 0, peg seed 0" in out
     assert "attention figures: waiting" in out and (tmp_path / "study/analysis/probe").is_dir()
+    with tarfile.open(packed) as tar:
+        names = tar.getnames()
+    assert "runs.jsonl" in names and any(n.startswith("analysis/attention_maps/") for n in names)
+    shutil.rmtree(tmp_path / "outputs")  # the next call runs where the first run's weights are not
 
     assert main(["continue", f"study={study}"]) == 0
     out = capsys.readouterr().out
     rows = finished_rows(tmp_path / "study")
     assert [r["ablation"] for r in rows] == ["learned", "none", "peg"]
-    for kind in ("equivariance", "probe"):  # every run measured once, while its weights were here
+    for kind in ("equivariance", "probe", "attention_maps"):  # every run measured once, while its weights were here
         assert sorted(p.stem for p in (tmp_path / "study/analysis" / kind).glob("*.csv")) == sorted(
             r["run_id"] for r in rows)
     for name in ("attention_matrices.png", "attention_query_tiles.png"):
@@ -74,6 +84,56 @@ def test_one_call_trains_whole_runs_in_order_and_the_next_goes_on(fast_overrides
 
     assert main(["continue", f"study={study}"]) == 0
     assert "trained 0, already done 3" in capsys.readouterr().out and len(finished_rows(tmp_path / "study")) == 3
+
+
+def test_a_call_killed_after_one_run_has_packed_that_run(fast_overrides, tmp_path, monkeypatch, capsys):
+    import cpvt_lab.train as train
+
+    calls, real = [], train.run_experiment
+
+    def killed_on_the_second(cfg, **kwargs):
+        calls.append(cfg.ablation_name)
+        if len(calls) == 2:
+            raise KeyboardInterrupt  # the slot's time limit
+        return real(cfg, **kwargs)
+
+    monkeypatch.setattr(train, "run_experiment", killed_on_the_second)
+    study, packed = write_study(tmp_path, fast_overrides), tmp_path / "slot.tar.gz"
+    with pytest.raises(KeyboardInterrupt):
+        main(["continue", f"study={study}", f"pack={packed}"])
+    home = tmp_path / "home"
+    merged = merge(packed, home)
+    assert merged.rows == 1 and [r["ablation"] for r in finished_rows(home)] == ["learned"]
+    assert {"analysis/attention_maps", "analysis/probe", "analysis/equivariance"} <= {
+        str(Path(f).parent) for f in merged.files}
+
+
+def _row(run_id, status="ok", finished_at="2026-01-01T00:00:00+00:00"):
+    return {"run_id": run_id, "status": status, "finished_at": finished_at, "ablation": "peg", "seed": 0}
+
+
+def test_merge_adds_rows_and_files_and_replaces_nothing(tmp_path):
+    home, slot = tmp_path / "home", tmp_path / "slot"
+    append_row(home, _row("a"))
+    (home / "analysis/probe").mkdir(parents=True)
+    (home / "analysis/probe/a.csv").write_text("home")
+    for row in (_row("a", finished_at="2026-02-02T00:00:00+00:00"), _row("b"), _row("c", status="failed")):
+        append_row(slot, row)
+    (slot / "analysis/probe").mkdir(parents=True)
+    (slot / "analysis/probe/a.csv").write_text("slot")
+    (slot / "analysis/probe/b.csv").write_text("slot")
+    (slot / "figures").mkdir()
+    (slot / "figures/attention_matrices.png").write_bytes(b"png")
+    packed = pack(slot, tmp_path / "slot.tar.gz")
+
+    merged = merge(packed, home)
+    assert (merged.rows, merged.already) == (2, 1)
+    assert [(r["run_id"], r["finished_at"][:7]) for r in read_rows(home, status=None)] == [
+        ("a", "2026-01"), ("b", "2026-01"), ("c", "2026-01")]
+    assert (home / "analysis/probe/a.csv").read_text() == "home" and merged.kept == ["analysis/probe/a.csv"]
+    assert (home / "analysis/probe/b.csv").is_file() and (home / "figures/attention_matrices.png").is_file()
+    again = merge(packed, home)
+    assert (again.rows, again.files) == (0, []) and len(read_rows(home, status=None)) == 3
 
 
 def test_an_override_that_changes_the_runs_is_refused_and_a_runtime_one_is_not(fast_overrides, tmp_path, capsys):
@@ -89,8 +149,10 @@ def test_an_override_that_changes_the_runs_is_refused_and_a_runtime_one_is_not(f
 
 @pytest.mark.parametrize("args, message", [
     (["status", "study=no_such"], "error: study: unknown study 'no_such'; valid: cifar, smoke"),
-    (["rerun"], "error: rerun: unknown action; valid: status, continue"),
+    (["rerun"], "error: rerun: unknown action; valid: status, continue, merge"),
     (["continue", "budget_seconds=-1"], "error: budget_seconds: must be >= 0"),
+    (["merge"], "error: from: merge needs from=FILE"),
+    (["merge", "from=no/such.tar.gz"], "error: from: merge needs from=FILE"),
 ])
 def test_bad_input_is_one_line_and_exit_2(args, message, capsys):
     assert main(args) == 2

@@ -8,17 +8,22 @@ same ``attn_mask`` as the fused one, so the relative-position bias is included.
 from __future__ import annotations
 
 import contextlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator, Mapping, Optional, Sequence
 
 import matplotlib.pyplot as plt
 import torch
 
+import pandas as pd
+
 from ..models import CPVTViT
 from ..results import finished_rows
+from . import store
 from .frames import SETTING, setting_label
 from .runs import load_run_model, test_images
+
+STORED_KIND = "attention_maps"  # the measured analysis that keeps each run's matrix (attention_maps.py)
 
 
 @contextlib.contextmanager
@@ -114,6 +119,7 @@ class RunMaps:
     grid: Optional[tuple[int, int]]
     setting: str
     missing: list[str]
+    images: set[int] = field(default_factory=set)  # how many test images each matrix averages over
 
     def note(self) -> str:
         drawn = f"drawn: {', '.join(self.matrices) or 'nothing'}" + (f" ({self.setting})" if self.setting else "")
@@ -124,14 +130,23 @@ def _setting(row: dict) -> tuple:
     return tuple(row.get(k) for k in SETTING)
 
 
+def stored_matrix(lines: pd.DataFrame) -> tuple[torch.Tensor, tuple[int, int]]:
+    """One run's stored attention lines (``attention_maps``: a line per query, key weights in one field) back
+    into its N x N matrix and grid."""
+    lines = lines.sort_values("query")
+    matrix = torch.tensor([[float(w) for w in str(text).split()] for text in lines.weights])
+    return matrix, (int(lines.grid_rows.iloc[0]), int(lines.grid_cols.iloc[0]))
+
+
 def maps_from_runs(results_dir: str | Path, ablations: Sequence[str] = ("learned", "none", "peg"), block: int = 1,
                    images: int = 32) -> RunMaps:
     """Attention of ``block`` for one finished run per ablation, all from one setting.
 
     The setting that holds most of the ablations wins (ties: the later runs); in it, the
-    lowest seed. Each model sees the same test images of that run's data set. A run
-    without a row or without its checkpoint is listed in ``missing`` with the command
-    that makes it.
+    lowest seed. A run's attention stored when it finished (``analysis/attention/``, measured
+    on the test images of its measurements) is used as stored; otherwise its checkpoint is
+    loaded and each model sees the same ``images`` test images. A run without a row, without
+    a stored map or a checkpoint is listed in ``missing`` with the command that makes it.
     """
     rows = [r for r in finished_rows(results_dir) if r["ablation"] in ablations]
     by_setting: dict[tuple, dict[str, dict]] = {}
@@ -143,11 +158,17 @@ def maps_from_runs(results_dir: str | Path, ablations: Sequence[str] = ("learned
     chosen = max(by_setting.values(), key=lambda found: (len(found), max(r.get("finished_at") or "" for r in
                                                                          found.values())))
     any_row = next(iter(chosen.values()))
-    missing, matrices, grid, batch = [], {}, None, None
+    stored = store.load(results_dir, STORED_KIND)
+    missing, matrices, grid, batch, counts = [], {}, None, None, set()
     for ablation in ablations:
         row = chosen.get(ablation)
         if row is None:
             missing.append(f"{ablation}: no finished run in this setting; make it with: {_command(any_row, ablation)}")
+            continue
+        lines = stored[(stored.run_id == row["run_id"]) & (stored.block == block)] if not stored.empty else stored
+        if len(lines):
+            matrices[ablation], grid = stored_matrix(lines)
+            counts.add(int(lines["images"].iloc[0]))
             continue
         try:
             model = load_run_model(row)
@@ -159,7 +180,8 @@ def maps_from_runs(results_dir: str | Path, ablations: Sequence[str] = ("learned
             batch, _ = test_images(row, limit=images)
         matrices[ablation] = model_patch_attention(model, batch, block)
         grid = tuple(model.patch_embed.grid_size)
-    return RunMaps(matrices, grid, setting_label(dict(zip(SETTING, _setting(any_row)))), missing)
+        counts.add(len(batch))
+    return RunMaps(matrices, grid, setting_label(dict(zip(SETTING, _setting(any_row)))), missing, counts)
 
 
 def _command(row: dict, ablation: str) -> str:

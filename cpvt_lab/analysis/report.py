@@ -104,11 +104,12 @@ def copy_figures(results_dir: str | Path, out_dir: str | Path) -> list[Path]:
 def write_attention(results_dir: str | Path, out_dir: str | Path, ablations: Sequence[str] = ("learned", "none", "peg"),
                     block: int = 1, images: int = 32) -> list[Path]:
     """The paper's attention figures (``block``'s patch-to-patch attention averaged over heads, and each
-    query's row tiled over the grid) from the checkpoints of one finished run per ablation."""
+    query's row tiled over the grid) of one finished run per ablation: its stored attention, else its checkpoint."""
     maps = attention.maps_from_runs(results_dir, ablations, block=block, images=images)
     print(maps.note())
     if not maps.matrices:
         raise FileNotFoundError(f"no attention to draw: {'; '.join(maps.missing)}")
-    out, title = _folder(out_dir), f"block {block}, {images} test images: {maps.setting}"
+    counts = " or ".join(str(n) for n in sorted(maps.images))
+    out, title = _folder(out_dir), f"block {block}, {counts} test images: {maps.setting}"
     return [_save(attention.plot_matrices(maps.matrices, title), out / "attention_matrices.png", 80),
             _save(attention.plot_query_tiles(maps.matrices, maps.grid, title), out / "attention_query_tiles.png", 80)]

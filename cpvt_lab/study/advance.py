@@ -1,66 +1,90 @@
-"""One step of a study: train the next whole runs within a budget, measure what needs their weights while the
-weights exist, draw the attention figures once their runs are at hand, and rewrite the study's tables."""
+"""One step of a study: train the next whole runs within a budget, measure each run while its weights exist
+(the attention maps the figures need included), pack the results after each run, draw the attention figures
+once their runs are measured, and rewrite the study's tables."""
 from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Optional, Sequence
 
 from ..analysis import report, store
+from ..analysis.attention import STORED_KIND
 from ..analysis.kinds import MEASURED
 from ..analysis.measure import measure_run
 from ..analysis.runs import checkpoint_path
-from ..grid import GridReport, PlannedRun, run_planned
+from ..grid import GridReport, PlannedRun, load_grid, run_planned
 from ..results import FIGURES_DIR, finished_rows
 from .definition import Study
+from .exchange import pack
 
-ATTENTION = ("learned", "none", "peg")  # the paper's figures: DeiT, DeiT without encoding, CPVT
+ATTENTION_GRID = "attention"  # its ablations are the paper's figures: DeiT, DeiT without encoding, CPVT
 ATTENTION_FIGURES = ("attention_matrices.png", "attention_query_tiles.png")
 
 
-def advance(study: Study, planned: Sequence[PlannedRun], budget_seconds: float = 0, out=None) -> GridReport:
-    """Train the study's next ``planned`` runs (whole runs, in order, within ``budget_seconds`` when > 0), then
-    measure, draw and table; a measurement that fails is reported and the rows are kept."""
+def attention_ablations() -> tuple[str, ...]:
+    return tuple(a for grid in load_grid(ATTENTION_GRID) for a in grid.ablations)
+
+
+def advance(study: Study, planned: Sequence[PlannedRun], budget_seconds: float = 0, out=None,
+            pack_to: Optional[str | Path] = None) -> GridReport:
+    """Train the study's next ``planned`` runs (whole runs, in order, within ``budget_seconds`` when > 0),
+    measuring each as it ends and packing the results folder into ``pack_to`` after each; then measure what an
+    earlier call left unmeasured, draw and table. A measurement that fails is reported, and tried again by the
+    next call on a machine that has the weights; the rows are kept."""
     out = out or sys.stdout
-    trained = run_planned(f"{study.name} (study)", planned, out, budget_seconds)  # what it trained, skipped, ...
-    measure_new(study, out)
+
+    def after_run(run: PlannedRun, row: dict[str, Any]) -> None:
+        measure_row(study, row, out)
+        if pack_to:
+            pack(study.results_dir, pack_to)
+
+    trained = run_planned(f"{study.name} (study)", planned, out, budget_seconds, after_run=after_run)
+    for row in finished_rows(study.results_dir):
+        if weights_here(row):
+            measure_row(study, row, out)
     draw_attention(study, out)
     if finished_rows(study.results_dir):
         written = report.write_all(study.results_dir, study.tables_dir)
         print(f"tables: {len(written)} files written to {study.tables_dir}/", file=out, flush=True)
+    if pack_to:
+        print(f"packed {study.results_dir} into {pack(study.results_dir, pack_to)}", file=out, flush=True)
     return trained
 
 
-def measure_new(study: Study, out) -> None:
-    """Every analysis that needs the weights, for each run whose checkpoint is here and that lacks it."""
-    for row in finished_rows(study.results_dir):
-        if not weights_here(row):
+def measured(results_dir: str | Path, kind: str, row: dict[str, Any]) -> bool:
+    return (store.folder(results_dir, kind) / f"{row['run_id']}.csv").is_file()
+
+
+def measure_row(study: Study, row: dict[str, Any], out) -> None:
+    """Every analysis that needs the run's weights and is not stored yet for it."""
+    for kind in MEASURED:
+        if measured(study.results_dir, kind, row):
             continue
-        for kind in MEASURED:
-            if (store.folder(study.results_dir, kind) / f"{row['run_id']}.csv").is_file():
-                continue
-            try:
-                frame = measure_run(kind, row, images=study.analysis_images, **MEASURED[kind].options)
-            except Exception as err:  # noqa: BLE001 - one failed measurement must not cost the slot's rows
-                print(f"{kind} of {row['ablation']} seed {row['seed']} FAILED: {type(err).__name__}: {err}",
-                      file=out, flush=True)
-                continue
-            print(f"{kind}: {row['ablation']} seed {row['seed']} -> {store.save(study.results_dir, kind, frame)}",
+        try:
+            frame = measure_run(kind, row, images=study.analysis_images, **MEASURED[kind].options)
+        except Exception as err:  # noqa: BLE001 - one failed measurement must not cost the slot's rows
+            print(f"{kind} of {row['ablation']} seed {row['seed']} FAILED: {type(err).__name__}: {err}",
                   file=out, flush=True)
+            continue
+        print(f"{kind}: {row['ablation']} seed {row['seed']} -> {store.save(study.results_dir, kind, frame)}",
+              file=out, flush=True)
 
 
 def draw_attention(study: Study, out) -> None:
-    """The paper's attention figures into ``<results_dir>/figures/``, from seed-0 runs whose checkpoints are here."""
+    """The paper's attention figures into ``<results_dir>/figures/``, from the stored attention of the seed-0 runs
+    (or their checkpoints, where the weights are here), once every run the figures need has one of the two."""
     figures = Path(study.results_dir) / FIGURES_DIR
     if all((figures / name).is_file() for name in ATTENTION_FIGURES):
         return
-    here = {r["ablation"] for r in finished_rows(study.results_dir)
-            if r["seed"] == min(study.seeds) and weights_here(r)}
-    if not set(ATTENTION) <= here:
-        print(f"attention figures: waiting for the seed-{min(study.seeds)} runs of {', '.join(ATTENTION)} with their "
-              f"checkpoints here (have: {', '.join(sorted(here & set(ATTENTION))) or 'none'})", file=out, flush=True)
+    needed = attention_ablations()
+    ready = {r["ablation"] for r in finished_rows(study.results_dir) if r["seed"] == min(study.seeds)
+             and r["ablation"] in needed and (measured(study.results_dir, STORED_KIND, r) or weights_here(r))}
+    if set(needed) - ready:
+        print(f"attention figures: waiting for the seed-{min(study.seeds)} runs of {', '.join(needed)} "
+              f"(measured: {', '.join(sorted(ready)) or 'none'})", file=out, flush=True)
         return
-    report.write_attention(study.results_dir, figures, ATTENTION, block=1, images=64)
+    report.write_attention(study.results_dir, figures, needed, block=MEASURED[STORED_KIND].options["block"],
+                           images=study.analysis_images)
     print(f"attention figures drawn into {figures}/", file=out, flush=True)
 
 

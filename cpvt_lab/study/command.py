@@ -1,4 +1,4 @@
-"""The study, a few whole runs at a time: ``python -m cpvt_lab.study [status|continue] [study=cifar] [KEY=VALUE...]``.
+"""The study, a few whole runs at a time: ``python -m cpvt_lab.study [status|continue|merge] [study=cifar] [KEY=VALUE...]``.
 
   status     (the default) where the study stands: its runs in, per grid; the device time, devices and
              versions of its rows; the runs that come next. Reads only.
@@ -7,11 +7,16 @@
              draw the paper's attention figures once the seed-0 learned, none and peg runs are here, rewrite
              the study's tables, and print the status. Run it again, on any machine, to go on: runs with a
              row are not trained again, so rows brought back from several machines add up.
+  merge      from=FILE: add the rows, measurements and figures of a packed results folder (pack=, below) or
+             another results folder to the study's, replacing nothing (a run_id already finished here keeps
+             its row), then rewrite the tables and print the status.
 
 Keys:
   study=cifar        a study file in ablations/studies/ (cifar: the paper's grids, seeds 0-2, 54 runs;
                      smoke: the same in miniature for a CPU), or the path of one
   budget_seconds=0   continue: start no run that would not end within this many seconds (0: no budget)
+  pack=FILE          continue: write the results folder into FILE (.tar.gz) after every run and at the end,
+                     so a call killed at its time limit keeps every run it finished
   results_dir=, tables_dir=   instead of the study file's folders
 Every other KEY=VALUE is a run-config override for every run that leaves the runs what they are
 (data.archive=PATH, compile=false); one that would change their run_id is refused.
@@ -20,18 +25,21 @@ from __future__ import annotations
 
 import dataclasses
 import sys
+from pathlib import Path
 from typing import Optional, Sequence
 
 from ..cli import UsageError, parse_words, run_command
 from ..config import ConfigError
 from ..data import DataError
 from ..grid import GridError
+from ..analysis import report
 from .advance import advance
+from .exchange import merge
 from .definition import StudyError, load_study, planned_runs
 from .standing import standing
 
-ACTIONS = ("status", "continue")
-OPTIONS = {"study": "cifar", "budget_seconds": 0.0, "results_dir": "", "tables_dir": ""}
+ACTIONS = ("status", "continue", "merge")
+OPTIONS = {"study": "cifar", "budget_seconds": 0.0, "results_dir": "", "tables_dir": "", "pack": "", "from": ""}
 
 
 def _main(argv: list[str]) -> int:
@@ -43,12 +51,22 @@ def _main(argv: list[str]) -> int:
         raise UsageError("budget_seconds", f"must be >= 0 (0: no budget), got {args['budget_seconds']}")
     study = load_study(args["study"])
     study = dataclasses.replace(study, **{k: args[k] for k in ("results_dir", "tables_dir") if args[k]})
+    if action == "merge":
+        source = Path(args["from"] or "")
+        if not args["from"] or not source.exists():
+            raise UsageError("from", f"merge needs from=FILE, a packed study (.tar.gz) or a results folder; "
+                                     f"got {args['from']!r}" + (" (not found)" if args["from"] else ""))
     planned = planned_runs(study, extra)  # every run composed and checked before any work
+    failed = []
     if action == "continue":
         _warn_without_gpu(study)
-        failed = advance(study, planned, args["budget_seconds"]).failed
+        failed = advance(study, planned, args["budget_seconds"], pack_to=args["pack"] or None).failed
+    elif action == "merge":
+        print(merge(source, study.results_dir).report(str(source), study.results_dir), flush=True)
+        written = report.write_all(study.results_dir, study.tables_dir)
+        print(f"tables: {len(written)} files written to {study.tables_dir}/", flush=True)
     print(standing(study, planned).report(), flush=True)
-    return 1 if action == "continue" and failed else 0
+    return 1 if failed else 0
 
 
 def _warn_without_gpu(study) -> None:
