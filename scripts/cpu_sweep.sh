@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# The sweep that chose the CPU study's recipe (scale=cpu): the peg ablation, seed 0, on CIFAR-10 (JPEG copy), each
+# setting stated in full here so that a row can be repeated whatever cpu.yaml says later. Rows go into
+# results/cpu_sweep/runs.jsonl (resumable: a setting with a row is not trained again); docs/cpu_study.md reads them.
+# Usage: scripts/cpu_sweep.sh [NAME...]   (default: every setting, in order)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=${PYTHON:-.venv/bin/python}
+common=(scale=cpu results_dir=results/cpu_sweep output_dir=outputs/cpu_sweep trainer.enable_progress_bar=false)
+declare -A settings=(
+  [base]="optim.lr=1e-3 model.drop_path=0.1 optim.warmup_epochs=0.5 trainer.max_epochs=4"
+  [nodrop]="optim.lr=1e-3 model.drop_path=0 optim.warmup_epochs=0.3 trainer.max_epochs=4"
+  [lr2e-3]="optim.lr=2e-3 model.drop_path=0 optim.warmup_epochs=0.3 trainer.max_epochs=4"
+  [lr5e-4]="optim.lr=5e-4 model.drop_path=0 optim.warmup_epochs=0.3 trainer.max_epochs=4"
+  [nosmooth]="optim.lr=1e-3 model.drop_path=0 optim.warmup_epochs=0.3 trainer.max_epochs=4 optim.label_smoothing=0"
+  [batch64]="optim.lr=1e-3 model.drop_path=0 optim.warmup_epochs=0.3 trainer.max_epochs=4 data.batch_size=64"
+)
+order=(base nodrop lr2e-3 lr5e-4 nosmooth batch64)
+for name in "${@:-${order[@]}}"; do
+  [ -n "${settings[$name]:-}" ] || { echo "error: unknown setting $name; valid: ${order[*]}" >&2; exit 2; }
+  echo "== $name: ${settings[$name]}"
+  # shellcheck disable=SC2086
+  "$PY" -m cpvt_lab.run ablation=peg "${common[@]}" ${settings[$name]}
+done
