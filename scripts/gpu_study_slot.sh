@@ -4,7 +4,8 @@
 #   1. the fast-path tests (the GPU-only ones run here);
 #   2. the compile guard at the settings under which compiled multi-PEG models once collapsed (peg_0to5, ViT-Ti/4,
 #      24 px, batch 1024, bf16): `python -m cpvt_lab.compile_agreement` trains eager and compiled side by side;
-#   3. the CIFAR-10 study's next whole runs in the time left (`python -m cpvt_lab.study continue`), each measured
+#   3. the CIFAR-10 study's next whole runs in the time left (`python -m cpvt_lab.study continue`), trained eager
+#      (the plain path: nothing to check, and no compile time in a short slot), each measured
 #      while its weights exist and packed into $OUT/study.tar.gz after every run, so a call cut short at its
 #      limit keeps every run it finished.
 # Back on the development machine (docs/study.md): python -m cpvt_lab.study merge from=study.tar.gz
@@ -19,7 +20,7 @@ started=$(date +%s)
 left() { echo $(( TOTAL - ($(date +%s) - started) )); }
 # a stage's time limit: at most CAP seconds, and RESERVE seconds kept for the stages after it
 limit() { local t=$(( $(left) - $2 )); echo $(( t < $1 ? (t > 0 ? t : 1) : $1 )); }
-study=(study=cifar output_dir=outputs/study_slot) tests_timeout=120 guard=(ablation=peg_0to5 steps=150)
+study=(study=cifar compile=false output_dir=outputs/study_slot) tests_timeout=120 guard=(ablation=peg_0to5 steps=150)
 if [ -n "${GPU_CHECK_DRY:-}" ]; then
     study=(study=smoke "results_dir=$OUT/results" "tables_dir=$OUT/tables" "output_dir=$OUT/weights")
     tests_timeout=0 guard=(ablation=peg_0to5 steps=2 variants=aot_eager scale=smoke data.subset=200
