@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# One call on a GPU lent a few minutes at a time, nothing kept between calls (TOTAL_SECONDS, default 500, for a
-# call of at most 9 minutes; TOTAL_SECONDS 520 by default):
+# One call on a GPU lent a few minutes at a time, nothing kept between calls, within TOTAL_SECONDS (520 by default,
+# for a call of at most 9 minutes):
 #   1. the fast-path tests (the GPU-only ones run here);
 #   2. the compile guard at the settings under which compiled multi-PEG models once collapsed (peg_0to5, ViT-Ti/4,
 #      24 px, batch 1024, bf16): `python -m cpvt_lab.compile_agreement` trains eager and compiled side by side;
