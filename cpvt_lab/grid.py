@@ -125,8 +125,9 @@ def check_overrides(overrides: Sequence[str]) -> list[str]:
     return list(overrides)
 
 
-def plan(name: str, overrides: Sequence[str] = (), seeds: Any = None) -> list[PlannedRun]:
-    """Every run of the grid, composed and checked, once per run_id; ``seeds`` (if given) replace the grid's.
+def plan(name: str, overrides: Sequence[str] = (), seeds: Any = None, check: bool = True) -> list[PlannedRun]:
+    """Every run of the grid, composed and (with ``check``) checked, once per run_id; ``seeds`` (if given) replace
+    the grid's. ``check=False`` plans without looking at the data (what a run is needs no archive).
 
     Seed by seed (in grid order within a seed), so that a first seed of every cell is
     done before any second: stopped early, a grid still covers every table.
@@ -139,7 +140,7 @@ def plan(name: str, overrides: Sequence[str] = (), seeds: Any = None) -> list[Pl
             for i, seed in enumerate(seeds_override or grid.seeds):
                 try:
                     cfg = compose(ablation, [*grid.overrides, *overrides, f"seed={seed}"])
-                    if i == 0:  # seeds change nothing else that validate() checks
+                    if check and i == 0:  # seeds change nothing else that validate() checks
                         validate(cfg)
                 except (HydraException, OmegaConfBaseException) as err:
                     raise GridError(f"grid {grid.name}, ablation {ablation}: {err}") from None

@@ -70,21 +70,21 @@ def planned_runs(study: Study, extra: Sequence[str] = ()) -> list[PlannedRun]:
     folder. ``extra`` overrides may change how runs train (data paths, compile) but not which runs they are."""
     where = [f"results_dir={study.results_dir}"]
     runs = _union(study, [*study.overrides, *study.runtime, *where, *extra])
-    if extra:
-        reference = {r.run_id for r in _union(study, [*study.overrides, *where])}
+    if extra:  # the runs without the extra overrides, planned without the data (which only the extras may give)
+        reference = {r.run_id for r in _union(study, [*study.overrides, *where], check=False)}
         if {r.run_id for r in runs} != reference:
-            changing = [o for o in extra if {r.run_id for r in _union(study, [*study.overrides, *where, o])}
-                        != reference]
+            changing = [o for o in extra if {r.run_id for r in _union(study, [*study.overrides, *where, o],
+                                                                      check=False)} != reference]
             raise StudyError(f"{', '.join(changing) or ' '.join(extra)}: changes which runs these are (their run_id); "
                              f"the study's runs are fixed by the overrides of study {study.name} "
                              f"({' '.join(study.overrides)}); data paths, compile and the like may be given")
     return runs
 
 
-def _union(study: Study, overrides: Sequence[str]) -> list[PlannedRun]:
+def _union(study: Study, overrides: Sequence[str], check: bool = True) -> list[PlannedRun]:
     runs: dict[str, PlannedRun] = {}
     for grid in study.grids:
-        for run in plan(grid, overrides, list(study.seeds)):
+        for run in plan(grid, overrides, list(study.seeds), check=check):
             kept = runs.setdefault(run.run_id, run)
             kept.grids.extend(g for g in run.grids if g not in kept.grids)
     return list(runs.values())
