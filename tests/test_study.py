@@ -108,6 +108,19 @@ def test_a_call_killed_after_one_run_has_packed_that_run(fast_overrides, tmp_pat
         str(Path(f).parent) for f in merged.files}
 
 
+def test_a_call_killed_while_measuring_has_packed_the_run(fast_overrides, tmp_path, monkeypatch):
+    import cpvt_lab.study.advance as advance
+
+    def killed(*args, **kwargs):
+        raise KeyboardInterrupt  # the slot's time limit, while the first run is measured
+
+    monkeypatch.setattr(advance, "measure_run", killed)
+    study, packed = write_study(tmp_path, fast_overrides), tmp_path / "slot.tar.gz"
+    with pytest.raises(KeyboardInterrupt):
+        main(["continue", f"study={study}", f"pack={packed}"])
+    assert merge(packed, tmp_path / "home").rows == 1
+
+
 def _row(run_id, status="ok", finished_at="2026-01-01T00:00:00+00:00"):
     return {"run_id": run_id, "status": status, "finished_at": finished_at, "ablation": "peg", "seed": 0}
 

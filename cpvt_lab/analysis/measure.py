@@ -4,6 +4,7 @@ from __future__ import annotations
 from typing import Any, Optional, Sequence
 
 import pandas as pd
+import torch
 
 from ..provenance import command_line, device_name
 from . import store
@@ -17,9 +18,10 @@ def measure_run(kind: str, row: dict[str, Any], images: int = 256, size: Optiona
     fields and how it was measured."""
     if kind not in MEASURED:
         raise ValueError(f"kind must be one of {tuple(MEASURED)}, got {kind!r}")
-    model = load_run_model(row)
+    device = "cuda" if torch.cuda.is_available() else "cpu"  # a GPU slot measures on its GPU
+    model = load_run_model(row, device)
     size = size or row["train_size"]
-    x, y = test_images(row, limit=images, size=size)
+    x, y = (t.to(device) for t in test_images(row, limit=images, size=size))
     frame = MEASURED[kind].measure(model, x, y, seed=seed, **options)
     return store.annotate(row, frame, size=size, images=len(x), analysis_seed=seed, device=device_name(),
                           command=command_line())

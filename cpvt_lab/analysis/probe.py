@@ -41,7 +41,7 @@ def probe_block(tokens: torch.Tensor, train: np.ndarray, test: np.ndarray, max_i
     """Fit on the tokens of ``train`` images, score on those of ``test``: position, row and column accuracy."""
     b, rows, cols, dim = tokens.shape
     position = np.tile(np.arange(rows * cols), b).reshape(b, rows * cols)
-    features = tokens.reshape(b, rows * cols, dim).double().numpy()
+    features = tokens.reshape(b, rows * cols, dim).double().cpu().numpy()
     # one scale for all features, not one per feature: per-feature standardising would blow
     # float round-off in a constant feature up into a signal the probe could read
     features = features / (features[train].std() or 1.0)

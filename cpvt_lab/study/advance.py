@@ -34,6 +34,8 @@ def advance(study: Study, planned: Sequence[PlannedRun], budget_seconds: float =
     out = out or sys.stdout
 
     def after_run(run: PlannedRun, row: dict[str, Any]) -> None:
+        if pack_to:  # the row first: a call killed while measuring keeps the run
+            pack(study.results_dir, pack_to)
         measure_row(study, row, out)
         if pack_to:
             pack(study.results_dir, pack_to)
