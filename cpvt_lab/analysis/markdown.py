@@ -229,8 +229,8 @@ def claims_markdown(verdicts: pd.DataFrame, results_dir: str | Path, runs: Optio
              "t-interval (marked *); d: Cohen's d (pooled SD; paired: mean difference over the SD of the "
              "differences). Verdict: **reproduced** when the claim holds over the whole interval, **contradicted** "
              "when it fails over the whole interval (the paper measured on ImageNet: a contradiction is a finding about "
-             "our data set, not a failure of the runs), **inconclusive** otherwise or with fewer than 2 seeds per "
-             "cell (`cpvt_lab/analysis/stats.py` states the rule).", ""]
+             "our data set, not a failure of the runs), **inconclusive** otherwise, and always with fewer than 3 "
+             "seeds in a cell (`cpvt_lab/analysis/stats.py` states the rule).", ""]
     counts = verdicts.verdict.value_counts()
     parts += ["Totals: " + ", ".join(f"{counts.get(v, 0)} {v}" for v in VERDICTS) + ".", ""]
     for key, group in verdicts.groupby(SETTING, dropna=False, sort=False):
