@@ -28,7 +28,7 @@ def test_a_run_records_its_curve_beside_it_and_in_its_row(fast_overrides, capsys
     assert all(isinstance(v, float) for v in curve["train_loss"] + curve["top1"])
     assert curve["lr"][-1] < curve["lr"][0]  # cosine decay
     assert [float(r["train_loss"]) for r in read_curve(cfg)] == curve["train_loss"]
-    assert row["unstable"] is False
+    assert row["unstable"] is False and row["test_images"] == 60  # the tiny archive's 6 test images a class
     out = capsys.readouterr().out
     assert "epoch 1/3, loss" in out and "top1@32" in out and "left" in out
 
