@@ -14,7 +14,6 @@ from typing import Callable, Optional, Sequence
 
 import pandas as pd
 
-from ..curves import RISING_EPOCHS
 from ..results import FIGURES_DIR, RESULTS_FILE
 from ..studies import STUDIES, STUDY_BY_ID, Study, paper_value, reference
 from .convergence import convergence_line
@@ -148,8 +147,8 @@ def study_markdown(study_id: str, runs: pd.DataFrame, claims: pd.DataFrame, curv
              f"What it shows: {study.shows}. Ours: top-1 (%) as mean ± std over seeds (n runs), at the training "
              f"size followed by the 95% t-interval of the mean in brackets (none from one seed; claims.md gives "
              f"intervals at every size), "
-             f"† = fine-tuned at that size, ⚠ unstable = a run's training loss rose {RISING_EPOCHS} epochs in a "
-             f"row under a decaying lr (its learning curve is in its row). Paper: the published figure (status in "
+             f"† = fine-tuned at that size, ⚠ unstable = a run whose learning curve ends clearly worse than it "
+             f"once was (`cpvt_lab/curves.py`; the curve is in its row). Paper: the published figure (status in "
              f"brackets; see reference.csv). Our training size sits beside the paper's training resolution and our "
              f"k-th larger test size beside the paper's k-th ({px} px). Grid: `python -m cpvt_lab.grid {study.grid}` "
              f"(`ablations/grids/{study.grid}.yaml` lists this table's rows).", ""]
