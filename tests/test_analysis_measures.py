@@ -186,7 +186,7 @@ def test_the_test_set_term_widens_the_seed_interval_with_welch_satterthwaite_deg
 
 
 # ------------------------------------------------------------------ the paper's claims on made-up runs
-def made_up_runs() -> pd.DataFrame:
+def made_up_runs(test_images=None) -> pd.DataFrame:
     """learned beats none by ~5 points at 24 px over three seeds; learned loses 2 +- 0.1 points at 32 px."""
     lines = []
     for seed, (learned, none, drop) in enumerate([(70.0, 65.0, 2.0), (71.0, 66.5, 2.1), (70.5, 65.2, 1.9)]):
@@ -194,7 +194,9 @@ def made_up_runs() -> pd.DataFrame:
             for size, rank, value in ((24, 0, top1), (32, 1, top1 - drop)):
                 lines.append(dict(run_id=f"{ablation}{seed}", ablation=ablation, seed=seed, scale="cifar",
                                   dataset="CIFAR-10, JPEG copy", epochs=100, train_size=24, model_size="vit_ti4",
-                                  size_px=size, size_rank=rank, top1=value, finetuned=False))
+                                  setting_id=f"{ablation}-setting", recipe_id="recipe", setting="cifar",
+                                  ablation_label=ablation, size_px=size, size_rank=rank, top1=value,
+                                  test_images=test_images, finetuned=False, unstable=False))
     return pd.DataFrame(lines)
 
 
@@ -210,3 +212,11 @@ def test_claims_get_welch_or_paired_verdicts_and_claims_without_runs_stay_listed
     assert verdicts.loc["pos_0_beats_10", "reason"] == "no runs"
     text = markdown.claims_markdown(verdicts.reset_index(), "made_up")
     assert "2 reproduced, 0 contradicted" in text and "## Claims without any runs" in text
+    # measured on 500 test images, a 2-point loss at the larger size is no longer settled: the binomial terms
+    # of both sizes apply to the paired difference, however alike the seeds' differences are
+    on_500 = claims.judge_claims(made_up_runs(test_images=500)).set_index("claim")
+    assert on_500.loc["t1_learned_loses_larger", "verdict"] == "inconclusive"
+    assert on_500.loc["t1_learned_beats_none", "verdict"] == "inconclusive"  # +-2 points a cell from the test set
+    assert on_500.loc["t1_learned_beats_none", "a_images"] == 500
+    on_10k = claims.judge_claims(made_up_runs(test_images=10_000)).set_index("claim")
+    assert set(on_10k.loc[["t1_learned_loses_larger", "t1_learned_beats_none"], "verdict"]) == {"reproduced"}

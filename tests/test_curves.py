@@ -102,10 +102,15 @@ def test_the_tables_show_the_unstable_flag_and_draw_each_studys_curves(fast_over
 
     cfg = compose("peg", fast_overrides)
     row = run_experiment(cfg)
-    append_row(cfg.results_dir, {**row, "run_id": "unstable0001", "ablation": "none", "unstable": True})
+    # the stored flag says stable; the curve in the row decides, at table time
+    append_row(cfg.results_dir, {**row, "run_id": "unstable0001", "ablation": "none", "unstable": False,
+                                 "curve": COLLAPSE})
     written = write_tables(cfg.results_dir, tmp_path / "tables")
     table1 = (tmp_path / "tables" / "table1_pe_strategies.md").read_text()
-    assert "⚠ unstable" in table1
+    none_line = next(line for line in table1.splitlines() if line.startswith("| none "))
+    assert "— ⚠ 1 unstable run left out" in none_line and "|   0 |" in none_line  # no stable seed left
+    assert ("Left out of every cell as unstable: 1 run (none seed 0, unstable0001: training loss ends at 2.1, above "
+            "its minimum 1.82; top-1 ends at 28.0%, 7.2 points below its peak)") in table1
     peg_line = next(line for line in table1.splitlines() if line.startswith("| peg "))
     assert "⚠" not in peg_line
     assert tmp_path / "tables" / "curves_table1_pe_strategies.png" in written

@@ -17,7 +17,7 @@ import torch
 
 from ..models import CPVTViT
 from ..results import finished_rows
-from .frames import SETTING, setting_label
+from .settings import SETTING, recipe_id, setting_label
 from .runs import load_run_model, test_images
 
 
@@ -121,7 +121,8 @@ class RunMaps:
 
 
 def _setting(row: dict) -> tuple:
-    return tuple(row.get(k) for k in SETTING)
+    """The row's section: its figures set side by side only runs whose recipe is the same."""
+    return (*(row.get(k) for k in SETTING), recipe_id(row))
 
 
 def maps_from_runs(results_dir: str | Path, ablations: Sequence[str] = ("learned", "none", "peg"), block: int = 1,
