@@ -1,9 +1,10 @@
 """Learning curves: per epoch, the training loss, top-1 at the training size and the lr of a run.
 
 The curve is written beside the run (``curve.csv``, rewritten each epoch), kept in the
-checkpoint so a resumed run continues it, copied compactly into the run's row, and read
-for the ``unstable`` flag. Each epoch end also prints one line with an estimate of the
-time left, so a long run says where it stands.
+checkpoint so a resumed run continues it, copied compactly into the run's row, and judged
+for instability (``is_unstable``: at the end of a run, and again by the tables from the row's
+curve). Each epoch end also prints one line with an estimate of the time left, so a long run
+says where it stands.
 """
 from __future__ import annotations
 
@@ -17,25 +18,39 @@ import pytorch_lightning as pl
 from .atomic import replacing
 
 COLUMNS = ("epoch", "train_loss", "top1", "lr")
-RISING_EPOCHS = 3  # consecutive epochs of rising loss under a decaying lr that make a run unstable
+# A run is unstable when its curve ends clearly worse than it once was. Under a decaying lr a healthy run's
+# training loss ends at, or a few hundredths above, its minimum, and its top-1 at the training size within
+# about a point of its peak; a collapse ends well away from both, whether its loss kept climbing (the compiled
+# multi-PEG runs: 1.82, 2.15, 2.13, 2.28, ..., top-1 35% at epoch 3, 28% at the end) or jumped once and stayed up.
+LOSS_RISE = 0.05           # the final loss above the minimum by more than this many nats ...
+LOSS_RISE_FRACTION = 0.05  # ... and by more than this share of the minimum (a wobble is 0.01-0.03 at a loss of 1-2)
+TOP1_DROP = 3.0            # or the final top-1 below the peak by more than this many points (a late wobble: ~1)
 
 
-def is_unstable(curve: dict[str, list], warmup_epochs: float = 0, rising: int = RISING_EPOCHS) -> bool:
-    """Whether the training loss rose ``rising`` epochs in a row while the lr was falling (after warm-up).
+def _values(curve: dict[str, list], column: str) -> list[float]:
+    return [v for v in curve.get(column) or [] if v is not None]
 
-    A healthy run's loss may wobble for an epoch; one that keeps climbing while the lr decays
-    is diverging, as the compiled multi-PEG runs did (1.82, 2.15, 2.13, 2.28, ...).
+
+def instability(curve: dict[str, list], warmup_epochs: float = 0) -> str:
+    """Why the run's curve ends clearly worse than it once was ('' when it does not, or has not left warm-up).
+
+    The training loss ends above its minimum by more than ``LOSS_RISE`` and ``LOSS_RISE_FRACTION`` of it, or
+    the top-1 at the training size ends more than ``TOP1_DROP`` points below its peak.
     """
-    loss, lr = curve.get("train_loss", []), curve.get("lr", [])
-    streak = 0
-    for i in range(1, min(len(loss), len(lr))):
-        if i <= warmup_epochs or loss[i] is None or loss[i - 1] is None:
-            streak = 0
-            continue
-        streak = streak + 1 if loss[i] > loss[i - 1] and lr[i] <= lr[i - 1] else 0
-        if streak >= rising:
-            return True
-    return False
+    loss, top1, epochs = (_values(curve, c) for c in ("train_loss", "top1", "epoch"))
+    if max([*epochs, len(loss), len(top1)]) <= warmup_epochs:  # the lr is still rising: nothing to judge yet
+        return ""
+    reasons = []
+    if loss and loss[-1] > min(loss) + max(LOSS_RISE, LOSS_RISE_FRACTION * min(loss)):
+        reasons.append(f"training loss ends at {loss[-1]:.3g}, above its minimum {min(loss):.3g}")
+    if top1 and top1[-1] < max(top1) - TOP1_DROP:
+        reasons.append(f"top-1 ends at {top1[-1]:.1f}%, {max(top1) - top1[-1]:.1f} points below its peak")
+    return "; ".join(reasons)
+
+
+def is_unstable(curve: dict[str, list], warmup_epochs: float = 0) -> bool:
+    """Whether the run's learning curve ends clearly worse than it once was (``instability`` says how)."""
+    return bool(instability(curve, warmup_epochs))
 
 
 class LearningCurve(pl.Callback):

@@ -73,8 +73,14 @@ def compiled_unchecked(row: dict[str, Any]) -> bool:
 
 
 def finished_rows(results_dir: str | Path) -> list[dict[str, Any]]:
-    """The results: ``ok`` rows less those set aside (``compiled_unchecked``), one per run_id (the latest)."""
-    return list({r["run_id"]: r for r in read_rows(results_dir) if not compiled_unchecked(r)}.values())
+    """The results: ``ok`` rows less those set aside (``compiled_unchecked``), one per run_id (the latest), in the
+    order their latest rows were written."""
+    latest: dict[str, dict[str, Any]] = {}
+    for row in read_rows(results_dir):
+        if not compiled_unchecked(row):
+            latest.pop(row["run_id"], None)  # re-inserted: the order is that of the latest rows
+            latest[row["run_id"]] = row
+    return list(latest.values())
 
 
 def set_aside_rows(results_dir: str | Path) -> list[dict[str, Any]]:

@@ -140,24 +140,53 @@ def test_verdicts_follow_the_interval(a, b, direction, margin, expected):
     assert stats.compare(a, b, direction, margin)["verdict"] == expected
 
 
-def test_fewer_than_two_seeds_is_inconclusive_with_the_reason():
+def test_fewer_than_three_seeds_is_inconclusive_whatever_the_interval_and_says_so():
     one = stats.compare([70.0], [60.0, 61.0], "greater")
-    assert one["verdict"] == "inconclusive" and "n<2" in one["reason"] and one["diff"] == pytest.approx(9.5)
+    assert one["verdict"] == "inconclusive" and "(n < 3)" in one["reason"] and one["diff"] == pytest.approx(9.5)
     none = stats.compare([], [60.0, 61.0], "greater")
     assert none["reason"] == "no runs" and math.isnan(none["diff"])
     assert math.isnan(stats.cell_summary([3.0]).low)
+    two = stats.compare([60.0, 61.0], [40.0, 41.0], "greater", test_images=(10_000, 10_000))
+    assert two["diff_low"] > 0  # the interval alone would settle it ...
+    assert two["verdict"] == "inconclusive" and two["reason"].startswith("inconclusive (n < 3): A has 2 seeds")
+    three = stats.compare([60.0, 61.0, 60.5], [40.0, 41.0, 40.5], "greater", test_images=(10_000, 10_000))
+    assert three["verdict"] == "reproduced"  # ... and with three seeds a cell it does
 
 
-def test_identical_seeds_give_an_exact_difference():
-    d = stats.welch_difference([2.0, 2.0], [1.0, 1.0])
-    assert (d.low, d.high) == (1.0, 1.0)
-    assert stats.verdict(d, "greater", 0.5)[0] == "reproduced"
-    assert stats.verdict(d, "greater", 1.0)[0] == "contradicted"  # exactly 1, not more than 1
-    assert stats.cell_summary([19.2, 19.2]) == stats.Summary(2, 19.2, 0.0, 19.2, 19.2)
+def test_zero_spread_over_seeds_is_no_certainty():
+    # top-1 on 500 images comes in steps of 0.2 points: two seeds agreeing exactly is common
+    same = stats.compare([20.4, 20.4], [20.2, 20.2], "greater", test_images=(500, 500))
+    assert same["verdict"] == "inconclusive" and "(n < 3)" in same["reason"]
+    assert same["diff_low"] < 0 < 0.2 < same["diff_high"]  # the test set alone leaves +-5 points
+    three = stats.compare([20.4] * 3, [20.2] * 3, "greater", test_images=(500, 500))
+    assert three["verdict"] == "inconclusive" and "straddles 0" in three["reason"]
+    # with no spread the interval is the normal one of the two binomial terms
+    half = 1.959964 * math.sqrt(1e4 * (0.204 * 0.796 + 0.202 * 0.798) / 500)
+    assert (three["diff_low"], three["diff_high"]) == (pytest.approx(0.2 - half), pytest.approx(0.2 + half))
+    cell = stats.cell_summary([19.2, 19.2], test_images=500)
+    assert (cell.std, cell.high - cell.low) == (0.0, pytest.approx(2 * 1.959964 * math.sqrt(1e4 * 0.192 * 0.808 / 500)))
+    # not knowing the test set, zero spread gives no interval at all, never [mean, mean]
+    unknown = stats.compare([20.4, 20.4, 20.4], [20.2, 20.2, 20.2], "greater")
+    assert unknown["verdict"] == "inconclusive" and math.isnan(unknown["diff_low"]) and "no interval" in unknown["reason"]
+    assert math.isnan(stats.cell_summary([19.2, 19.2]).low)
+    paired = stats.compare([20.4] * 3, [20.2] * 3, "greater", paired=True, test_images=(500, 500))
+    assert paired["verdict"] == "inconclusive" and paired["diff_high"] - paired["diff_low"] > 5
+
+
+def test_the_test_set_term_widens_the_seed_interval_with_welch_satterthwaite_degrees_of_freedom():
+    a, b, m = [70.0, 71.0, 70.5], [65.0, 66.5, 65.2], 10_000
+    seed_a, seed_b = pd.Series(a).var() / 3, pd.Series(b).var() / 3
+    known = 1e4 * (0.705 * 0.295 + 0.655667 * 0.344333) / m
+    d = stats.welch_difference(a, b, test_images=(m, m))
+    total = seed_a + seed_b + known
+    assert d.df == pytest.approx(total ** 2 / (seed_a ** 2 / 2 + seed_b ** 2 / 2), rel=1e-4)
+    assert d.high - d.low == pytest.approx(2 * stats.sps.t.ppf(0.975, d.df) * math.sqrt(total), rel=1e-4)
+    plain = stats.welch_difference(a, b)
+    assert d.low < plain.low and d.high > plain.high
 
 
 # ------------------------------------------------------------------ the paper's claims on made-up runs
-def made_up_runs() -> pd.DataFrame:
+def made_up_runs(test_images=None) -> pd.DataFrame:
     """learned beats none by ~5 points at 24 px over three seeds; learned loses 2 +- 0.1 points at 32 px."""
     lines = []
     for seed, (learned, none, drop) in enumerate([(70.0, 65.0, 2.0), (71.0, 66.5, 2.1), (70.5, 65.2, 1.9)]):
@@ -165,7 +194,9 @@ def made_up_runs() -> pd.DataFrame:
             for size, rank, value in ((24, 0, top1), (32, 1, top1 - drop)):
                 lines.append(dict(run_id=f"{ablation}{seed}", ablation=ablation, seed=seed, scale="cifar",
                                   dataset="CIFAR-10, JPEG copy", epochs=100, train_size=24, model_size="vit_ti4",
-                                  size_px=size, size_rank=rank, top1=value, finetuned=False))
+                                  setting_id=f"{ablation}-setting", recipe_id="recipe", setting="cifar",
+                                  ablation_label=ablation, size_px=size, size_rank=rank, top1=value,
+                                  test_images=test_images, finetuned=False, unstable=False))
     return pd.DataFrame(lines)
 
 
@@ -181,3 +212,11 @@ def test_claims_get_welch_or_paired_verdicts_and_claims_without_runs_stay_listed
     assert verdicts.loc["pos_0_beats_10", "reason"] == "no runs"
     text = markdown.claims_markdown(verdicts.reset_index(), "made_up")
     assert "2 reproduced, 0 contradicted" in text and "## Claims without any runs" in text
+    # measured on 500 test images, a 2-point loss at the larger size is no longer settled: the binomial terms
+    # of both sizes apply to the paired difference, however alike the seeds' differences are
+    on_500 = claims.judge_claims(made_up_runs(test_images=500)).set_index("claim")
+    assert on_500.loc["t1_learned_loses_larger", "verdict"] == "inconclusive"
+    assert on_500.loc["t1_learned_beats_none", "verdict"] == "inconclusive"  # +-2 points a cell from the test set
+    assert on_500.loc["t1_learned_beats_none", "a_images"] == 500
+    on_10k = claims.judge_claims(made_up_runs(test_images=10_000)).set_index("claim")
+    assert set(on_10k.loc[["t1_learned_loses_larger", "t1_learned_beats_none"], "verdict"]) == {"reproduced"}

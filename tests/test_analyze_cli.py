@@ -10,6 +10,7 @@ import torch
 
 from cpvt_lab import analyze, compose, studies, tables
 from cpvt_lab.analysis import runs, store
+from cpvt_lab.results import append_row
 from cpvt_lab.train import run_experiment
 
 
@@ -104,6 +105,7 @@ def test_a_measured_analysis_is_known_by_its_declaration_alone(monkeypatch, tmp_
     monkeypatch.setitem(MEASURED, "fake", fake)
     row = {"run_id": "r1", "ablation": "peg", "seed": 0, "scale": "smoke", "dataset": "d", "epochs": 1,
            "train_size": 24, "model_size": "smoke"}
+    append_row(tmp_path, {**row, "status": "ok", "top1": {"24": 50.0}})  # measurements are of finished runs
     store.save(tmp_path, "fake", store.annotate(row, pd.DataFrame({"value": [1.0, 2.0]}), size=24))
     [page, _] = report.write_measured("fake", tmp_path, tmp_path / "out")
     text = page.read_text()

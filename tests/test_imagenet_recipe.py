@@ -74,7 +74,7 @@ def test_imagefolder_subsets_are_stratified_like_the_in_memory_sets(imagefolder)
     data = ImageFolderDataModule(str(imagefolder), train_size=32, eval_sizes=[32, 48], num_workers=0,
                                  num_classes=3, subset=6, test_subset=3)
     data.setup("fit")
-    assert data.num_train_images == 6
+    assert (data.num_train_images, data.num_test_images) == (6, 3)
     train_classes = [data.train_set.dataset.targets[i] for i in data.train_set.indices]
     assert np.bincount(train_classes).tolist() == [2, 2, 2]
     assert [len(v) for v in data.val_sets] == [3, 3]

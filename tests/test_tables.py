@@ -2,17 +2,24 @@
 from __future__ import annotations
 
 import filecmp
+import functools
 import io
+import json
 import subprocess
 import tarfile
 
 import pandas as pd
 import pytest
 
-from cpvt_lab import studies, tables
+from omegaconf import OmegaConf
+
+from cpvt_lab import compose, studies, tables
 from cpvt_lab.analysis import markdown
 from cpvt_lab.analysis.claims import judge_claims
-from cpvt_lab.analysis.frames import load_curves, load_runs, study_table
+from cpvt_lab.analysis.frames import load_curves, load_runs, study_table, count_test_images
+from cpvt_lab.analysis.kinds import MEASURED
+from cpvt_lab.analysis.settings import recipe_id
+from cpvt_lab.config import ablation_names
 from cpvt_lab.provenance import REPO_ROOT
 from cpvt_lab.results import append_row
 
@@ -108,19 +115,138 @@ def test_each_section_says_how_far_from_converged_its_runs_curves_end(tmp_path):
 
 
 def test_a_contradiction_is_said_plainly_as_a_finding_about_our_data_set(tmp_path):
-    for r in [row("learned", 0, {24: 50.0}), row("learned", 1, {24: 52.0}),  # the paper: learned beats none
-              row("none", 0, {24: 80.0}), row("none", 1, {24: 81.0})]:
-        append_row(tmp_path, r)
+    for seed, (learned, none) in enumerate([(50.0, 80.0), (52.0, 81.0), (51.0, 80.4)]):  # the paper: learned wins
+        append_row(tmp_path, row("learned", seed, {24: learned}, test_images=10_000))
+        append_row(tmp_path, row("none", seed, {24: none}, test_images=10_000))
     runs = load_runs(tmp_path)
     claims = judge_claims(runs)
     said = "contradicted: the opposite of the paper's ImageNet result holds on CIFAR-10, JPEG copy"
     page = markdown.study_markdown("table1_pe_strategies", runs, claims, load_curves(tmp_path)).splitlines()
     assert cells(page, "a learned table beats no encoding")[-1] == said
-    assert cells(page, "a learned table beats the 2-D relative bias")[-1] == "inconclusive"  # no relative runs
+    assert cells(page, "a learned table beats the 2-D relative bias")[-1] == "inconclusive (no runs)"
     assert any("a contradicted claim is a finding about CIFAR-10, JPEG copy, not a failure" in line for line in page)
     listed = markdown.claims_markdown(claims, tmp_path, runs).splitlines()
     assert cells(listed, "a learned table beats no encoding")[-2] == said  # verdict, then why
     assert "Totals: 0 reproduced, 1 contradicted" in "\n".join(listed)
+
+
+@functools.lru_cache(maxsize=None)
+def recorded_config(ablation, *overrides):
+    """A row's recorded config, as a run of ``ablation`` at smoke scale with ``overrides`` records it."""
+    return json.dumps(OmegaConf.to_container(compose(ablation, ["scale=smoke", *overrides]), resolve=True))
+
+
+def configured(ablation, seed, top1, *overrides, **extra):
+    """A row with its recorded config (so its setting is known), run_id unique to its ablation, seed, overrides."""
+    config = json.loads(recorded_config(ablation, f"seed={seed}", *overrides))
+    return row(ablation, seed, top1, config=config, **{"run_id": f"{ablation}-{seed}-{'-'.join(overrides)}", **extra})
+
+
+LR_SWEEP = ("optim.lr=5e-4", "optim.lr=1e-3", "optim.lr=2e-3")
+
+
+def test_an_lr_sweep_in_one_folder_is_three_settings_never_three_seeds(tmp_path):
+    for i, lr in enumerate(LR_SWEEP):
+        for seed in range(3):
+            append_row(tmp_path, configured("learned", seed, {24: 40.0 + 10 * i + seed, 32: 35.0 + 10 * i}, lr))
+            append_row(tmp_path, configured("none", seed, {24: 30.0 + 10 * i + seed, 32: 30.0}, lr))
+    runs = load_runs(tmp_path)
+    table = study_table("table1_pe_strategies", runs)
+    learned = table[(table.ablation == "learned") & (table.size_px == 24)]
+    assert learned.n.tolist() == [3, 3, 3] and sorted(learned["mean"]) == [41.0, 51.0, 61.0]  # never one n=9 cell
+    claims = judge_claims(runs).set_index("claim").loc["t1_learned_beats_none"]
+    assert len(claims) == 3 and claims.a_n.tolist() == [3, 3, 3] and claims.recipe_id.nunique() == 3
+    page = markdown.study_markdown("table1_pe_strategies", runs, judge_claims(runs), load_curves(tmp_path))
+    headings = [line for line in page.splitlines() if line.startswith("## ")]
+    assert len(headings) == 3 and all(", recipe " in h for h in headings)  # one label, three recipes: each
+    assert {h.split(" · ")[5].split(",")[0] for h in headings} == {  # heading says what tells it apart
+        "lr 0.0005 per 100 images", "lr 0.001 per 100 images", "lr 0.002 per 100 images"}
+
+
+def test_a_seed_recorded_twice_in_one_setting_counts_once_the_later_row(tmp_path):
+    append_row(tmp_path, configured("learned", 0, {24: 10.0}, run_id="learned-old"))  # e.g. an older fingerprint
+    for seed in range(3):
+        append_row(tmp_path, configured("learned", seed, {24: 50.0 + seed}))
+        append_row(tmp_path, configured("none", seed, {24: 40.0 + seed}))
+    runs = load_runs(tmp_path)
+    learned = study_table("table1_pe_strategies", runs).set_index(["ablation", "size_px"]).loc[("learned", 24)]
+    assert (learned.n, learned["mean"]) == (3, 51.0)  # seed 0 once, from the later row
+    assert judge_claims(runs).set_index("claim").loc["t1_learned_beats_none", "a_n"] == 3
+    tables.write_tables(tmp_path, tmp_path / "out")
+    assert ("1 row left out, a seed recorded twice in one setting:** one seed is one sample, so the later row counts "
+            "(run_id learned-old (learned seed 0), counted as learned-0-)") in (tmp_path / "out" / "README.md").read_text()
+
+
+def test_an_ablation_run_with_its_own_keys_overridden_shows_apart_and_is_not_judged(tmp_path):
+    for seed in range(3):
+        append_row(tmp_path, configured("peg", seed, {24: 50.0, 32: 50.0}))
+        append_row(tmp_path, configured("peg", seed, {24: 60.0, 32: 60.0}, "model.pos.kernel=5"))
+        append_row(tmp_path, configured("learned", seed, {24: 40.0, 32: 40.0}))
+    runs = load_runs(tmp_path)
+    assert runs.recipe_id.nunique() == 1 and runs[runs.ablation == "peg"].setting_id.nunique() == 2
+    page = markdown.study_markdown("table1_pe_strategies", runs, judge_claims(runs), load_curves(tmp_path))
+    pegs = [line for line in page.splitlines() if line.startswith("| peg · setting ")]
+    assert len(pegs) == 2 and {cells(pegs, p.split("|")[1].strip())[3][:5] for p in pegs} == {"50.00", "60.00"}
+    claim = judge_claims(runs).set_index("claim").loc["t1_peg_beats_learned_larger"]
+    assert claim.verdict == "inconclusive" and "peg hold several settings in this section" in claim.reason
+
+
+def test_unstable_runs_are_left_out_of_cells_and_claims_and_counted(tmp_path):
+    collapse = {"epoch": list(range(1, 13)), "train_loss": [1.82, 2.15, 2.13, 2.28, 2.2, 2.2, 2.1, 2.1, 2.1, 2.1, 2.1, 2.1],
+                "top1": [30.1, 33.4, 35.2, 31.0, 29.6, 29.0, 28.7, 28.4, 28.2, 28.1, 28.0, 28.0], "lr": [1e-3] * 12}
+    for seed in range(3):
+        append_row(tmp_path, row("learned", seed, {24: 60.0 + seed}, test_images=10_000))
+        append_row(tmp_path, row("none", seed, {24: 40.0 + seed}, test_images=10_000))
+    append_row(tmp_path, row("learned", 3, {24: 28.0}, test_images=10_000, curve=collapse, unstable=False))
+    append_row(tmp_path, row("none", 3, {24: 41.0}, test_images=10_000, unstable=True))  # a stale flag, no curve
+    runs = load_runs(tmp_path)
+    cell = study_table("table1_pe_strategies", runs).set_index(["ablation", "size_px"])
+    assert cell.loc[("learned", 24), ["n", "mean", "unstable"]].tolist() == [3, 61.0, 1]
+    assert cell.loc[("none", 24), ["n", "unstable"]].tolist() == [4, 0]  # no curve: not judged, kept
+    claim = judge_claims(runs).set_index("claim").loc["t1_learned_beats_none"]
+    assert (claim.a_n, claim.left_out_unstable, claim.verdict) == (3, 1, "reproduced")
+    assert claim.reason.endswith("; 1 run left out as unstable")
+    page = markdown.study_markdown("table1_pe_strategies", runs, judge_claims(runs), load_curves(tmp_path))
+    assert cells(page.splitlines(), "learned")[3].endswith("⚠ 1 unstable run left out")
+    assert "No curve: 7 runs recorded none, so not judged for stability." in page
+    listed = markdown.claims_markdown(judge_claims(runs), tmp_path, runs).splitlines()
+    assert cells(listed, "a learned table beats no encoding")[-3] == "1 run left out"
+
+
+def test_every_ablation_file_sets_only_keys_that_the_recipe_id_leaves_out():
+    ids = {recipe_id({"config": json.loads(recorded_config(a))}) for a in ablation_names()}
+    assert len(ids) == 1, "an ablation sets a key beyond settings.ABLATION_KEYS: its runs would sit in no section"
+
+
+@pytest.mark.parametrize("recorded, images", [
+    ({"test_images": 60, "config": {"data": {"test_subset": 500}}}, 60),  # recorded by the run
+    ({"config": {"data": {"_target_": "cpvt_lab.data.Cifar10JpegDataModule", "test_subset": 500,
+                          "num_classes": 10}}}, 500),
+    ({"config": {"data": {"_target_": "cpvt_lab.data.Cifar10DataModule", "test_subset": 505,
+                          "num_classes": 10}}}, 500),  # stratified: 50 a class
+    ({"config": {"data": {"_target_": "cpvt_lab.data.Cifar10JpegDataModule", "test_subset": None,
+                          "num_classes": 10}}}, 10_000),  # the whole CIFAR-10 test set
+    ({"config": {"data": {"_target_": "cpvt_lab.data.ImageFolderDataModule", "test_subset": None}}}, None),
+    ({}, None),
+])
+def test_the_test_images_of_a_row_are_recorded_or_derived_from_its_config(recorded, images):
+    assert count_test_images(recorded) == images
+
+
+def test_measured_analyses_pool_seeds_within_one_setting(tmp_path):
+    frames = []
+    for i, lr in enumerate(LR_SWEEP[:2]):
+        for seed in range(2):
+            r = configured("peg", seed, {24: 50.0}, lr)
+            append_row(tmp_path, r)
+            frames.append(pd.DataFrame([{**{k: r[k] for k in ("run_id", "ablation", "seed", "scale", "dataset",
+                                                                "epochs", "train_size", "model_size")},
+                                          "size": 24, "block": 0, "target": t, "accuracy": 10.0 * (i + 1),
+                                          "chance": 1.0} for t in ("position", "row", "col")]))
+    page = markdown.measured_markdown(MEASURED["probe"], pd.concat(frames, ignore_index=True), tmp_path)
+    assert page.count("\n## ") == 2  # one section per lr
+    peg = [cells([line], "peg")[1:] for line in page.splitlines() if line.startswith("| peg ")]
+    assert peg == [["10.0 ± 0.0", "2"]] * 3 + [["20.0 ± 0.0", "2"]] * 3  # position, row, col; n distinct seeds
 
 
 def test_claim_records_name_cells_of_their_studies_and_the_paper_agrees_with_its_own_claims():

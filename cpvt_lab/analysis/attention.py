@@ -13,14 +13,13 @@ from pathlib import Path
 from typing import Iterator, Mapping, Optional, Sequence
 
 import matplotlib.pyplot as plt
-import torch
-
 import pandas as pd
+import torch
 
 from ..models import CPVTViT
 from ..results import finished_rows
 from . import store
-from .frames import SETTING, setting_label
+from .settings import SETTING, recipe_id, setting_label
 from .runs import load_run_model, test_images
 
 STORED_KIND = "attention_maps"  # the measured analysis that keeps each run's matrix (attention_maps.py)
@@ -127,7 +126,8 @@ class RunMaps:
 
 
 def _setting(row: dict) -> tuple:
-    return tuple(row.get(k) for k in SETTING)
+    """The row's section: its figures set side by side only runs whose recipe is the same."""
+    return (*(row.get(k) for k in SETTING), recipe_id(row))
 
 
 def stored_matrix(lines: pd.DataFrame) -> tuple[torch.Tensor, tuple[int, int]]:

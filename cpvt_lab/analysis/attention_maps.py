@@ -11,7 +11,7 @@ import torch
 import torch.nn as nn
 
 from .attention import STORED_KIND, model_patch_attention
-from .markdown import wide_cells
+from .page_parts import wide_cells
 from .measured import MeasuredAnalysis
 
 DIGITS = 5  # significant digits of a stored weight: far below what the figures can show
@@ -46,7 +46,8 @@ def check(options: dict[str, Any], size: Optional[int] = None, depth: Optional[i
 
 
 def render(group: pd.DataFrame) -> list[str]:
-    per_run = group.groupby(["run_id", "ablation", "block"], sort=False, observed=True).distance.mean().reset_index()
+    per_run = group.groupby(["run_id", "ablation", "seed", "block"], sort=False, observed=True).distance.mean()\
+        .reset_index()
     return ["Mean attention distance (patches) of the patch tokens, per block measured:", "",
             wide_cells(per_run, ["ablation"], "block", "distance", ".2f").to_markdown(index=False), ""]
 

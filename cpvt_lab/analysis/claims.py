@@ -1,42 +1,65 @@
 """The one judgement of the paper's claims (``cpvt_lab.studies.CLAIMS``) on our runs.
 
-For each claim and each setting that holds runs of its study, the two cells' top-1 over
-seeds are compared by ``stats.compare`` (Welch interval of A - B, or a paired one for one
-ablation at two sizes; verdict as defined there), beside the paper's two figures. Both
-the study tables and ``claims.md`` show these lines. A claim with no runs at all still
-gets a line, inconclusive.
+For each claim and each section that holds runs of its study (one ``recipe_id``: everything but
+the seed and the ablation equal, ``settings``), the two cells' top-1 over seeds are compared by
+``stats.compare`` (the interval of A - B from the seeds and the test images, paired by seed for
+one ablation at two sizes; verdict as defined there: fewer than 3 seeds a cell is inconclusive),
+beside the paper's two figures. Unstable runs are left out of both cells and counted
+(``left_out_unstable``). Both the study tables and ``claims.md`` show these lines. A claim with
+no runs at all still gets a line, inconclusive.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Optional
 
 import pandas as pd
 
 from ..studies import CLAIMS, STUDY_BY_ID, Claim, paper_value, reference
 from . import stats
-from .frames import SETTING
+from .settings import SECTION
 
-COLUMNS = ["claim", "study", "text", *SETTING, "a", "b", "direction", "margin", "paper_a", "paper_b", "paper_holds",
-           "a_n", "a_mean", "a_std", "a_low", "a_high", "b_n", "b_mean", "b_std", "b_low", "b_high",
-           "diff", "diff_low", "diff_high", "cohens_d", "paired", "means_hold", "verdict", "reason"]
+COLUMNS = ["claim", "study", "text", *SECTION, "setting", "a", "b", "direction", "margin", "paper_a", "paper_b",
+           "paper_holds", "a_n", "a_mean", "a_std", "a_low", "a_high", "a_images", "b_n", "b_mean", "b_std", "b_low",
+           "b_high", "b_images", "diff", "diff_low", "diff_high", "cohens_d", "paired", "left_out_unstable",
+           "means_hold", "verdict", "reason"]
 
 
-def cell_values(runs: pd.DataFrame, claim: Claim) -> tuple[list[float], list[float], bool]:
-    """Top-1 of every seed of both cells among ``runs`` (one setting), and whether they pair up.
+@dataclass
+class Cells:
+    """Top-1 of every stable seed of both cells of a claim in one section, and what was left out."""
+    a: list[float]
+    b: list[float]
+    paired: bool
+    images: tuple[Optional[int], Optional[int]] = (None, None)
+    left_out_unstable: int = 0
+    ambiguous: tuple[str, ...] = ()  # ablations that hold several settings in the section
+
+
+def _images(lines: pd.DataFrame) -> Optional[int]:
+    return int(lines.test_images.min()) if lines.test_images.notna().any() else None
+
+
+def cell_values(runs: pd.DataFrame, claim: Claim) -> Cells:
+    """Both cells of ``claim`` among ``runs`` (one section), unstable runs left out.
 
     One ablation at two sizes is the same runs measured twice: its values are paired by seed
     (seeds missing from either cell are left out).
     """
-    a, b = (runs[(runs.ablation == c.ablation) & (runs.size_rank == c.rank)].set_index("seed").top1
-            for c in (claim.a, claim.b))
-    if claim.a.ablation != claim.b.ablation:
-        return a.tolist(), b.tolist(), False
-    seeds = a.index.intersection(b.index)
-    return a[seeds].tolist(), b[seeds].tolist(), True
+    lines = [runs[(runs.ablation == c.ablation) & (runs.size_rank == c.rank)] for c in (claim.a, claim.b)]
+    ambiguous = tuple(dict.fromkeys(c.ablation for c, here in zip((claim.a, claim.b), lines)
+                                    if here.setting_id.nunique() > 1))
+    unstable = pd.concat(lines).query("unstable").run_id.nunique()
+    a, b = (here[~here.unstable & (here.setting_id.nunique() < 2)].set_index("seed").top1 for here in lines)
+    paired = claim.a.ablation == claim.b.ablation
+    if paired:
+        seeds = a.index.intersection(b.index)
+        a, b = a[seeds], b[seeds]
+    return Cells(a.tolist(), b.tolist(), paired, (_images(lines[0]), _images(lines[1])), unstable, ambiguous)
 
 
 def judge_claims(runs: pd.DataFrame, study_id: Optional[str] = None) -> pd.DataFrame:
-    """One line per claim (of one study, or all) and setting (``runs`` as ``frames.load_runs`` gives them).
+    """One line per claim (of one study, or all) and section (``runs`` as ``frames.load_runs`` gives them).
 
     ``means_hold``: whether our two means point the paper's way (no interval; None without runs);
     ``verdict``: whether the interval of A - B settles it.
@@ -46,23 +69,30 @@ def judge_claims(runs: pd.DataFrame, study_id: Optional[str] = None) -> pd.DataF
         if study_id is not None and claim.study != study_id:
             continue
         study = STUDY_BY_ID[claim.study]
-        paired = claim.a.ablation == claim.b.ablation
         paper = [paper_value(study, c.ablation, c.rank, ref)[0] for c in (claim.a, claim.b)]
         head = {"claim": claim.id, "study": claim.study, "text": claim.text,
                 "a": f"{claim.a.ablation}@{claim.a.rank}", "b": f"{claim.b.ablation}@{claim.b.rank}",
                 "direction": claim.direction, "margin": claim.margin, "paper_a": paper[0], "paper_b": paper[1],
                 "paper_holds": claim.holds(*paper) if None not in paper else None}
         mine = runs[runs.ablation.isin(study.ablations)]
-        settings = [s for _, s in mine[SETTING].drop_duplicates().iterrows()]
-        if not settings:
-            records.append({**head, **_judged(claim, [], [], paired)})
-        for setting in settings:
-            here = mine[(mine[SETTING] == setting).all(axis=1)]
-            records.append({**head, **setting.to_dict(), **_judged(claim, *cell_values(here, claim))})
+        if mine.empty:
+            records.append({**head, **_judged(claim, Cells([], [], claim.a.ablation == claim.b.ablation))})
+        for key, here in mine.groupby(SECTION, dropna=False, sort=False):
+            section = {**dict(zip(SECTION, key)), "setting": here.setting.iloc[0]}
+            records.append({**head, **section, **_judged(claim, cell_values(here, claim))})
     return pd.DataFrame.from_records(records, columns=COLUMNS)
 
 
-def _judged(claim: Claim, a: list[float], b: list[float], paired: bool) -> dict:
-    record = stats.compare(a, b, claim.direction, claim.margin, paired)
+def _judged(claim: Claim, cells: Cells) -> dict:
+    record = stats.compare(cells.a, cells.b, claim.direction, claim.margin, cells.paired, cells.images)
     both = record["a_n"] and record["b_n"]
-    return {**record, "means_hold": claim.holds(record["a_mean"], record["b_mean"]) if both else None}
+    record = {**record, "a_images": cells.images[0], "b_images": cells.images[1],
+              "left_out_unstable": cells.left_out_unstable,
+              "means_hold": claim.holds(record["a_mean"], record["b_mean"]) if both else None}
+    if cells.ambiguous:
+        record.update(verdict="inconclusive", reason=f"{' and '.join(cells.ambiguous)} hold several settings in "
+                      "this section (see their setting ids): which one the claim means is not clear")
+    if cells.left_out_unstable:
+        runs = "run" if cells.left_out_unstable == 1 else "runs"
+        record["reason"] += f"; {cells.left_out_unstable} {runs} left out as unstable"
+    return record

@@ -24,7 +24,7 @@ import torch
 import torch.nn as nn
 
 from .features import all_block_outputs
-from .markdown import wide_cells
+from .page_parts import wide_cells
 from .measured import MeasuredAnalysis
 
 FILLS = ("zeros", "cyclic")

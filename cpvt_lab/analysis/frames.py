@@ -1,54 +1,94 @@
 """Finished result rows as pandas frames: per run and test size, per run and epoch, or per cell pooled over seeds.
 
-Every line carries its run's setting (``SETTING``: never pooled across, so smoke runs never
-mix with real ones) and its training ``recipe``, read from the row's recorded config; a row
-recorded before a recipe key existed simply lacks it and counts as having it off.
+Every line carries its run's setting (``settings``: the readable ``SETTING`` columns, the
+``setting_id`` its seeds pool within, the ``recipe_id`` its table section compares within, and
+their labels) and its training ``recipe``, read from the row's recorded config; a row recorded
+before a recipe key existed simply lacks it and counts as having it off. One seed recorded twice
+in one setting counts once, the later row (``repeated_seeds`` lists the others). Whether a run is
+unstable is judged here, from the curve in its row, by ``cpvt_lab.curves.instability`` (a run
+without a curve is not judged); a pooled cell leaves unstable runs out and counts them.
 """
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Optional, Sequence
 
 import pandas as pd
 
+from ..curves import instability
+from ..data.cifar import CIFAR10_IMAGES
 from ..results import finished_rows
 from ..studies import STUDY_BY_ID, paper_value, reference
 from . import stats
+from .settings import SECTION, SETTING, config_value, describe, one_per_seed
 
-SETTING = ["scale", "dataset", "epochs", "train_size", "model_size"]  # never pooled across
-RUN_COLUMNS = ["run_id", "ablation", "seed", *SETTING, "size_px", "size_rank", "top1", "finetuned", "unstable",
-               "device", "command", "recipe"]
-CURVE_COLUMNS = ["run_id", "ablation", "seed", *SETTING, "epoch", "train_loss", "top1", "lr"]
-# (config key, label, value when the row predates the key): what a training recipe is made of
-RECIPE = (("data.augment", "augment", None), ("data.random_erasing", "random erasing", 0),
-          ("optim.mixup", "mixup", 0), ("optim.cutmix", "cutmix", 0),
-          ("optim.label_smoothing", "label smoothing", 0), ("model.drop_path", "drop path", 0),
-          ("optim.weight_decay", "weight decay", 0), ("optim.warmup_epochs", "warm-up epochs", 0),
-          ("trainer.gradient_clip_val", "gradient clip", None))
+IDS = ["setting_id", "recipe_id", "setting", "ablation_label"]
+RUN_COLUMNS = ["run_id", "ablation", "seed", *SETTING, *IDS, "size_px", "size_rank", "top1", "test_images",
+               "finetuned", "curve", "unstable", "instability", "device", "command", "recipe"]
+CURVE_COLUMNS = ["run_id", "ablation", "seed", *SETTING, *IDS, "epoch", "train_loss", "top1", "lr"]
+# the test-set size of each data set (by its data module) when a row records no test_subset
+TEST_SET_IMAGES = {"Cifar10JpegDataModule": CIFAR10_IMAGES["test"], "Cifar10DataModule": CIFAR10_IMAGES["test"]}
 
 
-def _config_value(config: dict[str, Any], dotted: str, missing: Any) -> Any:
-    for key in dotted.split("."):
-        if not isinstance(config, dict) or key not in config:
-            return missing
-        config = config[key]
-    return missing if config is None else config
+def count_test_images(row: dict[str, Any]) -> Optional[int]:
+    """How many test images the row's top-1 was measured on: recorded, else derived from its config (the
+    stratified ``data.test_subset``, else the data set's test set); None when neither says."""
+    if row.get("test_images"):
+        return int(row["test_images"])
+    config = row.get("config") or {}
+    classes, subset = config_value(config, "data.num_classes", 1), config_value(config, "data.test_subset", None)
+    full = TEST_SET_IMAGES.get(str(config_value(config, "data._target_", "")).rsplit(".", 1)[-1])
+    if subset is None:
+        return full
+    taken = max(1, int(subset) // classes) * classes  # data.subsets.stratified_subset: as many from every class
+    return min(taken, full) if full else taken
 
 
-def _shown(value: Any) -> str:
-    if value is None or value is False:
-        return "off"
-    return f"{value:g}" if isinstance(value, (int, float)) and not isinstance(value, bool) else str(value)
+def _result_rows(results_dir: str | Path) -> tuple[list[dict[str, Any]], pd.DataFrame]:
+    rows, _ = one_per_seed(finished_rows(results_dir))
+    return rows, describe(rows)
 
 
-def recipe(config: dict[str, Any]) -> str:
-    """The training recipe of a recorded config in one line (what a table's numbers depend on besides the setting)."""
-    parts = [f"lr {_shown(_config_value(config, 'optim.lr', '?'))} per "
-             f"{_shown(_config_value(config, 'optim.lr_batch', '?'))} images"]
-    for key, label, missing in RECIPE:
-        value = _config_value(config, key, missing)
-        parts.append(f"{label} {_shown(value)}")
-    return ", ".join(parts)
+def repeated_seeds(results_dir: str | Path) -> list[tuple[dict, dict]]:
+    """(row left out, the later row that counts instead) for every seed recorded twice in one setting."""
+    return one_per_seed(finished_rows(results_dir))[1]
+
+
+def _run_fields(row: dict[str, Any], ids: pd.DataFrame) -> dict[str, Any]:
+    return {"run_id": row["run_id"], "ablation": row["ablation"], "seed": row["seed"],
+            **{k: row.get(k) for k in SETTING}, **ids.loc[row["run_id"], IDS].to_dict()}
+
+
+def load_runs(results_dir: str | Path) -> pd.DataFrame:
+    """One line per finished run and test size (a run_id recorded twice counts once, the later row; so does a
+    seed recorded twice in one setting)."""
+    rows, ids = _result_rows(results_dir)
+    records = []
+    for r in rows:
+        sizes = [int(s) for s in r["top1"]]
+        curve = r.get("curve") or {}
+        why = instability(curve, config_value(r.get("config") or {}, "optim.warmup_epochs", 0))
+        for size, acc in r["top1"].items():
+            records.append({
+                **_run_fields(r, ids), "size_px": int(size),
+                "size_rank": size_rank(int(size), r["train_size"], sizes), "top1": float(acc),
+                "test_images": count_test_images(r), "finetuned": size in r.get("finetuned_sizes", []),
+                "curve": bool(curve.get("epoch")), "unstable": bool(why), "instability": why,
+                "device": r.get("device"), "command": r.get("command"), "recipe": ids.loc[r["run_id"], "recipe"]})
+    runs = pd.DataFrame.from_records(records, columns=RUN_COLUMNS)
+    return runs.sort_values(["ablation", *SETTING, "setting_id", "seed", "size_px"], ignore_index=True)
+
+
+def load_curves(results_dir: str | Path) -> pd.DataFrame:
+    """One line per finished run and epoch of its learning curve (runs recorded before curves have none)."""
+    rows, ids = _result_rows(results_dir)
+    records = []
+    for r in rows:
+        curve = r.get("curve") or {}
+        for i, epoch in enumerate(curve.get("epoch", [])):
+            records.append({**_run_fields(r, ids), "epoch": epoch,
+                            **{c: curve[c][i] for c in ("train_loss", "top1", "lr")}})
+    return pd.DataFrame.from_records(records, columns=CURVE_COLUMNS)
 
 
 def size_rank(size: int, train_size: int, sizes: Sequence[int]) -> int:
@@ -58,45 +98,13 @@ def size_rank(size: int, train_size: int, sizes: Sequence[int]) -> int:
     return -sum(size <= s < train_size for s in set(sizes))
 
 
-def load_runs(results_dir: str | Path) -> pd.DataFrame:
-    """One line per finished run and test size (a run_id recorded twice counts once, the later row)."""
-    records = []
-    for r in finished_rows(results_dir):
-        sizes = [int(s) for s in r["top1"]]
-        for size, acc in r["top1"].items():
-            records.append({
-                "run_id": r["run_id"], "ablation": r["ablation"], "seed": r["seed"],
-                **{k: r.get(k) for k in SETTING}, "size_px": int(size),
-                "size_rank": size_rank(int(size), r["train_size"], sizes), "top1": float(acc),
-                "finetuned": size in r.get("finetuned_sizes", []), "unstable": bool(r.get("unstable")),
-                "device": r.get("device"), "command": r.get("command"), "recipe": recipe(r.get("config") or {})})
-    runs = pd.DataFrame.from_records(records, columns=RUN_COLUMNS)
-    return runs.sort_values(["ablation", *SETTING, "seed", "size_px"], ignore_index=True)
-
-
-def load_curves(results_dir: str | Path) -> pd.DataFrame:
-    """One line per finished run and epoch of its learning curve (runs recorded before curves have none)."""
-    records = []
-    for r in finished_rows(results_dir):
-        curve = r.get("curve") or {}
-        for i, epoch in enumerate(curve.get("epoch", [])):
-            records.append({"run_id": r["run_id"], "ablation": r["ablation"], "seed": r["seed"],
-                            **{k: r.get(k) for k in SETTING}, "epoch": epoch,
-                            **{c: curve[c][i] for c in ("train_loss", "top1", "lr")}})
-    return pd.DataFrame.from_records(records, columns=CURVE_COLUMNS)
-
-
-def setting_label(setting: dict | pd.Series) -> str:
-    return (f"scale={setting['scale']} · {setting['dataset']} · {setting['epochs']} epochs · "
-            f"trained at {setting['train_size']} px · model {setting['model_size']}")
-
-
 def with_setting(runs: pd.DataFrame, ablations: Sequence[str]) -> pd.DataFrame:
-    """The lines of these ablations, in this order, with a ``setting`` label (as the plots want them)."""
+    """The lines of these ablations, in this order, as the plots want them: ``ablation`` is the label a table
+    shows (with its setting id where one section holds several settings of it), ``setting`` the section's."""
     runs = runs[runs.ablation.isin(ablations)].copy()
-    runs["setting"] = [setting_label(r) for _, r in runs.iterrows()] if len(runs) else []
-    runs["ablation"] = pd.Categorical(runs.ablation, categories=[a for a in ablations if a in set(runs.ablation)],
-                                      ordered=True)
+    rank = {a: i for i, a in enumerate(ablations)}
+    shown = sorted(set(runs.ablation_label), key=lambda label: (rank[label.split(" · ")[0]], label))
+    runs["ablation"] = pd.Categorical(runs.ablation_label, categories=shown, ordered=True)
     order = [c for c in ("setting", "ablation", "seed", "size_px", "epoch") if c in runs.columns]
     return runs.sort_values(order, ignore_index=True)
 
@@ -106,21 +114,31 @@ def study_runs(study_id: str, runs: pd.DataFrame) -> pd.DataFrame:
     return with_setting(runs, STUDY_BY_ID[study_id].ablations)
 
 
+CELL = [*SECTION, "ablation", "ablation_label", "setting_id", "size_px", "size_rank"]  # one cell of seeds
+
+
+def _pooled(cell: pd.DataFrame) -> pd.Series:
+    stable = cell[~cell.unstable]
+    images = int(stable.test_images.min()) if stable.test_images.notna().any() else None
+    summary = stats.cell_summary(stable.top1, images)
+    return pd.Series({"n": stable.seed.nunique(), "mean": summary.mean, "std": summary.std, "low": summary.low,
+                      "high": summary.high, "test_images": images, "finetuned": cell.finetuned.any(),
+                      "unstable": cell[cell.unstable].run_id.nunique()})
+
+
 def pool_seeds(runs: pd.DataFrame) -> pd.DataFrame:
-    """Mean, std, n and the 95% t-interval of the mean (``low``, ``high``; none from one seed) over seeds per
-    setting, ablation and test size (``runs`` as ``load_runs`` gives them)."""
-    keys = [*SETTING, "ablation", "size_px", "size_rank"]
+    """Per cell (one setting id, test size): mean, std, n distinct seeds and the 95% interval of the mean
+    (``low``, ``high``: seeds and test images, ``stats``; none from one seed), leaving unstable runs out
+    (``unstable``: how many) (``runs`` as ``load_runs`` gives them)."""
+    columns = ["n", "mean", "std", "low", "high", "test_images", "finetuned", "unstable"]
     if runs.empty:
-        return pd.DataFrame(columns=[*keys, "n", "mean", "std", "low", "high", "finetuned", "unstable"])
-    grouped = runs.groupby(keys, observed=True, dropna=False)
-    return grouped.agg(n=("run_id", "nunique"), mean=("top1", "mean"), std=("top1", "std"),
-                       low=("top1", lambda v: stats.cell_summary(v).low),
-                       high=("top1", lambda v: stats.cell_summary(v).high),
-                       finetuned=("finetuned", "any"), unstable=("unstable", "any")).reset_index()
+        return pd.DataFrame(columns=[*CELL, *columns])
+    pooled = runs.groupby(CELL, observed=True, dropna=False, sort=True).apply(_pooled)
+    return pooled.reset_index()[[*CELL, *columns]]
 
 
 def study_table(study_id: str, runs: pd.DataFrame) -> pd.DataFrame:
-    """Long table: our mean, std, n and 95% interval per setting, ablation and size, and the paper's figure beside it."""
+    """Long table: our mean, std, n and 95% interval per section, ablation and size, and the paper's figure beside it."""
     study, ref = STUDY_BY_ID[study_id], reference()
     table = pool_seeds(runs[runs.ablation.isin(study.ablations)])
     paper = [paper_value(study, r.ablation, r.size_rank, ref) for r in table.itertuples()]
@@ -129,6 +147,23 @@ def study_table(study_id: str, runs: pd.DataFrame) -> pd.DataFrame:
     table["paper_status"] = [s for _, s in paper]
     table.insert(0, "study", study.id)
     order = {a: i for i, a in enumerate(study.ablations)}
-    table = table.sort_values([*SETTING, "ablation", "size_px"], key=lambda c: c.map(order) if c.name == "ablation"
-                              else c, ignore_index=True)
+    table = table.sort_values([*SECTION, "ablation", "ablation_label", "size_px"],
+                              key=lambda c: c.map(order) if c.name == "ablation" else c, ignore_index=True)
     return table.round({"mean": 2, "std": 2, "low": 2, "high": 2})
+
+
+def measured_runs(frame: pd.DataFrame, runs: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
+    """Stored measurements (``store.load``) of the result runs among ``runs``, with their setting columns (``IDS``;
+    ``ablation`` becomes the label a table shows), and sentences on those left out: unstable runs, and runs that
+    are no result of the folder (set aside, a seed recorded twice, or gone from its rows)."""
+    ids = runs.drop_duplicates("run_id").set_index("run_id")[[*IDS, "recipe", "unstable"]]
+    known = frame[frame.run_id.isin(ids.index)].drop(columns=[*IDS, "recipe", "unstable"], errors="ignore")
+    joined = known.join(ids, on="run_id")
+    notes = []
+    if frame.run_id.nunique() > known.run_id.nunique():
+        notes.append(f"Left out: the measurements of {frame.run_id.nunique() - known.run_id.nunique()} runs that are "
+                     "no result of this folder (set aside, a seed recorded twice, or no longer in its rows).")
+    if joined.unstable.any():
+        notes.append(f"Left out as unstable: the measurements of {joined[joined.unstable].run_id.nunique()} runs.")
+    stable = joined[~joined.unstable.astype(bool)]
+    return stable.assign(ablation=stable.ablation_label).drop(columns="unstable"), notes

@@ -8,6 +8,7 @@ import torch
 
 from ..provenance import command_line, device_name
 from . import store
+from .frames import load_runs, measured_runs
 from .kinds import MEASURED
 from .runs import load_run_model, select_rows, test_images
 
@@ -30,11 +31,12 @@ def measure_run(kind: str, row: dict[str, Any], images: int = 256, size: Optiona
 def stored_or_measured(kind: str, results_dir: str, ablations: Sequence[str], images: int = 32,
                        **options: Any) -> pd.DataFrame:
     """Stored measurements of ``kind``; when none are stored, the finished runs of ``ablations`` measured
-    now on a few images (not stored). Says which, and what is missing, so a notebook never hides it."""
+    now on a few images (not stored). Says which, and what is missing, so a notebook never hides it. Either way
+    only the folder's result runs, with their settings (``frames.measured_runs``)."""
     stored = store.load(results_dir, kind)
     if not stored.empty:
         print(f"stored {kind} measurements of {stored.run_id.nunique()} runs from {store.folder(results_dir, kind)}")
-        return stored
+        return _of_results(stored, results_dir)
     rows = [r for r in select_rows(results_dir) if r["ablation"] in ablations]
     frames = []
     for row in rows:
@@ -47,4 +49,13 @@ def stored_or_measured(kind: str, results_dir: str, ablations: Sequence[str], im
           f"{len(frames)} runs on {images} test images each (store them with "
           f"`python -m cpvt_lab.analyze {kind} results_dir={results_dir}`)"
           + (f"; no finished runs of {', '.join(absent)}" if absent else ""))
-    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+    return _of_results(pd.concat(frames, ignore_index=True), results_dir) if frames else pd.DataFrame()
+
+
+def _of_results(frame: pd.DataFrame, results_dir: str) -> pd.DataFrame:
+    """The measurements of the folder's result runs with their settings (``frames.measured_runs``), saying what
+    was left out."""
+    frame, notes = measured_runs(frame, load_runs(results_dir))
+    for note in notes:
+        print(note)
+    return frame

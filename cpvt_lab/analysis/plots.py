@@ -12,7 +12,7 @@ import matplotlib.pyplot as plt
 import pandas as pd
 import seaborn as sns
 
-from .frames import SETTING, setting_label
+from .settings import SECTION, SETTING, setting_label
 from .stats import VERDICTS
 
 
@@ -64,11 +64,13 @@ def curves_plot(curves: pd.DataFrame, title: Optional[str] = None) -> Optional[s
 
 
 def one_setting(frame: pd.DataFrame) -> tuple[pd.DataFrame, str]:
-    """The lines of the setting with the most runs (plots never pool settings), and its label."""
-    keys = [*SETTING, "size"]
+    """The lines of the section with the most runs (plots never pool settings), and its label (measurements as
+    ``frames.measured_runs`` gives them; without their settings, the readable ``SETTING`` alone tells sections)."""
+    keys = [*(SECTION if "recipe_id" in frame.columns else SETTING), "size"]
     counts = frame.groupby(keys).run_id.nunique().sort_values(ascending=False)
     setting = dict(zip(keys, counts.index[0]))
-    return frame[(frame[keys] == pd.Series(setting)).all(axis=1)], setting_label(setting)
+    lines = frame[(frame[keys] == pd.Series(setting)).all(axis=1)]
+    return lines, lines.setting.iloc[0] if "setting" in lines.columns else setting_label(setting)
 
 
 def equivariance_plot(frame: pd.DataFrame):
@@ -113,7 +115,7 @@ def claims_plot(verdicts: pd.DataFrame):
     if judged.empty:
         print("no claim has two or more seeds in both cells: nothing to plot")
         return None
-    labels = [f"{r.claim} ({r.scale}, {int(r.train_size)} px)" for r in judged.itertuples()]
+    labels = [f"{r.claim} ({r.scale}, {int(r.train_size)} px, recipe {r.recipe_id[:6]})" for r in judged.itertuples()]
     fig, ax = plt.subplots(figsize=(8, 0.4 * len(judged) + 1.2))
     ax.hlines(labels, judged.diff_low, judged.diff_high, color=[VERDICT_COLOURS[v] for v in judged.verdict])
     sns.scatterplot(x=judged["diff"].to_numpy(), y=labels, hue=judged.verdict.to_numpy(), palette=VERDICT_COLOURS,
@@ -122,6 +124,6 @@ def claims_plot(verdicts: pd.DataFrame):
     for label, margin in zip(labels, judged.margin):
         if margin:
             ax.plot([margin], [label], marker="|", color="black", markersize=12)
-    ax.set(xlabel="A - B, top-1 points (95% Welch interval)", ylabel="")
+    ax.set(xlabel="A - B, top-1 points (95% interval: seeds and test images)", ylabel="")
     fig.tight_layout()
     return fig

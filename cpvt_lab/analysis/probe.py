@@ -24,7 +24,7 @@ from sklearn.linear_model import LogisticRegression
 from threadpoolctl import threadpool_limits
 
 from .features import all_block_outputs
-from .markdown import wide_cells
+from .page_parts import wide_cells
 from .measured import MeasuredAnalysis
 
 

@@ -18,7 +18,7 @@ from ..results import FIGURES_DIR, set_aside_rows
 from ..studies import REFERENCE_CSV, STUDIES
 from . import attention, markdown, plots, store
 from .claims import judge_claims
-from .frames import load_curves, load_runs, pool_seeds, study_runs, study_table
+from .frames import load_curves, load_runs, pool_seeds, repeated_seeds, study_runs, study_table
 from .kinds import MEASURED
 from .resolution import curve
 
@@ -41,7 +41,8 @@ def write_studies(results_dir: str | Path, out_dir: str | Path) -> list[Path]:
     claims = judge_claims(runs)
     written = [out / "reference.csv", out / "README.md"]
     shutil.copyfile(REFERENCE_CSV, written[0])
-    written[1].write_text(markdown.index_markdown(results_dir, set_aside_rows(results_dir)))
+    index = markdown.index_markdown(results_dir, set_aside_rows(results_dir), repeated_seeds(results_dir))
+    written[1].write_text(index)
     for study in STUDIES:
         (out / f"{study.id}.md").write_text(markdown.study_markdown(study.id, runs, claims, curves))
         study_table(study.id, runs).to_csv(out / f"{study.id}.csv", index=False)

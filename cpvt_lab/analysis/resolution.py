@@ -2,7 +2,7 @@
 
 Nothing is trained or evaluated here: every run records top-1 at each of its
 evaluation sizes (the ``top1`` map of its row), so the curve is those figures,
-pooled over seeds within one setting (``frames.SETTING``).
+pooled over seeds within one setting (``settings``: one setting id).
 """
 from __future__ import annotations
 

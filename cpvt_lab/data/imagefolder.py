@@ -38,7 +38,7 @@ class ImageFolderDataModule(pl.LightningDataModule):
         self.auto_augment, self.random_erasing, self.crop_pct = auto_augment, random_erasing, crop_pct
         self.repeated_aug, self.seed = repeated_aug, seed
         self.subset, self.test_subset, self.subset_seed = subset, test_subset, subset_seed
-        self.num_train_images = 0
+        self.num_train_images = self.num_test_images = 0
 
     def describe(self) -> str:
         return f"ImageFolder {self.root}"
@@ -89,7 +89,7 @@ class ImageFolderDataModule(pl.LightningDataModule):
         self.val_sets = [folder("val", create_transform(
             s, is_training=False, crop_pct=self.crop_pct, interpolation="bicubic"), self.test_subset)
             for s in self.eval_sizes]
-        self.num_train_images = len(self.train_set)
+        self.num_train_images, self.num_test_images = len(self.train_set), len(self.val_sets[0])
 
     def _ranks(self) -> tuple[int, int]:
         trainer = self.trainer

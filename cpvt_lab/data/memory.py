@@ -131,6 +131,11 @@ class ArrayDataModule(pl.LightningDataModule):
     def num_train_images(self) -> int:
         return 0 if self._train is None else len(self._train[1])
 
+    @property
+    def num_test_images(self) -> int:
+        """The test images every evaluation size is measured on (the same images, resized)."""
+        return len(next(iter(self._test.values()))[1]) if self._test else 0
+
     def _ranks(self) -> dict:
         trainer = self.trainer
         return dict(rank=trainer.global_rank, world_size=trainer.world_size) if trainer else {}

@@ -1,0 +1,101 @@
+"""What every generated page is made of: its opening, cells of seeds, and sections with their provenance.
+
+Every page opens with the folder it was read from and the command that regenerates it, and
+every cell of seeds is ``mean ± std`` (``mean_std``), with the 95% interval of its mean where
+the page gives one (``with_interval``), pooled only within one setting (``settings``); each
+section's heading names the setting (and, where one label covers several, the recipe that
+tells them apart) and its provenance line names the runs, devices, commands, training recipe
+and the runs left out as unstable or not judged for want of a curve.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable, Optional, Sequence
+
+import pandas as pd
+
+from ..results import RESULTS_FILE
+from .settings import SECTION, setting_label
+
+SMOKE_NOTE = "**Smoke scale: these runs check the pipeline and measure nothing.**"
+
+
+def regenerated_from(results_dir: str | Path, source: str = RESULTS_FILE) -> str:
+    """The opening of every generated table: the folder it was read from (several are committed), and the command."""
+    folder = Path(results_dir).as_posix()
+    return f"Regenerated from `{folder}/{source}` by `python -m cpvt_lab.tables results={folder}`"
+
+
+def mean_std(mean: float, std: float, n: int, fmt: str = ".2f") -> str:
+    """A cell of seeds: ``mean ± std``, or the mean alone when one seed gives no spread."""
+    if pd.isna(mean):
+        return "—"
+    return format(mean, fmt) if n < 2 or pd.isna(std) else f"{mean:{fmt}} ± {std:{fmt}}"
+
+
+def with_interval(mean: float, std: float, n: int, low: float, high: float) -> str:
+    """A cell of seeds with the 95% interval of its mean: ``mean ± std [low, high]`` (one seed gives none)."""
+    cell = mean_std(mean, std, n)
+    return cell if n < 2 or pd.isna(low) else f"{cell} [{low:.2f}, {high:.2f}]"
+
+
+def plural(count: int, word: str) -> str:
+    return f"{count} {word}{'' if count == 1 else 's'}"
+
+
+def setting_heading(setting: dict, extra: Sequence[str] = (), runs: Optional[pd.DataFrame] = None) -> list[str]:
+    """A section's heading (its ``setting`` label, else one made of its ``SETTING``), the smoke note where it
+    applies, and (given ``runs``, as ``frames.load_runs`` gives them) the provenance of those runs."""
+    label = setting["setting"] if isinstance(setting.get("setting"), str) else setting_label(setting)
+    parts = [f"## {label}" + "".join(f" · {k} {setting[k]}" for k in extra), ""]
+    parts += [SMOKE_NOTE, ""] if setting["scale"] == "smoke" else []
+    return parts + ([provenance(runs), ""] if runs is not None and len(runs) else [])
+
+
+def in_section(frame: pd.DataFrame, setting: dict) -> pd.DataFrame:
+    """The lines of ``frame`` in the section of ``setting`` (its ``SECTION`` keys)."""
+    return frame[(frame[SECTION] == pd.Series({k: setting[k] for k in SECTION})).all(axis=1)]
+
+
+def sections(frame: pd.DataFrame, extra: Sequence[str], render: Callable[[pd.DataFrame], list[str]],
+             runs: Optional[pd.DataFrame] = None) -> list[str]:
+    """One section per setting (and ``extra`` keys) of ``frame``, each rendered by ``render(lines)``."""
+    keys, parts = [*SECTION, *extra], []
+    for key, group in frame.groupby(keys, sort=False, dropna=False):
+        mine = runs[runs.run_id.isin(group.run_id)] if runs is not None else None
+        setting = {**dict(zip(keys, key)), "setting": group.setting.iloc[0]}
+        parts += setting_heading(setting, extra, mine) + render(group)
+    return parts
+
+
+def provenance(runs: pd.DataFrame) -> str:
+    """Where a table's numbers come from: seeds, devices, the commands that made them, the training recipe, and
+    which runs were left out as unstable or could not be judged (no curve)."""
+    seeds = ", ".join(str(s) for s in sorted(runs.seed.unique()))
+    devices = "; ".join(sorted(runs.device.dropna().unique())) or "not recorded"
+    commands = ", ".join(f"`{c}`" for c in sorted(runs.command.dropna().unique())) or "not recorded"
+    each = runs.drop_duplicates("run_id")
+    recipes = each.groupby("recipe").run_id.nunique()
+    recipe = ("; ".join(recipes.index) if len(recipes) == 1
+              else "; ".join(f"{n} runs: {r}" for r, n in recipes.items()))
+    said = (f"{len(each)} runs, seeds {seeds}, on {devices}; made by {commands}. "
+            f"Recipe: {recipe or 'not recorded'}.")
+    unstable = each[each.unstable]
+    if len(unstable):
+        said += (f" Left out of every cell as unstable: {plural(len(unstable), 'run')} ("
+                 + "; ".join(f"{r.ablation} seed {r.seed}, {r.run_id}: {r.instability}" for r in unstable.itertuples())
+                 + ").")
+    if (~each.curve).any():
+        said += f" No curve: {plural(int((~each.curve).sum()), 'run')} recorded none, so not judged for stability."
+    return said
+
+
+def wide_cells(frame: pd.DataFrame, index: list[str], column: str, value: str, fmt: str) -> pd.DataFrame:
+    """Wide table: ``index`` down, ``column`` across, each cell ``mean_std`` over runs, and n distinct seeds."""
+    # groupby, not pivot_table: pivot_table drops the std column when every cell has one run (all NaN)
+    agg = frame.groupby([*index, column], sort=False).agg(mean=(value, "mean"), std=(value, "std"),
+                                                          n=("seed", "nunique")).reset_index()
+    agg["cell"] = [mean_std(m, s, n, fmt) for m, s, n in zip(agg["mean"], agg["std"], agg.n)]
+    wide = agg.pivot(index=index, columns=column, values="cell")
+    wide.columns = [f"{column} {c}" for c in wide.columns]
+    return wide.join(agg.groupby(index, sort=False).n.max()).reset_index()
