@@ -39,7 +39,8 @@ class RotaryBlock(Block):
 
     def forward(self, x: torch.Tensor, rope: Optional[torch.Tensor] = None,
                 attn_mask: Optional[torch.Tensor] = None, is_causal: bool = False) -> torch.Tensor:
-        x = x + self.drop_path1(self.ls1(self.attn(self.norm1(x), rope=rope, attn_mask=attn_mask, is_causal=is_causal)))
+        attn = self.attn(self.norm1(x), rope=rope, attn_mask=attn_mask, is_causal=is_causal)
+        x = x + self.drop_path1(self.ls1(attn))
         return x + self.drop_path2(self.ls2(self.mlp(self.norm2(x))))
 
 
