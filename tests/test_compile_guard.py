@@ -72,6 +72,15 @@ def test_a_faithful_compilation_passes_with_drop_path_on(context, precision):
     assert check.batches == 2 and check.grad_error <= max(check.floor, check.factor * check.grad_error_eager)
 
 
+@pytest.mark.parametrize("ablation", ["rope_axial", "rope_mixed", "peg_rope"])
+def test_a_faithful_compilation_of_rope_passes(ablation):
+    # under torch.compile the rotary tables are built inside the graph, not read from the eager cache
+    model, batches = model_and_batches(ablation)
+    compile_in_place(model, backend="aot_eager")
+    check = check_compiled(model, batches)
+    assert check.passed, check.reason
+
+
 @pytest.mark.parametrize("backend, what", [(scaled_logits, ""), (wrong_gradient, "gradient of")])
 @pytest.mark.parametrize("context", [None, bf16])
 def test_a_wrong_compilation_fails_and_says_where(backend, what, context):

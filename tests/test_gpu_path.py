@@ -27,7 +27,7 @@ cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GP
 
 
 # ---------------------------------------------------------------- bf16 autocast
-@pytest.mark.parametrize("ablation", ["relative", "peg", "sincos", "learned"])
+@pytest.mark.parametrize("ablation", ["relative", "peg", "sincos", "learned", "rope_mixed", "peg_rope"])
 def test_bf16_autocast_trains_every_kind_of_position_encoding(ablation):
     torch.manual_seed(0)
     model = build_model(compose(ablation, ["scale=smoke"])).eval()
@@ -52,7 +52,7 @@ def test_relative_bias_is_an_additive_float_mask_and_the_others_leave_flash_atte
     cfg = compose("relative", ["scale=smoke"])
     bias = build_model(cfg).pos_encoding.attn_bias(0, (8, 8))
     assert bias.is_floating_point() and bias.shape == (1, 3, 65, 65)
-    for name in ("none", "learned", "sincos", "peg_gap", "conv1x1_stack"):
+    for name in ("none", "learned", "sincos", "peg_gap", "conv1x1_stack", "rope_axial", "rope_mixed", "peg_rope"):
         model = build_model(compose(name, ["scale=smoke"]))
         assert model.pos_encoding.attn_bias(0, (8, 8)) is None, name
 

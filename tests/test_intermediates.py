@@ -114,7 +114,7 @@ def test_grad_checkpointing_gives_the_same_loss_and_gradients_and_is_used(name, 
     calls = []
 
     def counting_checkpoint(*args, **kwargs):
-        calls.append(kwargs.get("attn_mask"))
+        calls.append(kwargs)
         return torch.utils.checkpoint.checkpoint(*args, **kwargs)
 
     monkeypatch.setattr(vit, "checkpoint", counting_checkpoint)
@@ -129,7 +129,9 @@ def test_grad_checkpointing_gives_the_same_loss_and_gradients_and_is_used(name, 
         results.append((loss.detach(), {n: q.grad.clone() for n, q in model.named_parameters() if q.grad is not None}))
     assert len(calls) == len(model.blocks)  # once per block, and only when enabled
     if name == "relative":  # the attention bias still reaches the checkpointed block
-        assert all(bias is not None for bias in calls)
+        assert all(kwargs["attn_mask"] is not None for kwargs in calls)
+    if "rope" in name:  # and so does the rotary embedding
+        assert all(kwargs["rope"] is not None for kwargs in calls)
     (loss_off, grads_off), (loss_on, grads_on) = results
     torch.testing.assert_close(loss_on, loss_off)
     assert grads_on.keys() == grads_off.keys()

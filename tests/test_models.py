@@ -6,7 +6,9 @@ import math
 import pytest
 import timm
 import torch
+from timm.layers import apply_rot_embed_cat
 
+from cpvt_lab.analysis.attention import attention_probs
 from cpvt_lab.models import CPVTViT, load_timm_state_dict
 from cpvt_lab.models.pos_encodings import GridResidual, conv1x1_stack, peg_conv
 
@@ -26,11 +28,12 @@ def shuffle_patches(images: torch.Tensor, patch: int, perm: torch.Tensor) -> tor
 
 @pytest.mark.parametrize("pos", [dict(name="none"), dict(name="learned"), dict(name="sincos"),
                                  dict(name="relative"), dict(name="peg", positions=[-1, 0, 5]),
-                                 dict(name="conv1x1_stack", positions=[0])])
+                                 dict(name="conv1x1_stack", positions=[0]), dict(name="rope_axial"),
+                                 dict(name="rope_mixed"), dict(name="peg_rope", positions=[0])])
 @pytest.mark.parametrize("head", ["cls", "gap"])
 def test_every_strategy_runs_at_train_and_other_sizes(pos, head):
     model = make(pos, head)
-    for size in (32, 48, 24):
+    for size in (32, 48, 24, 40):
         assert model(torch.randn(2, 3, size, size)).shape == (2, 10)
 
 
@@ -102,6 +105,11 @@ def test_no_weight_decay_covers_position_parameters_and_class_token():
     assert {"cls_token", "pos_encoding.generators.0.fn.weight", "pos_encoding.generators.1.fn.bias"} <= names
     learned = make(dict(name="learned"))
     assert "pos_encoding.table" in learned.no_weight_decay()
+    # RoPE-Mixed's learned frequencies: decay would pull them to 0, no position at all (rope-vit exempts them too)
+    mixed = make(dict(name="rope_mixed"))
+    assert [n for n, _ in mixed.pos_encoding.named_parameters()] == ["rope.freqs"]
+    assert "pos_encoding.rope.freqs" in mixed.no_weight_decay()
+    assert not list(make(dict(name="rope_axial")).pos_encoding.parameters())  # fixed frequencies: no parameters
 
 
 def test_timm_vit_tiny_state_dict_loads_strictly_with_equal_logits():
@@ -119,7 +127,104 @@ def test_timm_vit_tiny_state_dict_loads_strictly_with_equal_logits():
     (dict(name="peg", kind="grouped"), "kind"),
     (dict(name="wavelet"), "unknown position encoding"),
     (dict(name="learned", kernel=3), "learned"),
+    (dict(name="rope_axial", temperature=0), "temperature must be a number > 0"),
+    (dict(name="rope_mixed", temperature="hot"), "temperature must be a number > 0"),
+    (dict(name="peg_rope", kernel=4), "odd"),
 ])
 def test_bad_position_options_fail_with_a_clear_message(pos, message):
     with pytest.raises(ValueError, match=message):
         CPVTViT(pos, "cls", size="smoke")
+
+
+# ---------------------------------------------------------------- RoPE
+def rotate(t: torch.Tensor, rope, prefix: int) -> torch.Tensor:
+    """Queries or keys (B, heads, tokens, head_dim) rotated as AttentionRope does: the prefix tokens not."""
+    return t if rope is None else torch.cat([t[:, :, :prefix], apply_rot_embed_cat(t[:, :, prefix:], rope)], dim=2)
+
+
+def block0_logits(model: CPVTViT, images: torch.Tensor, rotated: bool = True) -> torch.Tensor:
+    """Block 0's attention logits (B, heads, tokens, tokens), recomputed by hand from its q, k and the table."""
+    attn, p = model.blocks[0].attn, model.num_prefix_tokens
+    x, grid = model._tokens(images)
+    b, n, _ = x.shape
+    q, k, _ = attn.qkv(model.blocks[0].norm1(x)).reshape(b, n, 3, attn.num_heads, -1).permute(2, 0, 3, 1, 4)
+    rope = model.pos_encoding.attn_rope(0, grid) if rotated else None
+    return rotate(q, rope, p) @ rotate(k, rope, p).transpose(-2, -1) * attn.scale
+
+
+@pytest.mark.parametrize("name, head", [("rope_axial", "cls"), ("rope_mixed", "gap"), ("peg_rope", "cls")])
+@torch.no_grad()
+def test_rope_rotates_queries_and_keys_of_the_patch_tokens_in_the_attention_the_model_runs(name, head):
+    model = make(dict(name=name), head)
+    images = torch.randn(2, 3, 24, 24)
+    probs = attention_probs(model, images)[0]  # block 0, through the model's own (explicit) attention
+    torch.testing.assert_close(probs, block0_logits(model, images).softmax(-1), atol=1e-5, rtol=1e-4)
+    assert (probs - block0_logits(model, images, rotated=False).softmax(-1)).abs().max() > 1e-3
+
+
+def test_rope_tables_are_laid_over_each_grid_and_built_once_per_grid():
+    axial, mixed = make(dict(name="rope_axial")).pos_encoding, make(dict(name="rope_mixed")).pos_encoding
+    for size in (24, 32, 40, 48):
+        grid = (size // 4, size // 4)
+        table = axial.attn_rope(0, grid)
+        assert table.shape == (grid[0] * grid[1], 2 * 16)  # sin and cos per channel of a 16-channel head
+        assert axial.attn_rope(11, grid) is table  # fixed frequencies: one table for every block, kept
+        assert mixed.attn_rope(0, grid).shape == (3, grid[0] * grid[1], 2 * 16)  # its own per head
+        assert not torch.allclose(mixed.attn_rope(0, grid), mixed.attn_rope(1, grid))  # and per block
+    assert len(axial.tables.tables) == 4
+    for encoding in (axial, mixed):  # the same angle per patch at every size: a larger grid adds larger offsets
+        small, large = encoding.attn_rope(0, (6, 6)), encoding.attn_rope(0, (12, 12))
+        torch.testing.assert_close(large.unflatten(-2, (12, 12))[..., :6, :6, :].flatten(-3, -2), small)
+    with torch.inference_mode():  # a table first built while evaluating serves training too
+        axial.attn_rope(0, (5, 5))
+    model = make(dict(name="rope_axial")).train()
+    model.pos_encoding = axial
+    model(torch.randn(1, 3, 20, 20)).sum().backward()
+
+
+def offset_only(logits: torch.Tensor, grid: tuple[int, int]) -> bool:
+    """Whether logits (..., N, N) over a grid are the same for every query-key pair moved together by a row or a
+    column: then they depend on the offset between the two positions alone."""
+    cube = logits.reshape(*logits.shape[:-2], grid[0], grid[1], grid[0], grid[1])
+    rows = torch.allclose(cube[..., 1:, :, 1:, :], cube[..., :-1, :, :-1, :], atol=1e-5)
+    cols = torch.allclose(cube[..., :, 1:, :, 1:], cube[..., :, :-1, :, :-1], atol=1e-5)
+    return rows and cols
+
+
+@pytest.mark.parametrize("name", ["rope_axial", "rope_mixed"])
+@torch.no_grad()
+def test_rope_logits_without_content_depend_only_on_the_offset_at_any_size(name):
+    model = make(dict(name=name))
+    torch.manual_seed(1)
+    q_token, k_token = torch.randn(2, 1, 3, 1, 16)  # one query and one key vector per head, for every token
+    for grid in ((6, 6), (8, 8), (12, 12), (6, 10)):
+        n, rope = grid[0] * grid[1], model.pos_encoding.attn_rope(0, grid)
+        q, k = (rotate(t.expand(1, 3, n, 16), rope, 0) for t in (q_token, k_token))
+        logits = q @ k.transpose(-2, -1)
+        assert offset_only(logits, grid), grid
+        assert (logits[..., 0, 1] - logits[..., 0, 2]).abs().max() > 1e-3  # and they do depend on it
+    content_free = torch.zeros(1, 1 + 36, 48)  # the learned table gives equal tokens an absolute position instead
+    learned = make(dict(name="learned"), img_size=24)
+    x = learned.blocks[0].norm1(learned.pos_encoding.on_tokens(content_free, (6, 6)))
+    q, k, _ = learned.blocks[0].attn.qkv(x).reshape(1, 37, 3, 3, 16).permute(2, 0, 3, 1, 4)
+    assert not offset_only((q @ k.transpose(-2, -1))[..., 1:, 1:], (6, 6))
+
+
+@pytest.mark.parametrize("name, head", [("rope_axial", "cls"), ("rope_mixed", "cls"), ("rope_axial", "gap")])
+@torch.no_grad()
+def test_a_whole_patch_shift_leaves_the_logits_between_interior_tokens_unchanged(name, head):
+    model = make(dict(name=name), head)
+    p = model.num_prefix_tokens
+    x = torch.randn(2, 3, 32, 32)
+    for dr, dc in ((0, 4), (4, 0), (4, -4)):  # one patch right; down; down and left
+        before = block0_logits(model, x)[..., p:, p:].reshape(2, 3, 8, 8, 8, 8)
+        after = block0_logits(model, torch.roll(x, shifts=(dr, dc), dims=(2, 3)))[..., p:, p:].reshape(2, 3, 8, 8, 8, 8)
+        # the tokens that moved without wrapping around (src), and where they went (dst)
+        src = [slice(max(0, -d // 4), 8 - max(0, d // 4)) for d in (dr, dc)]
+        dst = [slice(max(0, d // 4), 8 + min(0, d // 4)) for d in (dr, dc)]
+        torch.testing.assert_close(after[:, :, dst[0], dst[1], dst[0], dst[1]],
+                                   before[:, :, src[0], src[1], src[0], src[1]], atol=1e-5, rtol=1e-4)
+    learned = make(dict(name="learned"))  # an absolute table: the same pairs change
+    before = block0_logits(learned, x)[..., 1:, 1:].reshape(2, 3, 8, 8, 8, 8)
+    after = block0_logits(learned, torch.roll(x, shifts=4, dims=3))[..., 1:, 1:].reshape(2, 3, 8, 8, 8, 8)
+    assert (after[:, :, :, 1:, :, 1:] - before[:, :, :, :-1, :, :-1]).abs().max() > 1e-3

@@ -319,7 +319,8 @@ def test_each_study_is_read_from_its_grid_file_with_the_paper_row_of_each_ablati
     for study in studies.STUDIES:
         [grid] = load_grid(study.grid)
         assert list(grid.ablations) == study.ablations, study.id
-    assert [s.grid for s in studies.STUDIES] == ["table1", "table2", "table3", "peg_position", "extra_params"]
+    assert [s.grid for s in studies.STUDIES] == ["table1", "table2", "table3", "peg_position", "extra_params",
+                                                 "beyond_rope"]  # the paper's, as paper.yaml includes them; then ours
     t3 = studies.STUDY_BY_ID["table3_cls_vs_gap"]
     assert t3.paper_row("peg") == studies.PaperRow("table1_pe_strategies", "CPVT-Ti", "peg@0")
     assert t3.paper_row("peg_gap") is None
@@ -328,3 +329,27 @@ def test_each_study_is_read_from_its_grid_file_with_the_paper_row_of_each_ablati
     with pytest.raises(ValueError, match="not among its ablations"):
         studies.study_from_grid(bad)
     assert studies.study_from_grid(studies.GRIDS_DIR / "beyond.yaml") is None  # a grid that is no study
+
+
+def test_the_rope_study_shares_the_paper_grids_runs_and_draws_rows_the_paper_has_no_figure_for(tmp_path):
+    from cpvt_lab.grid import load_grid, plan
+    rope = studies.STUDY_BY_ID["beyond_rope"]
+    assert "beyond_rope" not in {g.name for g in load_grid("paper")}  # the paper's grid and tables stay as they are
+    paper_runs = {r.run_id for r in plan("paper", ["scale=smoke"], seeds=[0])}
+    shared = {r.ablation for r in plan("beyond_rope", ["scale=smoke"], seeds=[0]) if r.run_id in paper_runs}
+    assert shared == {"learned", "sincos", "peg", "peg_gap"}  # the baselines are the paper grid's runs, trained once
+    for seed in (0, 1):
+        for ablation in ("learned", "rope_axial", "rope_mixed_gap"):
+            append_row(tmp_path, row(ablation, seed, {24: 50.0 + seed, 32: 45.0 + seed, 40: 40.0, 48: 35.0 - seed}))
+    runs = load_runs(tmp_path)
+    page = markdown.study_markdown("beyond_rope", runs, judge_claims(runs), load_curves(tmp_path)).splitlines()
+    assert cells(page, "ablation")[3:] == ["24 px (train)", "paper 224 px", "32 px", "paper 384 px", "40 px",
+                                           "paper 448 px", "48 px", "paper 512 px"]
+    assert cells(page, "learned")[4] == "72.2 (secondary)"
+    axial = cells(page, "rope_axial")  # no published figure: a dash in every paper column, ours beside it
+    assert axial[1] == "—" and axial[3] == "50.50 ± 0.71 [44.15, 56.85]" and axial[4::2] == ["—"] * 4
+    assert cells(page, "peg_rope")[3] == "no runs" and "Claims of the paper" not in "\n".join(page)
+    table = study_table("beyond_rope", runs)
+    mine = table[table.ablation == "rope_axial"]
+    assert mine.paper_value.isna().all() and mine.low.notna().all()  # the interval of every cell is in the CSV
+    assert len(table) == 12 and list(rope.ablations[:3]) == ["learned", "sincos", "peg"]

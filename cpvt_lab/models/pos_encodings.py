@@ -1,12 +1,14 @@
 """Position encodings as plug-ins.
 
-Every strategy is a small module with three hooks that the ViT calls at fixed
+Every strategy is a small module with four hooks that the ViT calls at fixed
 places, so the ViT never needs to know which strategy it holds:
 
 - ``on_tokens(x, grid)``: once, on the token sequence (prefix tokens first)
   right after patch embedding, before block 0;
 - ``attn_bias(i, grid)``: an additive bias for the attention logits of block i
   (or None, which keeps SDPA on its fastest kernel);
+- ``attn_rope(i, grid)``: a rotary embedding that block i's attention applies to
+  the queries and keys of the patch tokens (or None; see ``rope.py``);
 - ``after_block(i, x, grid)``: on the tokens leaving block i.
 
 ``grid`` is the (rows, cols) patch grid of the current input, so every
@@ -43,6 +45,9 @@ class PositionEncoding(nn.Module):
         return x
 
     def attn_bias(self, index: int, grid: GridShape) -> Optional[torch.Tensor]:
+        return None
+
+    def attn_rope(self, index: int, grid: GridShape) -> Optional[torch.Tensor]:
         return None
 
     def after_block(self, index: int, x: torch.Tensor, grid: GridShape) -> torch.Tensor:

@@ -5,8 +5,9 @@ from typing import Any, Iterator, Mapping, Optional, Union
 
 import torch
 import torch.nn as nn
+from timm.layers import AttentionRope
 from timm.models._features import feature_take_indices
-from timm.models.vision_transformer import VisionTransformer
+from timm.models.vision_transformer import Block, VisionTransformer
 from torch.utils.checkpoint import checkpoint
 
 from .pos_encodings import Geometry, build_position_encoding
@@ -28,6 +29,21 @@ HEADS: dict[str, dict[str, Any]] = {
 }
 
 
+class RotaryBlock(Block):
+    """timm's pre-norm Block, its attention timm's AttentionRope: it also takes a rotary embedding ``rope``.
+
+    AttentionRope has Attention's parameters (a DeiT checkpoint loads as it is) and, given no
+    rotary embedding, its computation; given one, it rotates the queries and keys of the patch
+    tokens and leaves the prefix tokens as they are, as in timm's EVA.
+    """
+
+    def forward(self, x: torch.Tensor, rope: Optional[torch.Tensor] = None,
+                attn_mask: Optional[torch.Tensor] = None, is_causal: bool = False) -> torch.Tensor:
+        attn = self.attn(self.norm1(x), rope=rope, attn_mask=attn_mask, is_causal=is_causal)
+        x = x + self.drop_path1(self.ls1(attn))
+        return x + self.drop_path2(self.ls2(self.mlp(self.norm2(x))))
+
+
 class CPVTViT(VisionTransformer):
     """DeiT-style ViT; ``pos`` names a position encoding (with its options), ``head`` a head."""
 
@@ -42,7 +58,9 @@ class CPVTViT(VisionTransformer):
             geometry["img_size"] = img_size
         super().__init__(
             **geometry, **HEADS[head], num_classes=num_classes, drop_path_rate=drop_path_rate,
-            pos_embed="none", dynamic_img_size=True)
+            pos_embed="none", dynamic_img_size=True, block_fn=RotaryBlock, attn_layer=AttentionRope)
+        for block in self.blocks:  # AttentionRope leaves this many leading tokens unrotated
+            block.attn.num_prefix_tokens = self.num_prefix_tokens
         options = dict(pos)
         self.pos_name = options.pop("name")
         self.head_name = head
@@ -60,20 +78,20 @@ class CPVTViT(VisionTransformer):
 
     def _run_blocks(self, x: torch.Tensor, grid: tuple[int, int]
                     ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-        """Runs the blocks with the position encoding's bias and after_block hook, the one place that does.
+        """Runs the blocks with the position encoding's attention hooks and after_block, the one place that does.
 
         Yields, per block i, what leaves block i and what enters block i+1 (after the hook).
         Lazy, so a caller that stops iterating runs no further blocks. It runs ``self.blocks``
         as they are, so timm's ``prune_intermediate_layers`` (which truncates them) needs no override.
         """
         for i, block in enumerate(self.blocks):
-            bias = self.pos_encoding.attn_bias(i, grid)
+            rope, bias = self.pos_encoding.attn_rope(i, grid), self.pos_encoding.attn_bias(i, grid)
             if self.grad_checkpointing and self.training and not torch.jit.is_scripting():
                 # torch's non-reentrant checkpoint directly: the reentrant one, which timm's wrapper
-                # can be switched to, refuses the keyword attn_mask
-                out = checkpoint(block, x, attn_mask=bias, use_reentrant=False)
+                # can be switched to, refuses keyword arguments
+                out = checkpoint(block, x, rope=rope, attn_mask=bias, use_reentrant=False)
             else:
-                out = block(x, attn_mask=bias)
+                out = block(x, rope=rope, attn_mask=bias)
             x = self.pos_encoding.after_block(i, out, grid)
             yield out, x
 
@@ -124,7 +142,8 @@ class CPVTViT(VisionTransformer):
 
     @torch.jit.ignore
     def no_weight_decay(self) -> set[str]:
-        # position tables, PEG and class token; norms and biases are 1-D and skipped by timm's factory
+        # position tables, PEG, learned RoPE frequencies and class token; norms and biases are 1-D and
+        # skipped by timm's factory
         return {"cls_token"} | {f"pos_encoding.{n}" for n, _ in self.pos_encoding.named_parameters()}
 
 
