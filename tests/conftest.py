@@ -91,6 +91,27 @@ def fresh_dynamo():
     torch._dynamo.reset()
 
 
+def model_and_batches(ablation="peg_0to5", batches=2, batch_size=4):
+    """A smoke-scale network in train mode (drop-path on) and random batches, for the compile guard."""
+    import torch
+
+    from cpvt_lab import build_model, compose
+
+    cfg = compose(ablation, ["scale=smoke"])
+    torch.manual_seed(0)
+    model = build_model(cfg).train()
+    generator = torch.Generator().manual_seed(1)
+    data = [(torch.randn(batch_size, 3, 32, 32, generator=generator),
+             torch.randint(0, 10, (batch_size,), generator=generator)) for _ in range(batches)]
+    return model, data
+
+
+def bf16():
+    import torch
+
+    return torch.autocast("cpu", dtype=torch.bfloat16)
+
+
 class Interrupted(BaseException):
     """Stands for a kill: not an Exception, so no failed row is written."""
 
@@ -105,3 +126,4 @@ def stop_at_epoch(epoch: int):
                 raise Interrupted()
 
     return StopAtEpoch()
+

@@ -12,6 +12,7 @@ import functools
 import pytest
 import torch
 
+from conftest import bf16, model_and_batches
 from cpvt_lab import build_model, compose
 from cpvt_lab import module as module_lib
 from cpvt_lab.compile_guard import INDUCTOR_OPTIONS, check_compiled, compile_in_place, inductor_options, is_compiled
@@ -46,20 +47,6 @@ def wrong_gradient(graph, example_inputs):
         out = graph.forward(*args)
         return (_WrongBackward.apply(out[0]), *out[1:]) if isinstance(out, (tuple, list)) else _WrongBackward.apply(out)
     return run
-
-
-def model_and_batches(ablation="peg_0to5", batches=2, batch_size=4):
-    cfg = compose(ablation, ["scale=smoke"])
-    torch.manual_seed(0)
-    model = build_model(cfg).train()
-    generator = torch.Generator().manual_seed(1)
-    data = [(torch.randn(batch_size, 3, 32, 32, generator=generator),
-             torch.randint(0, 10, (batch_size,), generator=generator)) for _ in range(batches)]
-    return model, data
-
-
-def bf16():
-    return torch.autocast("cpu", dtype=torch.bfloat16)
 
 
 @pytest.mark.parametrize("context, precision", [(None, "32-true"), (bf16, "bf16-mixed")])
