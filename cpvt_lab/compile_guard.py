@@ -14,7 +14,7 @@ from __future__ import annotations
 import contextlib
 import math
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Callable, ContextManager, Iterable, Optional
 
 import torch
@@ -46,19 +46,25 @@ CHECK_BATCHES = 3
 RECOMPILE_LIMIT = 64
 
 
-def inductor_options(overrides: Optional[dict] = None) -> dict:
-    """``INDUCTOR_OPTIONS`` (with ``overrides``) less the keys this torch's inductor does not know."""
+def inductor_options(overrides: Optional[dict] = None) -> tuple[dict, list[str]]:
+    """``INDUCTOR_OPTIONS`` (with ``overrides``) split into those this torch's inductor knows, which it gets,
+    and the names of those it does not (inductor refuses unknown options, so they are dropped and named)."""
     from torch._inductor import config
 
-    known = config.get_config_copy()
-    return {k: v for k, v in {**INDUCTOR_OPTIONS, **(overrides or {})}.items() if k in known}
+    known, wanted = config.get_config_copy(), {**INDUCTOR_OPTIONS, **(overrides or {})}
+    return {k: v for k, v in wanted.items() if k in known}, sorted(k for k in wanted if k not in known)
 
 
 def compile_in_place(model: nn.Module, backend: str = "inductor", options: Optional[dict] = None,
                      **kwargs) -> nn.Module:
-    """``model.compile()``: state-dict keys keep their names (no ``_orig_mod.``)."""
+    """``model.compile()``: state-dict keys keep their names (no ``_orig_mod.``). The options given to
+    inductor, and those dropped, stay on the model for ``check_compiled`` to record."""
+    applied, unknown = {}, []
     if backend == "inductor":
-        kwargs["options"] = inductor_options(options)
+        applied, unknown = inductor_options(options)
+        kwargs["options"] = applied
+    model._compile_options = {"backend": getattr(backend, "__name__", str(backend)), "options_applied": applied,
+                              "options_unknown": unknown}
     dynamo = torch._dynamo.config
     limit = "recompile_limit" if hasattr(dynamo, "recompile_limit") else "cache_size_limit"  # renamed in 2.7
     setattr(dynamo, limit, max(getattr(dynamo, limit), RECOMPILE_LIMIT))
@@ -99,9 +105,20 @@ class CompileCheck:
     floor: float = FLOOR
     factor: float = FACTOR
     ceiling: float = CEILING
+    backend: str = ""  # as compile_in_place was given it ("" if the network was compiled otherwise)
+    options_applied: dict = field(default_factory=dict)  # the inductor options the network was compiled with
+    options_unknown: list = field(default_factory=list)  # the project's options this torch does not know: dropped
 
     def as_dict(self) -> dict:
         return asdict(self)
+
+    def options_said(self) -> str:
+        """The compile settings, for the console: inductor's options, and any dropped as unknown to this torch."""
+        if self.backend != "inductor":
+            return f"backend {self.backend or 'unknown'}"
+        applied = ", ".join(f"{k}={v}" for k, v in self.options_applied.items()) or "none"
+        dropped = f"; NOT applied, unknown to torch {torch.__version__}: {', '.join(self.options_unknown)}"
+        return f"inductor options {applied}" + (dropped if self.options_unknown else "")
 
 
 def _loss_and_grads(model, params, x, y, context: Callable[[], ContextManager], seed: int):
@@ -177,4 +194,5 @@ def check_compiled(model: nn.Module, batches: Iterable[tuple[torch.Tensor, torch
         passed=passed, reason=worst["reason"] or f"compiled agrees with eager on {count} batches", batches=count,
         precision=precision, loss_error=worst["loss"], loss_error_eager=worst["loss_eager"],
         grad_error=worst["grad"], grad_error_eager=worst["grad_eager"], worst_parameter=worst["name"],
-        seconds=round(time.perf_counter() - started, 2), floor=floor, factor=factor, ceiling=ceiling)
+        seconds=round(time.perf_counter() - started, 2), floor=floor, factor=factor, ceiling=ceiling,
+        **getattr(model, "_compile_options", {}))

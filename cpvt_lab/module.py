@@ -97,15 +97,16 @@ class ClassificationModule(pl.LightningModule):
         if not trainer.strategy.reduce_boolean_decision(self.compile_check.passed, all=True) \
                 and self.compile_check.passed:
             self.compile_check.passed, self.compile_check.reason = False, "another rank's compile check failed"
+        said = f"{self.compile_check.reason}; {self.compile_check.options_said()}"
         if self.compile_check.passed:
-            self.print(f"compile check passed: {self.compile_check.reason} (worst gradient error "
+            self.print(f"compile check passed: {said} (worst gradient error "
                        f"{self.compile_check.grad_error:.2g}, eager's {self.compile_check.grad_error_eager:.2g})")
         elif self.compile_fallback:
             uncompile(self.model)
             self.compiled = False
-            self.print(f"compile check FAILED, training eager instead: {self.compile_check.reason}")
+            self.print(f"compile check FAILED, training eager instead: {said}")
         else:
-            self.print(f"compile check FAILED, training compiled all the same: {self.compile_check.reason}")
+            self.print(f"compile check FAILED, training compiled all the same: {said}")
 
     def on_train_epoch_start(self):
         self._all_finite = None

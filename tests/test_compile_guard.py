@@ -11,9 +11,10 @@ import functools
 
 import pytest
 import torch
+from torch._dynamo.backends.debugging import aot_eager
 
 from conftest import bf16, model_and_batches
-from cpvt_lab import build_model, compose
+from cpvt_lab import build_model, compile_guard, compose
 from cpvt_lab import module as module_lib
 from cpvt_lab.compile_guard import INDUCTOR_OPTIONS, check_compiled, compile_in_place, inductor_options, is_compiled
 from cpvt_lab.results import append_row, find_success, finished_rows
@@ -91,10 +92,10 @@ def test_the_check_changes_no_weight_no_gradient_and_no_random_stream():
     assert all(p.grad is None for p in model.parameters())
 
 
-def test_inductor_gets_the_projects_options_that_this_torch_knows():
-    options = inductor_options({"no_such_option": 1})
-    assert options["fallback_random"] is True and "no_such_option" not in options
-    assert set(options) <= set(INDUCTOR_OPTIONS)
+def test_inductor_gets_the_projects_options_that_this_torch_knows_and_the_others_are_named():
+    applied, unknown = inductor_options({"no_such_option": 1})
+    assert applied["fallback_random"] is True and "no_such_option" not in applied
+    assert set(applied) <= set(INDUCTOR_OPTIONS) and unknown == ["no_such_option"]
 
 
 # ---------------------------------------------------------------- in a run
@@ -115,6 +116,23 @@ def test_a_run_whose_compilation_is_faithful_trains_compiled(fast_overrides, mon
     row = run_experiment(compose("peg_0to5", fast_overrides + ["compile=true"]))
     assert row["compiled"] is True and row["compile_check"]["passed"] is True
     assert row["compile_check"]["precision"] == row["config"]["trainer"]["precision"]  # bf16-mixed on a GPU
+
+
+def test_the_row_names_the_inductor_options_applied_and_those_this_torch_does_not_know(
+        fast_overrides, monkeypatch, capsys):
+    seen = []
+
+    def inductor_without_code_generation(graph, example_inputs, config_patches=None, **kwargs):
+        seen.append(config_patches)  # what inductor was given; aot_eager then stands in for its slow CPU code
+        return aot_eager(graph, example_inputs)
+    monkeypatch.setattr("torch._inductor.compile_fx.compile_fx", inductor_without_code_generation)
+    monkeypatch.setattr(compile_guard, "INDUCTOR_OPTIONS", {**INDUCTOR_OPTIONS, "no_such_option": True})
+    row = run_experiment(compose("peg", fast_overrides + ["compile=true"]))
+    check = row["compile_check"]
+    assert row["compiled"] is True and check["passed"] is True and check["backend"] == "inductor"
+    assert check["options_applied"] == INDUCTOR_OPTIONS and check["options_unknown"] == ["no_such_option"]
+    assert seen and all(INDUCTOR_OPTIONS.items() <= patches.items() for patches in seen)
+    assert f"NOT applied, unknown to torch {torch.__version__}: no_such_option" in capsys.readouterr().out
 
 
 def test_an_eager_run_records_no_check(fast_overrides):

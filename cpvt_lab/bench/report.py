@@ -47,6 +47,8 @@ def format_report(report: dict) -> str:
               for m in report["measurements"] if m["checkpoint_seconds"] is not None]
     lines += [f"{m['name']}: compile check {'passed' if c['passed'] else 'FAILED (timed eager)'}, worst gradient "
               f"error {c['grad_error']:.2g} (eager's {c['grad_error_eager']:.2g}, {c['worst_parameter']})"
+              + (f"; inductor options NOT applied, unknown to this torch: {', '.join(c['options_unknown'])}"
+                 if c.get("options_unknown") else "")
               for m in report["measurements"] if (c := m.get("compile_check"))]
     lines.append(f"ratios (images/s), baseline {report['baseline']}:")
     lines += [f"  {k:<56}{v:>7.3f}" for k, v in report["ratios"].items()]
