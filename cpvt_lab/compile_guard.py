@@ -14,7 +14,7 @@ from __future__ import annotations
 import contextlib
 import math
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from typing import Callable, ContextManager, Iterable, Optional
 
 import torch
@@ -111,6 +111,11 @@ class CompileCheck:
 
     def as_dict(self) -> dict:
         return asdict(self)
+
+    @classmethod
+    def from_dict(cls, row: dict) -> "CompileCheck":
+        """A verdict as a row or a checkpoint keeps it (fields added since are left at their defaults)."""
+        return cls(**{f.name: row[f.name] for f in fields(cls) if f.name in row})
 
     def options_said(self) -> str:
         """The compile settings, for the console: inductor's options, and any dropped as unknown to this torch."""

@@ -16,6 +16,10 @@ from torchmetrics.classification import MulticlassAccuracy
 from .compile_guard import CHECK_BATCHES, CompileCheck, check_compiled, compile_in_place, uncompile
 
 
+# begins the reason of a verdict carried from the checkpoint a run resumed from
+RESUMED = "as checked before the resume point: "
+
+
 class NonFiniteLossError(RuntimeError):
     """The training loss became NaN or infinite."""
 
@@ -52,6 +56,7 @@ class ClassificationModule(pl.LightningModule):
         self.compiled = compile
         self.compile_check: Optional[CompileCheck] = None
         self.compile_fallback = True  # train eager when the check fails (off only to study a failure)
+        self._resumed_check: Optional[dict] = None  # the verdict a resumed run's checkpoint holds
         self.fused_adamw: Optional[bool] = None  # None: use_fused_adamw decides
         if compile:
             compile_in_place(self.model)
@@ -86,13 +91,33 @@ class ClassificationModule(pl.LightningModule):
         if self.compiled:
             self.check_compilation()
 
-    def check_compilation(self) -> None:
-        """Compiled against eager on the first real training batches; fall back to eager if they disagree."""
-        trainer = self.trainer
-        batches = [trainer.strategy.batch_to_device(b) for b in itertools.islice(trainer.train_dataloader,
-                                                                                  CHECK_BATCHES)]
-        self.compile_check = check_compiled(self.model, batches, trainer.precision_plugin.forward_context,
-                                            precision=str(trainer.precision))
+    def on_fit_end(self):
+        # resumed from a checkpoint with nothing left to train, the fit had no start: the verdict comes
+        # from the checkpoint, or (a checkpoint older than that) from a check now, never none at all
+        if self.compiled and self.compile_check is None:
+            self.check_compilation(carry=True)
+
+    def on_save_checkpoint(self, checkpoint):
+        checkpoint["compile_check"] = self.compile_check.as_dict() if self.compile_check else None
+
+    def on_load_checkpoint(self, checkpoint):
+        self._resumed_check = checkpoint.get("compile_check")
+
+    def check_compilation(self, carry: bool = False) -> None:
+        """Compiled against eager on the first real training batches; fall back to eager if they disagree.
+
+        Resumed, a run goes on as it went: eager if its check failed, else checked again on the resumed
+        weights; ``carry``: the checkpoint's verdict stands (there was nothing left to train)."""
+        trainer, resumed = self.trainer, self._resumed_check
+        if resumed and (carry or not resumed["passed"]):
+            self.compile_check = CompileCheck.from_dict(resumed)
+            if not self.compile_check.reason.startswith(RESUMED):
+                self.compile_check.reason = f"{RESUMED}{self.compile_check.reason}"
+        else:
+            batches = [trainer.strategy.batch_to_device(b) for b in itertools.islice(trainer.train_dataloader,
+                                                                                      CHECK_BATCHES)]
+            self.compile_check = check_compiled(self.model, batches, trainer.precision_plugin.forward_context,
+                                                precision=str(trainer.precision))
         # every rank trains the same way: compiled only where all ranks' checks passed
         if not trainer.strategy.reduce_boolean_decision(self.compile_check.passed, all=True) \
                 and self.compile_check.passed:

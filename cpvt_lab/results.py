@@ -67,9 +67,10 @@ def read_rows(results_dir: str | Path, status: Optional[str] = "ok") -> list[dic
 
 
 def compiled_unchecked(row: dict[str, Any]) -> bool:
-    """Trained compiled before compiled training was checked against eager: such a row may come from
-    a silently wrong compiled gradient (multi-PEG models collapsed so on a GPU), so it is no result."""
-    return bool(row.get("config", {}).get("compile")) and "compile_check" not in row
+    """Trained compiled with no check against eager on record (rows from before the guard have no
+    ``compile_check``; one that holds null was not checked either): such a row may come from a silently
+    wrong compiled gradient (multi-PEG models collapsed so on a GPU), so it is no result."""
+    return bool(row.get("config", {}).get("compile")) and not isinstance(row.get("compile_check"), dict)
 
 
 def finished_rows(results_dir: str | Path) -> list[dict[str, Any]]:
@@ -84,7 +85,7 @@ def finished_rows(results_dir: str | Path) -> list[dict[str, Any]]:
 
 
 def set_aside_rows(results_dir: str | Path) -> list[dict[str, Any]]:
-    """``ok`` rows that are not results: compiled before the compile check existed."""
+    """``ok`` rows that are not results: trained compiled with no compile check (``compiled_unchecked``)."""
     return [r for r in read_rows(results_dir) if compiled_unchecked(r)]
 
 

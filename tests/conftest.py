@@ -127,3 +127,13 @@ def stop_at_epoch(epoch: int):
 
     return StopAtEpoch()
 
+
+def stop_after_training():
+    """A callback that interrupts a run once it has trained, before its row (a run killed there)."""
+    import pytorch_lightning as pl
+
+    class StopAfterTraining(pl.Callback):
+        def on_fit_end(self, trainer, pl_module):
+            raise Interrupted()
+
+    return StopAfterTraining()

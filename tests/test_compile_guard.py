@@ -11,15 +11,18 @@ import functools
 
 import pytest
 import torch
+
 from torch._dynamo.backends.debugging import aot_eager
 
-from conftest import bf16, model_and_batches
+from conftest import Interrupted, bf16, model_and_batches, stop_after_training, stop_at_epoch
 from cpvt_lab import build_model, compile_guard, compose
 from cpvt_lab import module as module_lib
 from cpvt_lab.compile_guard import INDUCTOR_OPTIONS, check_compiled, compile_in_place, inductor_options, is_compiled
+from cpvt_lab.fingerprint import run_id
+from cpvt_lab.module import RESUMED
 from cpvt_lab.results import append_row, find_success, finished_rows
 from cpvt_lab.tables import write_tables
-from cpvt_lab.train import run_experiment
+from cpvt_lab.train import run_dir, run_experiment
 
 pytestmark = pytest.mark.usefixtures("single_thread", "fresh_dynamo")
 
@@ -140,19 +143,20 @@ def test_an_eager_run_records_no_check(fast_overrides):
     assert row["compiled"] is False and row["compile_check"] is None
 
 
-# ---------------------------------------------------------------- rows made before the guard
-def test_rows_compiled_before_the_guard_are_no_result_and_are_trained_again(fast_overrides, monkeypatch, tmp_path):
+# ---------------------------------------------------------------- rows with no check: before the guard, or null
+def test_rows_compiled_without_a_check_are_no_result_and_are_trained_again(fast_overrides, tmp_path):
     cfg = compose("peg", fast_overrides)
     good = run_experiment(cfg)
     results_dir = cfg.results_dir
     old = {**good, "run_id": "0ldc0mpiled0", "config": {**good["config"], "compile": True}}
-    del old["compile_check"]
+    del old["compile_check"]  # a row from before the guard
     append_row(results_dir, old)
+    append_row(results_dir, {**old, "run_id": "nu11c0mpiled", "compile_check": None})  # null is no check either
     assert [r["run_id"] for r in finished_rows(results_dir)] == [good["run_id"]]
-    assert find_success(results_dir, "0ldc0mpiled0") is None  # so a grid trains it again
+    assert all(find_success(results_dir, rid) is None for rid in ("0ldc0mpiled0", "nu11c0mpiled"))  # so trained again
     write_tables(results_dir, tmp_path / "tables")
     index = (tmp_path / "tables" / "README.md").read_text()
-    assert "1 rows set aside" in index and "0ldc0mpiled0" in index
+    assert "2 rows set aside" in index and "0ldc0mpiled0" in index and "nu11c0mpiled" in index
     assert "0 finished" not in index and good["run_id"] not in index
 
 
@@ -162,6 +166,51 @@ def test_a_checked_compiled_row_counts(fast_overrides, monkeypatch):
     row = run_experiment(cfg)
     assert [r["run_id"] for r in finished_rows(cfg.results_dir)] == [row["run_id"]]
     assert is_compiled(build_model(cfg)) is False  # a fresh model is never compiled
+
+
+# ---------------------------------------------------------------- resumed compiled runs
+def interrupted_then_resumed(cfg, stop, change_checkpoint=None) -> dict:
+    with pytest.raises(Interrupted):
+        run_experiment(cfg, callbacks=[stop])
+    if change_checkpoint:
+        last = run_dir(cfg, run_id(cfg)) / "checkpoints" / "last.ckpt"
+        torch.save(change_checkpoint(torch.load(last, weights_only=False)), last)
+    return run_experiment(cfg)
+
+
+def without_check(state: dict) -> dict:
+    del state["compile_check"]  # a checkpoint written before checkpoints kept the verdict
+    return state
+
+
+@pytest.mark.parametrize("change_checkpoint", [None, without_check])
+def test_a_compiled_run_resumed_with_nothing_left_to_train_still_has_a_check(change_checkpoint, fast_overrides,
+                                                                               monkeypatch):
+    with_backend(monkeypatch, "aot_eager")
+    cfg = compose("peg", fast_overrides + ["compile=true"])
+    row = interrupted_then_resumed(cfg, stop_after_training(), change_checkpoint)
+    assert row["compiled"] is True and row["compile_check"]["passed"] is True
+    assert row["compile_check"]["reason"].startswith(RESUMED) is (change_checkpoint is None)  # else checked now
+    assert [r["run_id"] for r in finished_rows(cfg.results_dir)] == [row["run_id"]]
+
+
+def test_a_compiled_run_resumed_mid_training_is_checked_again(fast_overrides, monkeypatch):
+    with_backend(monkeypatch, "aot_eager")
+    row = interrupted_then_resumed(compose("peg", fast_overrides + ["compile=true", "trainer.max_epochs=2"]),
+                                   stop_at_epoch(1))
+    assert row["compiled"] is True and row["compile_check"]["passed"] is True
+    assert not row["compile_check"]["reason"].startswith(RESUMED)
+
+
+def test_a_run_whose_check_failed_resumes_eager_whatever_a_new_check_would_say(fast_overrides, monkeypatch):
+    with_backend(monkeypatch, wrong_gradient)
+    cfg = compose("peg", fast_overrides + ["compile=true", "trainer.max_epochs=2"])
+    with pytest.raises(Interrupted):
+        run_experiment(cfg, callbacks=[stop_at_epoch(1)])
+    with_backend(monkeypatch, "aot_eager")  # would pass: but the run trained its first epoch eager
+    row = run_experiment(cfg)
+    assert row["compiled"] is False and row["compile_check"]["passed"] is False
+    assert row["compile_check"]["reason"].startswith(RESUMED + "batch 1: gradient of")
 
 
 def test_a_network_that_dynamo_leaves_eager_at_its_recompile_limit_does_not_pass():
