@@ -13,7 +13,9 @@ mkdir -p "$OUT"
 exec > >(tee "$OUT/gpu_check.log") 2>&1
 source scripts/offline_env.sh
 TOTAL=${TOTAL_SECONDS:-540}
-PARALLEL=${PARALLEL:-1}  # one worker: on one H100, 4 processes trained at half the rate of one (37,000 vs ~71,000 images/s)
+# one worker: on one H100, 4 processes trained at half the rate of one (37,000 vs ~71,000 images/s:
+# a one-off measurement outside this repository, not committed)
+PARALLEL=${PARALLEL:-1}
 RESULTS_DIR=${RESULTS_DIR:-results/cifar_gpu}
 ARCHIVE=${ARCHIVE:-data_local/cifar10-jpeg.tar.gz}
 REPRO_DIR=${REPRO_DIR:-outputs/cifar_gpu}

@@ -25,7 +25,7 @@ from ..config import ConfigError, build_model
 TRAIN_IMAGES = 50_000
 TEST_IMAGES = 10_000
 BUDGET_SHARE = 0.9  # of the budget planned for training; the rest is slack and the tables
-DEFAULT_RATE = 30_000.0  # images/s, eager ViT-Ti/4 at 24 px and batch 1024 on one H100 (an assumption)
+DEFAULT_RATE = 30_000.0  # images/s, eager ViT-Ti/4, 24 px, batch 1024, one H100: an assumption, not a measurement
 DEFAULT_OVERHEAD = 20.0  # seconds per run outside its epochs, eager (an assumption)
 STARTUP_SECONDS = 15.0  # a run process: imports, config checks, the cached arrays to the device
 # host work at each epoch's end, mostly rewriting last.ckpt (ViT-Ti/4 with AdamW state: about 66 MB),

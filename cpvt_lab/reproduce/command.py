@@ -12,7 +12,8 @@ more epochs. The runs go through the grid runner (``python -m cpvt_lab.grid``), 
 copies of it at once on the same results folder: each claims the next run nobody holds, so
 they share the work. One worker is the default: it runs the runs back to back with its imports,
 its data on the device and its compiled graphs kept (on one H100, 4 workers sharing the GPU
-trained at about half the rate of one). ``results_dir`` and ``output_dir`` are the run-config keys themselves,
+trained at about half the rate of one: a one-off measurement outside this repository).
+``results_dir`` and ``output_dir`` are the run-config keys themselves,
 with this command's defaults: the rows go to RESULTS_DIR/runs.jsonl, the checkpoints, the
 worker logs and ``plan.json`` to OUTPUT_DIR, the tables to ``tables_dir`` (default
 RESULTS_DIR/tables). ``dry_run=true`` writes the plan and trains nothing. Every other
