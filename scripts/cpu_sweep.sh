@@ -11,11 +11,12 @@ declare -A settings=(
   [base]="optim.lr=1e-3 model.drop_path=0.1 optim.warmup_epochs=0.5 trainer.max_epochs=4"
   [nodrop]="optim.lr=1e-3 model.drop_path=0 optim.warmup_epochs=0.3 trainer.max_epochs=4"
   [lr2e-3]="optim.lr=2e-3 model.drop_path=0 optim.warmup_epochs=0.3 trainer.max_epochs=4"
-  [lr5e-4]="optim.lr=5e-4 model.drop_path=0 optim.warmup_epochs=0.3 trainer.max_epochs=4"
   [nosmooth]="optim.lr=1e-3 model.drop_path=0 optim.warmup_epochs=0.3 trainer.max_epochs=4 optim.label_smoothing=0"
-  [batch64]="optim.lr=1e-3 model.drop_path=0 optim.warmup_epochs=0.3 trainer.max_epochs=4 data.batch_size=64"
+  [lr3e-3]="optim.lr=3e-3 model.drop_path=0 optim.warmup_epochs=0.3 trainer.max_epochs=4"
+  [lr4e-3]="optim.lr=4e-3 model.drop_path=0 optim.warmup_epochs=0.3 trainer.max_epochs=4"
 )
-order=(base nodrop lr2e-3 lr5e-4 nosmooth batch64)
+# in this order: each setting was chosen after the rows before it
+order=(base nodrop lr2e-3 nosmooth lr3e-3 lr4e-3)
 for name in "${@:-${order[@]}}"; do
   [ -n "${settings[$name]:-}" ] || { echo "error: unknown setting $name; valid: ${order[*]}" >&2; exit 2; }
   echo "== $name: ${settings[$name]}"

@@ -161,7 +161,7 @@ def test_an_override_that_changes_the_runs_is_refused_and_a_runtime_one_is_not(f
 
 
 @pytest.mark.parametrize("args, message", [
-    (["status", "study=no_such"], "error: study: unknown study 'no_such'; valid: cifar, smoke"),
+    (["status", "study=no_such"], "error: study: unknown study 'no_such'; valid: cifar, cpu, smoke"),
     (["rerun"], "error: rerun: unknown action; valid: status, continue, merge"),
     (["continue", "budget_seconds=-1"], "error: budget_seconds: must be >= 0"),
     (["merge"], "error: from: merge needs from=FILE"),

@@ -12,8 +12,9 @@
              its row), then rewrite the tables and print the status.
 
 Keys:
-  study=cifar        a study file in ablations/studies/ (cifar: the paper's grids, seeds 0-2, 54 runs;
-                     smoke: the same in miniature for a CPU), or the path of one
+  study=cifar        a study file in ablations/studies/ (cifar: the paper's grids, seeds 0-2, at scale=cifar
+                     for a GPU; cpu: the same and the RoPE grid at scale=cpu, minutes a run on 2 CPU cores;
+                     smoke: a miniature that measures nothing), or the path of one
   budget_seconds=0   continue: start no run that would not end within this many seconds (0: no budget)
   pack=FILE          continue: write the results folder into FILE (.tar.gz) after every run and at the end,
                      so a call killed at its time limit keeps every run it finished
@@ -39,6 +40,7 @@ from .definition import StudyError, load_study, planned_runs
 from .standing import standing
 
 ACTIONS = ("status", "continue", "merge")
+CPU_SCALES = {"scale=smoke", "scale=cpu"}  # sized for a CPU: no warning there
 OPTIONS = {"study": "cifar", "budget_seconds": 0.0, "results_dir": "", "tables_dir": "", "pack": "", "from": ""}
 
 
@@ -73,9 +75,9 @@ def _warn_without_gpu(study) -> None:
     """A GPU-sized study on a CPU is not refused (it is honest, only slow), but said before hours go into it."""
     import torch
 
-    if not torch.cuda.is_available() and "scale=smoke" not in study.overrides:
+    if not torch.cuda.is_available() and not CPU_SCALES & set(study.overrides):
         print(f"note: no GPU here; a run of study {study.name} ({' '.join(study.overrides)}) may take hours on this "
-              "CPU (study=smoke is the CPU-sized miniature)", file=sys.stderr, flush=True)
+              "CPU (study=cpu is sized for a CPU)", file=sys.stderr, flush=True)
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
