@@ -6,6 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-.venv/bin/python}
+export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-PASSIVE}  # waiting threads sleep: the same training, no spinning on shared cores
 common=(scale=cpu results_dir=results/cpu_sweep output_dir=outputs/cpu_sweep trainer.enable_progress_bar=false)
 declare -A settings=(
   [base]="optim.lr=1e-3 model.drop_path=0.1 optim.warmup_epochs=0.5 trainer.max_epochs=4"
