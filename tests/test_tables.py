@@ -69,7 +69,7 @@ def test_claims_are_checked_per_setting_and_say_when_runs_are_missing(results):
     assert pd.isna(claims.loc[("t1_learned_beats_none", "smoke")].means_hold)  # "none" has no finished run
     assert claims.loc[("t1_learned_beats_none", "smoke")].reason == "no runs"
     text = markdown.study_markdown("table1_pe_strategies", runs, judge_claims(runs), load_curves(results))
-    assert "no runs" in text and markdown.SMOKE_NOTE in text and "scale=cifar" in text
+    assert "no runs" in text and markdown.SCALE_NOTES["smoke"] in text and markdown.SCALE_NOTES["cifar"] in text
     assert "Recipe: lr ? per ? images, augment off" in text  # rows without a config: every recipe key off
 
 

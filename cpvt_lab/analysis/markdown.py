@@ -18,7 +18,7 @@ from ..studies import STUDIES, STUDY_BY_ID, Study, paper_value, reference
 from .claims_page import claim_directions, claims_markdown  # noqa: F401 (claims_markdown: every page from here)
 from .convergence import convergence_line
 from .frames import load_runs, measured_runs, study_table
-from .page_parts import (SMOKE_NOTE, in_section, mean_std, plural, regenerated_from, sections,  # noqa: F401
+from .page_parts import (SCALE_NOTES, in_section, mean_std, plural, regenerated_from, sections,  # noqa: F401
                          setting_heading, with_interval)
 from .settings import SECTION
 from .stats import MIN_SEEDS
