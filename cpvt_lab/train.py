@@ -39,10 +39,17 @@ class AtomicCheckpointIO(TorchCheckpointIO):
 
 
 class ThroughputTimer(pl.Callback):
-    """Wall time spent in training epochs (validation excluded) and images seen."""
+    """Wall time spent in training epochs (validation excluded) and images seen; kept in the checkpoint, so a
+    resumed run's row counts the epochs trained before the interruption too."""
 
     def __init__(self):
         self.seconds, self.images, self._start = 0.0, 0, None
+
+    def state_dict(self) -> dict:
+        return {"seconds": self.seconds, "images": self.images}
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        self.seconds, self.images = state_dict.get("seconds", 0.0), state_dict.get("images", 0)
 
     def on_train_epoch_start(self, trainer, pl_module):
         self._start = time.perf_counter()

@@ -42,6 +42,7 @@ def test_a_resumed_run_continues_its_curve(fast_overrides):
     assert [r["epoch"] for r in first] == ["1"]
     row = run_experiment(cfg)
     assert row["curve"]["epoch"] == [1, 2] and row["curve"]["train_loss"][0] == float(first[0]["train_loss"])
+    assert row["images_trained"] == 2 * 20  # both epochs' images (one batch of 20 each), not the resumed one's alone
 
 
 def cosine(epochs: int, warmup: int, peak: float = 1e-3) -> list[float]:
