@@ -19,7 +19,7 @@ SAID_PLAINLY = ("one-off measurement outside this repository", "an assumption, n
 THROUGHPUT = re.compile(r"(\d[\d,]*(?:\.\d+)?)\s*(?:images/s|img/s|images per second)")
 GPU = re.compile(r"\b(?:H100|H200|A100|B200|L40S|V100)\b")
 GPU_FIGURE = re.compile(r"\d+(?:\.\d+)?%|\|\s*\d+\.\d+")
-RESULTS_FILE = re.compile(r"results/[\w./-]+\.(?:jsonl|json|csv)\b")
+RESULTS_FILE = re.compile(r"results/[\w./-]+\.(?:jsonl|json|csv|log|md)\b")
 NUMBER = re.compile(r"-?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?")
 
 
