@@ -13,7 +13,7 @@ from timm.loss import SoftTargetCrossEntropy
 from timm.optim import create_optimizer_v2
 from torchmetrics.classification import MulticlassAccuracy
 
-from .compile_guard import CHECK_BATCHES, CompileCheck, check_compiled, compile_in_place, uncompile
+from .compiled.guard import CHECK_BATCHES, CompileCheck, check_compiled, compile_in_place, uncompile
 
 
 # begins the reason of a verdict carried from the checkpoint a run resumed from

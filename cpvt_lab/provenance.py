@@ -5,8 +5,9 @@ import platform
 import shlex
 import subprocess
 import sys
+from datetime import datetime, timezone
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 import pytorch_lightning as pl
 import timm
@@ -48,3 +49,13 @@ def command_line() -> str:
     if script.name == "__main__.py" and script.parent.parent.name == "cpvt_lab":  # a package: bench, study, ...
         return shlex.join(["python", "-m", f"cpvt_lab.{script.parent.name}", *sys.argv[1:]])
     return shlex.join(["python", *sys.argv])
+
+
+def now() -> str:
+    """The time a record is written, as every record gives it (UTC, ISO 8601, seconds)."""
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def stamp(device: Optional[torch.device] = None) -> dict[str, Any]:
+    """What every record says of where it comes from: device, versions, commit and command."""
+    return {"device": device_name(device), "versions": versions(), "git_commit": git_commit(), "command": command_line()}

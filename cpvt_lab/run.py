@@ -14,12 +14,10 @@ from typing import Optional, Sequence
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
-from hydra.core.override_parser.overrides_parser import OverridesParser
-from hydra.errors import OverrideParseException
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
-from .cli import UsageError, run_command
+from .cli import parse_words, run_command
 from .config import ConfigError, finalize, world_size
 
 
@@ -47,23 +45,6 @@ HYDRA_FLAGS = {"--hydra-help", "--version", "--cfg", "-c", "--resolve", "--packa
                "--experimental-rerun", "--info", "-i"}
 
 
-def check_overrides(argv: Sequence[str]) -> None:
-    """Every word is one of Hydra's flags, a flag's value, or an override Hydra can read."""
-    parser = OverridesParser.create()
-    for i, word in enumerate(argv):
-        if word.startswith("-"):
-            if word.split("=", 1)[0] not in HYDRA_FLAGS:
-                raise UsageError(word, "not a flag of this command; overrides are KEY=VALUE (see --help)")
-            continue
-        if i and argv[i - 1].startswith("-") and "=" not in word:
-            continue
-        try:
-            parser.parse_overrides([word])
-        except OverrideParseException as err:
-            reason = " ".join(str(err).splitlines()[1:2])
-            raise UsageError(word, f"not a KEY=VALUE override ({reason}; see --help)") from None
-
-
 @hydra.main(version_base="1.3", config_path="conf", config_name="config")
 def hydra_main(cfg: DictConfig) -> None:
     from .train import is_global_zero, run_experiment  # heavy imports after Hydra has parsed the command line
@@ -83,8 +64,8 @@ def hydra_main(cfg: DictConfig) -> None:
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     def run(argv: list[str]) -> None:
-        check_overrides(argv)
-        sys.argv = [sys.argv[0], *argv]  # Hydra reads its command line from sys.argv
+        _, words = parse_words(argv, {}, flags=HYDRA_FLAGS)  # every word checked as the other commands check theirs
+        sys.argv = [sys.argv[0], *words]  # Hydra reads its command line from sys.argv
         hydra_main()
 
     return run_command(run, __doc__, argv)

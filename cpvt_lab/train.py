@@ -6,7 +6,6 @@ import copy
 import os
 import time
 import traceback
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Optional, Sequence
 
@@ -26,7 +25,7 @@ from .ema import EMA
 from .fingerprint import run_id
 from .models import count_parameters
 from .module import ClassificationModule
-from .provenance import command_line, device_name, git_commit, versions
+from .provenance import now, stamp
 from .validation import validate
 
 
@@ -98,8 +97,7 @@ def base_row(cfg: DictConfig, rid: str) -> dict[str, Any]:
     return {
         "run_id": rid, "ablation": cfg.ablation_name, "pos": cfg.model.pos.name, "head": cfg.model.head,
         "seed": cfg.seed, "scale": cfg.scale_name, "model_size": cfg.model.size,
-        "epochs": cfg.trainer.max_epochs, "train_size": cfg.data.train_size, "device": device_name(),
-        "versions": versions(), "git_commit": git_commit(), "command": command_line(),
+        "epochs": cfg.trainer.max_epochs, "train_size": cfg.data.train_size, **stamp(),
         "config": OmegaConf.to_container(cfg, resolve=True),
     }
 
@@ -144,17 +142,13 @@ def run_experiment(cfg: DictConfig, callbacks: Sequence[pl.Callback] = ()) -> di
             if lead and isinstance(err, Exception):  # a Ctrl-C or kill is an interruption, not a result
                 results.append_row(cfg.results_dir, {
                     **base_row(cfg, rid), "status": "failed", "error": f"{type(err).__name__}: {err}",
-                    "traceback": traceback.format_exc(limit=8), "finished_at": _now(),
+                    "traceback": traceback.format_exc(limit=8), "finished_at": now(),
                     "wall_seconds": round(time.time() - started, 2)})
             raise
         row["wall_seconds"] = round(time.time() - started, 2)
         if lead:
             results.append_row(cfg.results_dir, row)
         return row
-
-
-def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
 def _train_and_evaluate(cfg: DictConfig, rid: str, out: Path,
@@ -197,5 +191,5 @@ def _train_and_evaluate(cfg: DictConfig, rid: str, out: Path,
         "train_seconds": round(timer.seconds, 2), "images_trained": timer.images,
         "images_per_second": round(timer.images / timer.seconds, 1) if timer.seconds else None,
         "curve": curve.compact(), "unstable": is_unstable(curve.compact(), cfg.optim.warmup_epochs),
-        "checkpoint": str(last), "finished_at": _now(), **averaged,
+        "checkpoint": str(last), "finished_at": now(), **averaged,
     }

@@ -33,8 +33,9 @@ def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def validate(cfg: DictConfig) -> None:
-    """Fail fast, before anything is written, on any value that cannot work."""
+def validate(cfg: DictConfig, data: bool = True) -> None:
+    """Fail fast, before anything is written, on any value that cannot work; ``data=False`` leaves the data alone
+    (planning needs none: ``check_data`` looks at it before a run trains)."""
     for key in sorted(OmegaConf.missing_keys(cfg)):
         raise ConfigError(key, "must be set (it has no default)" + (", e.g. data.root=/path/to/imagenet"
                                                                       if key == "data.root" else ""))
@@ -108,7 +109,8 @@ def validate(cfg: DictConfig) -> None:
     _check(not rows.exists() or rows.is_file(), "results_dir",
            f"{rows} is not a regular file; move it away or choose another results_dir")
     _check_writable(cfg.output_dir, "output_dir")
-    _check_data(cfg)
+    if data:
+        check_data(cfg)
 
 
 def _check_trainer(cfg: DictConfig) -> None:
@@ -134,7 +136,7 @@ def _check_trainer(cfg: DictConfig) -> None:
             log.setLevel(level)
 
 
-def _check_data(cfg: DictConfig) -> None:
+def check_data(cfg: DictConfig) -> None:
     """The data module's own cheap check (archive readable, ImageFolder layout), before any file is written."""
     from hydra.utils import instantiate
 

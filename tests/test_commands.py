@@ -8,15 +8,15 @@ import sys
 import pytest
 
 # (module, the words before a bad one: grid and sweep take a grid NAME first)
-COMMANDS = [("run", []), ("grid", ["table1"]), ("sweep", ["table1"]), ("bench", []), ("reproduce", []),
-            ("compile_agreement", []), ("study", [])]
+COMMANDS = [("run", []), ("grid", ["table1"]), ("sweep", ["table1"]), ("bench", []), ("compiled", []),
+            ("study", []), ("tables", []), ("analyze", ["claims"])]
 
 
-PACKAGES = ("bench", "reproduce", "study")
+PACKAGES = {"bench": "command", "compiled": "agreement", "study": "command"}  # the module a package runs
 
 
 def command_main(command: str):
-    module = f"cpvt_lab.{command}" + (".command" if command in PACKAGES else "")  # the packages
+    module = f"cpvt_lab.{command}" + (f".{PACKAGES[command]}" if command in PACKAGES else "")
     return importlib.import_module(module).main
 
 
