@@ -3,9 +3,11 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import logging
 import os
 import time
 import traceback
+import warnings
 from pathlib import Path
 from typing import Any, Optional, Sequence
 
@@ -14,7 +16,6 @@ import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 from pytorch_lightning.callbacks import ModelCheckpoint
-from pytorch_lightning.loggers import CSVLogger
 from pytorch_lightning.plugins.io import TorchCheckpointIO
 
 from . import results
@@ -27,6 +28,15 @@ from .models import count_parameters
 from .module import ClassificationModule
 from .provenance import now, stamp
 from .validation import validate
+
+
+# What Lightning says at every Trainer that is no message about the run: its advertisements for its cloud services
+# and two notes on its own bookkeeping. A run prints its epoch lines (curves.py) and its row.
+CHATTER = ("💡 Tip:", "Loading `train_dataloader` to estimate", "`Trainer.fit` stopped:")
+logging.getLogger("pytorch_lightning.utilities.rank_zero").addFilter(
+    lambda record: not str(record.msg).startswith(CHATTER))
+# a deprecation inside Lightning's own code under this torch, printed once per process; nothing a run can change
+warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)` is deprecated")
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):
@@ -64,6 +74,12 @@ class ThroughputTimer(pl.Callback):
 
 def run_dir(cfg: DictConfig, rid: str) -> Path:
     return Path(cfg.output_dir) / "runs" / f"{cfg.ablation_name}-{rid}"
+
+
+def make_logger(cfg: DictConfig, out: Path) -> pl.loggers.Logger:
+    """The run's logger (``logger=`` config group), writing into the run's folder."""
+    options = {k: v for k, v in OmegaConf.to_container(cfg.logger, resolve=True).items() if k != "requires"}
+    return instantiate(options, save_dir=str(out))
 
 
 def make_module(cfg: DictConfig, model: torch.nn.Module, eval_sizes, lr: Optional[float] = None):
@@ -166,7 +182,7 @@ def _train_and_evaluate(cfg: DictConfig, rid: str, out: Path,
     ema = EMA(cfg.ema.decay) if cfg.ema.enabled else None
     trainer: pl.Trainer = instantiate(
         cfg.trainer, callbacks=[checkpoints, timer, curve, *([ema] if ema else []), *callbacks],
-        logger=CSVLogger(out, name="logs", version=""),
+        logger=make_logger(cfg, out),
         default_root_dir=out, plugins=[AtomicCheckpointIO()])
     last = out / "checkpoints" / "last.ckpt"
     trainer.fit(module, datamodule=datamodule, ckpt_path=last if last.exists() else None)

@@ -2,8 +2,12 @@
 they are, and one call trains whole runs, measures them, draws the attention figures and writes the tables."""
 from __future__ import annotations
 
+import io
+import os
 import re
 import shutil
+import subprocess
+import sys
 import tarfile
 from pathlib import Path
 
@@ -183,3 +187,28 @@ def test_a_broken_study_file_is_refused(tmp_path, capsys):
     path.write_text("grids: [table3]\nseeds: [0]\n")
     assert main([f"study={path}"]) == 2
     assert "must hold exactly the keys" in capsys.readouterr().err
+
+
+def test_where_the_study_stands_needs_no_data_on_a_fresh_checkout(cifar, tmp_path):
+    """A plan is composition and run_ids: the status reads the committed rows and plans every run without the
+    archive ($CPVT_CIFAR10_JPEG pointing nowhere, and no ../shared beside the checkout)."""
+    checkout = tmp_path / "checkout"
+    archive = subprocess.run(["git", "archive", "HEAD"], cwd=REPO_ROOT, capture_output=True)
+    if archive.returncode != 0:
+        pytest.skip("not a git checkout")
+    checkout.mkdir()
+    tarfile.open(fileobj=io.BytesIO(archive.stdout)).extractall(checkout, filter="data")
+    env = {**os.environ, "CPVT_CIFAR10_JPEG": str(tmp_path / "nowhere.tar.gz"), "PYTHONPATH": str(checkout)}
+    done = subprocess.run([sys.executable, "-m", "cpvt_lab.study"], cwd=checkout, env=env, capture_output=True,
+                          text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "study cifar: " in done.stdout and f" of {len(cifar[1])} runs in" in done.stdout
+    assert "continue with: python -m cpvt_lab.study continue" in done.stdout or "every planned run is in" in done.stdout
+
+
+def test_continue_without_the_data_is_refused_before_any_run(fast_overrides, tmp_path, capsys):
+    study = write_study(tmp_path, fast_overrides)
+    assert main(["continue", f"study={study}", f"data.archive={tmp_path / 'nowhere.tar.gz'}"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: data.archive: CIFAR-10 JPEG archive not found") and err.count("\n") == 1
+    assert not (tmp_path / "study").exists() and not (tmp_path / "outputs").exists()
