@@ -3,7 +3,8 @@
 One lookup for both (a name in its folder, or the path of a YAML file), one check of what a file holds and one
 error, ``SpecError``, whose message names the key and what is allowed. A grid names ablations, seeds and sizes
 (``include:`` unions other grids); a grid with a ``table:`` id is also one of the paper's tables (its keys are
-read by ``cpvt_lab.paper``). A study names grids in order of priority, seeds, what the runs are (``overrides``,
+read by ``cpvt_lab.paper``), its ``ablations`` a mapping of each row to the row of ``reference_numbers.csv`` it
+reproduces (``[study, model, variant]``, or nothing): one line per row of the table. A study names grids in order of priority, seeds, what the runs are (``overrides``,
 their run_id), how they train (``runtime``) and where their rows and tables go. Nothing here composes a run or
 looks at data: ``cpvt_lab.study.plan`` does the one, the runner the other.
 """
@@ -19,7 +20,7 @@ from .config import ABLATIONS_DIR, ablation_names
 from .results import DEFAULT_RESULTS_DIR, DEFAULT_TABLES_DIR
 
 FOLDERS = {"grid": ABLATIONS_DIR / "grids", "study": ABLATIONS_DIR / "studies"}
-TABLE_KEYS = ("table", "title", "shows", "paper_px", "paper")  # what makes a grid one of the paper's tables
+TABLE_KEYS = ("table", "title", "shows", "paper_px")  # what makes a grid one of the paper's tables
 GRID_KEYS = {"ablations", "seeds", "train_size", "eval_sizes", "overrides", "include", *TABLE_KEYS}
 STUDY_KEYS = {"grids": list, "seeds": list, "overrides": list, "runtime": list, "results_dir": str, "tables_dir": str,
               "analysis_images": int}
@@ -87,20 +88,33 @@ def load_grid(name: str, _seen: tuple[str, ...] = ()) -> list[Grid]:
         raise SpecError(f"grid {name!r} includes itself (via {' -> '.join(_seen)})")
     grids = [g for child in spec.get("include", []) for g in load_grid(child, (*_seen, name))]
     if "ablations" in spec:
-        bad = [a for a in spec["ablations"] if a not in ablation_names()]
-        if bad:
-            raise SpecError(f"grid {name!r}: unknown ablations {bad}; valid: {', '.join(ablation_names())}")
+        ablations, paper = _ablations(name, spec["ablations"])
         overrides = list(spec.get("overrides", []))
         if "train_size" in spec:
             overrides.insert(0, f"data.train_size={spec['train_size']}")
         if "eval_sizes" in spec:
             overrides.insert(1, f"data.eval_sizes=[{','.join(str(s) for s in spec['eval_sizes'])}]")
-        table = {k: spec[k] for k in TABLE_KEYS if k in spec} if "table" in spec else None
-        grids.append(Grid(name, tuple(spec["ablations"]), check_seeds(spec.get("seeds", [0]), f"grid {name!r}: seeds"),
+        table = {**{k: spec[k] for k in TABLE_KEYS if k in spec}, "paper": paper} if "table" in spec else None
+        grids.append(Grid(name, ablations, check_seeds(spec.get("seeds", [0]), f"grid {name!r}: seeds"),
                           tuple(overrides), table))
     if not grids:
         raise SpecError(f"grid {name!r} names no ablations and includes no grid")
     return grids
+
+
+def _ablations(name: str, listed: Any) -> tuple[tuple[str, ...], dict[str, list[str]]]:
+    """(the ablations, in order; the paper row of each that has one): a list, or a mapping of each to its row."""
+    rows = listed if isinstance(listed, dict) else {}
+    if not isinstance(listed, (list, dict)) or not listed:
+        raise SpecError(f"grid {name!r}: ablations must be a list, or a mapping of each to its paper row; got {listed!r}")
+    bad = [a for a in listed if a not in ablation_names()]
+    if bad:
+        raise SpecError(f"grid {name!r}: unknown ablations {bad}; valid: {', '.join(ablation_names())}")
+    for ablation, row in rows.items():
+        if row is not None and not (isinstance(row, list) and len(row) == 3 and all(isinstance(x, str) for x in row)):
+            raise SpecError(f"grid {name!r}: ablations.{ablation}: a paper row is [study, model, variant] (a row of "
+                            f"reference_numbers.csv) or nothing, got {row!r}")
+    return tuple(listed), {a: row for a, row in rows.items() if row is not None}
 
 
 def grid_ablations(name: str) -> tuple[str, ...]:

@@ -1,10 +1,10 @@
 """What the paper reports, as data: its tables (read from their grid files), claims and published figures.
 
 A paper table is a grid file of ``ablations/grids/`` with a ``table:`` id (``cpvt_lab.ablations``). The same
-file lists the ablations it trains (the rows of the table, in order), its ``title``, what it ``shows``, the
-paper's test resolutions ``paper_px`` (training one first) and, under ``paper:``, the row of
-``reference_numbers.csv`` each ablation reproduces (``[study, model, variant]``; an ablation the paper has
-no figure for is left out). The tables come in the order ``paper.yaml`` includes them, then by file name.
+file gives its ``title``, what it ``shows``, the paper's test resolutions ``paper_px`` (training one first) and
+the ablations it trains, the rows of the table in order, each with the row of ``reference_numbers.csv`` it
+reproduces (``[study, model, variant]``; nothing for an ablation the paper has no figure for). The tables come
+in the order ``paper.yaml`` includes them, then by file name.
 The paper's attention figures are drawn from the runs of the ``attention`` grid.
 """
 from __future__ import annotations
@@ -61,12 +61,8 @@ def table_of(grid: Grid) -> Optional[PaperTable]:
     """The paper table a plain grid describes, or None for a grid that is no table (no ``table:`` key)."""
     if grid.table is None:
         return None
-    spec, ablations = grid.table, list(grid.ablations)
-    paper = spec.get("paper") or {}
-    stray = sorted(set(paper) - set(ablations))
-    if stray:
-        raise ValueError(f"grid {grid.name}: paper rows for {stray}, which are not among its ablations {ablations}")
-    rows = tuple((a, PaperRow(*paper[a]) if a in paper else None) for a in ablations)
+    spec, paper = grid.table, grid.table.get("paper") or {}
+    rows = tuple((a, PaperRow(*paper[a]) if a in paper else None) for a in grid.ablations)
     return PaperTable(spec["table"], grid.name, spec["title"], spec["shows"], rows, tuple(spec.get("paper_px", [224])))
 
 

@@ -317,7 +317,7 @@ def test_the_reference_copy_has_status_and_source_for_every_figure():
 
 
 def test_each_paper_table_is_read_from_its_grid_file_with_the_paper_row_of_each_ablation(tmp_path):
-    from cpvt_lab.ablations import Grid, load_grid, names
+    from cpvt_lab.ablations import SpecError, load_grid, names
     for table in paper.TABLES:
         [grid] = load_grid(table.grid)
         assert list(grid.ablations) == table.ablations, table.id
@@ -327,9 +327,10 @@ def test_each_paper_table_is_read_from_its_grid_file_with_the_paper_row_of_each_
     t3 = paper.TABLE_BY_ID["table3_cls_vs_gap"]
     assert t3.paper_row("peg") == paper.PaperRow("table1_pe_strategies", "CPVT-Ti", "peg@0")
     assert t3.paper_row("peg_gap") is None
-    bad = Grid("bad", ("peg",), (0,), (), {"table": "x", "title": "t", "shows": "s", "paper": {"none": ["a", "b", "c"]}})
-    with pytest.raises(ValueError, match="not among its ablations"):
-        paper.table_of(bad)
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("table: x\ntitle: t\nshows: s\nablations:\n  peg: [table1_pe_strategies, CPVT-Ti]\n")
+    with pytest.raises(SpecError, match="ablations.peg: a paper row is .study, model, variant."):
+        load_grid(str(bad))
     assert [paper.table_of(g) for g in load_grid("beyond")] == [None]  # a grid that is no table
 
 
