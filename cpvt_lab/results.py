@@ -23,6 +23,11 @@ DEFAULT_RESULTS_DIR = "outputs/results"
 DEFAULT_TABLES_DIR = "outputs/tables"
 
 
+def top1_line(row: dict[str, Any]) -> str:
+    """A row's top-1 at every test size, smallest first, as every command prints it."""
+    return "  ".join(f"top1@{s}={v:.2f}%" for s, v in sorted(row["top1"].items(), key=lambda kv: int(kv[0])))
+
+
 def results_path(results_dir: str | Path, name: str = RESULTS_FILE) -> Path:
     return Path(results_dir) / name
 

@@ -19,12 +19,13 @@ from omegaconf import DictConfig
 
 from .cli import parse_words, run_command
 from .config import ConfigError, finalize, world_size
+from .results import top1_line
 
 
 def summary(row: dict) -> str:
     if row.get("in_progress"):
         return f"in progress elsewhere, not started: {row['ablation']} [{row['run_id']}] (another process holds it)"
-    top1 = "  ".join(f"top1@{size}={acc:.2f}%" for size, acc in sorted(row["top1"].items(), key=lambda kv: int(kv[0])))
+    top1 = top1_line(row)
     timing = "" if row.get("skipped") else f"  ({row['train_seconds']:.0f} s training, {row['images_per_second']} img/s)"
     head = "already done, not run again:" if row.get("skipped") else "done:"
     return (f"{head} {row['ablation']} seed={row['seed']} scale={row['scale']} [{row['run_id']}] on "

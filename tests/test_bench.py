@@ -146,3 +146,19 @@ def test_a_short_grid_is_timed_whole_beside_the_single_run(tiny_archive, tmp_pat
 
 def test_bad_grid_epochs_is_refused(capsys):
     assert main(["grid_epochs=-1"]) == 2 and "grid_epochs" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_the_gpu_check_dry_run_leaves_its_files_in_out(tiny_archive, tmp_path):
+    import os
+    import subprocess
+
+    from cpvt_lab.provenance import REPO_ROOT
+
+    env = {**os.environ, "ARCHIVE": str(tiny_archive), "CPVT_CACHE_DIR": str(tmp_path / "cache"), "OMP_NUM_THREADS": "1",
+           "OUT": str(tmp_path / "OUT"), "GPU_CHECK_DRY": "1"}
+    out = subprocess.run(["bash", str(REPO_ROOT / "scripts" / "gpu_check.sh")], cwd=tmp_path, env=env,
+                         capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stdout[-3000:]
+    assert {"gpu_check.log", "bench.json"} <= {p.name for p in (tmp_path / "OUT").iterdir()}
+    assert "ours_step[peg]/timm_eager" in (tmp_path / "OUT" / "gpu_check.log").read_text()

@@ -12,7 +12,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Optional, Sequence
 
-from ..results import Rows, results_path
+from ..results import Rows, results_path, top1_line
 from .plan import PlannedRun, check_runs_data
 
 WAIT_SECONDS = 5.0  # between looks at a run that another process is training
@@ -92,7 +92,7 @@ def run_planned(name: str, runs: Sequence[PlannedRun], rows: Optional[Rows] = No
             else:
                 report.trained.append(run)
                 rows.add(row)
-                print(f"  done in {duration(row['wall_seconds'])}: {_top1(row)}", file=out, flush=True)
+                print(f"  done in {duration(row['wall_seconds'])}: {top1_line(row)}", file=out, flush=True)
                 if after_run is not None:
                     after_run(run, row)
                 longest = max(longest, time.time() - run_started)  # what follows a run counts as its time
@@ -101,10 +101,6 @@ def run_planned(name: str, runs: Sequence[PlannedRun], rows: Optional[Rows] = No
         pending = busy
     print(report.summary(name, results_dir), file=out, flush=True)
     return report
-
-
-def _top1(row: dict[str, Any]) -> str:
-    return "  ".join(f"top1@{s}={v:.2f}%" for s, v in sorted(row["top1"].items(), key=lambda kv: int(kv[0])))
 
 
 def _print_progress(run: PlannedRun, report: RunReport, count: int, started: float, out) -> None:
