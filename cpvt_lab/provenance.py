@@ -1,4 +1,5 @@
-"""Where a number comes from: the device, the library versions, the commit and the command that made it."""
+"""Where a number comes from: the device, the library versions, the commit and the command that made it; and what a
+measuring command (the bench, ``python -m cpvt_lab.compiled``) runs on this device unless told otherwise."""
 from __future__ import annotations
 
 import platform
@@ -15,6 +16,14 @@ import torch
 import torchmetrics
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
+# run-config overrides a measuring command gives before the command line's own: on a CPU the smoke model at batch
+# 64, eager; on a GPU ViT-Ti/4 (scale=cifar) at batch 1024, its bf16 autocast, compiled
+CPU_DEFAULTS = ("scale=smoke", "data.batch_size=64", "compile=false")
+GPU_DEFAULTS = ("scale=cifar", "data.batch_size=1024", "compile=true")
+
+
+def device_defaults(cuda: bool) -> tuple[str, ...]:
+    return GPU_DEFAULTS if cuda else CPU_DEFAULTS
 
 
 def device_name(device: Optional[torch.device] = None) -> str:

@@ -23,7 +23,7 @@ utilisation (of its dense bf16 peak). Warm-up steps (and any compilation in them
 timed apart and excluded. ``json=FILE`` also writes the figures to FILE, rewritten after every
 measurement. ``steps`` timed steps follow ``warmup`` untimed ones (8 and 2 on a CPU, 50 and 10 on a GPU).
 Every other KEY=VALUE is a run-config override (``batch_size=`` is short for ``data.batch_size=``), after the
-device's defaults (``cpvt_lab.bench.devices``): on a CPU the smoke model, eager, few steps; on a GPU ViT-Ti/4 at
+device's defaults (``provenance.device_defaults``): on a CPU the smoke model, eager, few steps; on a GPU ViT-Ti/4 at
 batch 1024, bf16 autocast, compiled. The (d) grid runs through the study runner, as ``python -m cpvt_lab.grid``.
 """
 from __future__ import annotations
@@ -45,9 +45,8 @@ from ..compiled.guard import compile_in_place
 from ..config import ConfigError, build_model, compose
 from ..data import DataError
 from ..data.archive import locate_jpeg_archive
-from ..provenance import now, stamp
+from ..provenance import device_defaults, now, stamp
 from ..validation import validate
-from .devices import device_defaults
 from .end_to_end import augmentation_on, measure_end_to_end
 from .grid_timing import time_grid
 from .measurement import Measurement

@@ -4,7 +4,7 @@
         [steps=200] [results_dir=results/bench/compile_agreement] [KEY=VALUE...]
 
 Every other KEY=VALUE is a run-config override for every run, after the device's defaults: the bench's
-(``cpvt_lab.bench.devices``), on a GPU at the settings under which compiled multi-PEG models collapsed
+(``provenance.device_defaults``), on a GPU at the settings under which compiled multi-PEG models collapsed
 (24 px, 12 epochs, 1 warm-up). ``ablation=`` and ``out=`` are the old names of ``ablations=`` and ``results_dir=``.
 
 For each ablation, trains the run config eagerly and then once per compile variant, from
@@ -36,11 +36,10 @@ import torch.nn as nn
 from hydra.errors import HydraException
 from hydra.utils import instantiate
 
-from ..bench.devices import device_defaults
 from ..cli import UsageError, names_option, parse_words, run_command
 from ..config import ConfigError, ablation_names, build_model, compose
 from ..data import DataError
-from ..provenance import now, stamp
+from ..provenance import device_defaults, now, stamp
 from ..results import append_row, iter_rows
 from ..train import make_module
 from ..validation import validate
