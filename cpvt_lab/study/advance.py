@@ -36,7 +36,7 @@ def advance(study: Study, planned: Sequence[PlannedRun], rows: Rows, budget_seco
         if pack_to:  # the row first: a call killed while measuring keeps the run
             pack(study.results_dir, pack_to)
         measure_row(study, row, out)
-        draw_attention(study, out)  # as soon as the runs it needs are measured, not only when the call ends
+        draw_attention(study, rows, out)  # as soon as the runs it needs are measured, not only when the call ends
         if pack_to:
             pack(study.results_dir, pack_to)
 
