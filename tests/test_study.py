@@ -46,11 +46,22 @@ def test_the_cifar_study_trains_the_attention_runs_then_table3_and_extra_params_
     assert first == list(range(len(first)))  # every run of the two first studies before any other run
 
 
-def test_the_readme_says_how_many_study_runs_are_in(cifar):
-    study, planned = cifar
-    counted = re.search(r"(\d+) of (\d+) runs\*\*", (REPO_ROOT / "README.md").read_text())
-    assert counted, "README: 'Where the study stands' gives '**N of M runs**'"
-    assert int(counted[1]) == len(standing(study, planned, Rows(study.results_dir)).rows)
+@pytest.mark.parametrize("name, label", [("cpu", "The CPU study"), ("cifar", "The CIFAR-10 study, its scale-up")])
+def test_the_readme_says_how_many_runs_of_each_study_are_in(name, label):
+    study = load_study(name)
+    planned = plan_study(study)
+    counted = re.search(rf"\*\*{re.escape(label)}: (\d+) of (\d+) runs\*\*", (REPO_ROOT / "README.md").read_text())
+    assert counted, f"README: 'Where the study stands' gives '**{label}: N of M runs**'"
+    assert (int(counted[1]), int(counted[2])) == (len(standing(study, planned, Rows(study.results_dir)).rows),
+                                                  len(planned))
+
+
+def test_the_readme_gives_the_cpu_studys_verdicts_as_its_claims_page_does():
+    totals = re.search(r"Totals: (\d+) reproduced, (\d+) contradicted, (\d+) inconclusive",
+                       (REPO_ROOT / load_study("cpu").tables_dir / "claims.md").read_text())
+    said = re.search(r"\*\*(\d+) reproduced, (\d+) contradicted, (\d+) inconclusive\*\*",
+                     (REPO_ROOT / "README.md").read_text())
+    assert totals and said and said.groups() == totals.groups()
 
 
 def write_study(tmp_path, overrides, grids=("attention",)):
