@@ -73,7 +73,7 @@ def write_study(tmp_path, overrides, grids=("attention",)):
     return path
 
 
-def test_one_call_trains_whole_runs_in_order_and_the_next_goes_on(fast_overrides, tmp_path, capsys):
+def test_one_call_trains_whole_runs_in_order_and_the_next_goes_on(fast_overrides, tmp_path, monkeypatch, capsys):
     """Calls on machines that keep nothing: each packs its folder after every run, the weights are gone by the
     next call, and the attention figures come from the maps stored beside each run when it finished."""
     study, packed = write_study(tmp_path, fast_overrides), tmp_path / "slot1.tar.gz"
@@ -101,8 +101,12 @@ def test_one_call_trains_whole_runs_in_order_and_the_next_goes_on(fast_overrides
     assert any("## scale=smoke" in page.read_text() for page in (tmp_path / "tables").glob("table*.md"))
     assert f"{len(figures)} of {len(figures)} runs in" in out and "every planned run is in" in out
 
+    import cpvt_lab.results as results
+    reads, iter_rows = [], results.iter_rows
+    monkeypatch.setattr(results, "iter_rows", lambda *a, **k: (reads.append(a), iter_rows(*a, **k))[1])
     assert main(["continue", f"study={study}"]) == 0
     assert f"trained 0, already done {len(figures)}" in capsys.readouterr().out
+    assert len(reads) == 1  # the rows read once by the command and passed down: plan, measure, tables, status
     assert len(finished_rows(tmp_path / "study")) == len(figures)
 
 
