@@ -1,21 +1,16 @@
-"""Analyses of finished runs: ``python -m cpvt_lab.analyze ANALYSIS [run_id=ID | ablations=[a,b]] [key=value ...]``.
+"""Analyses of finished runs: ``python -m cpvt_lab.analyze ANALYSIS [run_id=ID | ablations=[a,b]] [KEY=VALUE ...]``.
 
 ANALYSIS is one of
 {analyses}
-  resolution    top-1 against test resolution per encoding (from runs.jsonl; no model is loaded)
-  claims        every claim of the paper with our verdict, effect size and n (from runs.jsonl)
-  attention     the paper's attention figures from the checkpoints of one run per ablation (lowest seed):
-                attention_matrices.png and attention_query_tiles.png (keys ablations=[learned,none,peg],
-                block=1, images=32)
 
-Keys (all optional): results_dir=outputs/results, out_dir=outputs/tables, run_id=..., ablations=[...]
-(the committed smoke study: results_dir=results/smoke out_dir=paper_tables/smoke);
-for a measured analysis also images=256 (test images), size=<px> (default: the run's training size),
-seed=0 (probe split), and each one's own keys:
+Keys (all optional): results_dir=outputs/results, tables_dir=outputs/tables, run_id=..., ablations=[...]
+(the committed smoke study: results_dir=results/smoke tables_dir=paper_tables/smoke; out_dir= is the old name
+of tables_dir); for a measured analysis also images=256 (test images), size=<px> (default: the run's training
+size), seed=0 (probe split), and each analysis's own keys:
 {keys}
 (equivariance: shifts default 1 .. 2 x patch, fill zeros|cyclic; probe: blocks default all).
 The measured analyses (``cpvt_lab.analysis.kinds``) store one CSV per run under
-<results_dir>/analysis/<kind>/; every ANALYSIS then rewrites its own table in out_dir
+<results_dir>/analysis/<kind>/; every ANALYSIS then rewrites its own table in tables_dir
 (``python -m cpvt_lab.tables`` rewrites them all).
 """
 from __future__ import annotations
@@ -24,22 +19,21 @@ import sys
 from typing import Any, Optional, Sequence
 
 from .analysis import report, runs, store
-from .analysis.kinds import MEASURED
+from .analysis.folder import ResultsFolder
+from .analysis.kinds import COMPUTED, MEASURED
 from .analysis.measure import measure_run
-from .cli import UsageError, parse_words, run_command
+from .cli import UsageError, names_option, parse_words, run_command
 from .models import SIZES
-from .results import DEFAULT_RESULTS_DIR, DEFAULT_TABLES_DIR
+from .results import DEFAULT_RESULTS_DIR, DEFAULT_TABLES_DIR, Rows
 
-COMMON = {"results_dir": DEFAULT_RESULTS_DIR, "out_dir": DEFAULT_TABLES_DIR, "run_id": "", "ablations": None}
+FOLDERS = {"results_dir": DEFAULT_RESULTS_DIR, "tables_dir": DEFAULT_TABLES_DIR}
+SELECTING = {"run_id": "", "ablations": None}  # a run_id is text as typed: YAML would read "000123" as a number
 MEASURING = {"images": 256, "size": None, "seed": 0}
-# each analysis and its keys with their defaults (a run_id is text as typed: YAML would read "000123" as a number)
-ANALYSES = {**{name: {**COMMON, **MEASURING, **a.options} for name, a in MEASURED.items()},
-            "resolution": {k: v for k, v in COMMON.items() if k != "run_id"},
-            "claims": {"results_dir": DEFAULT_RESULTS_DIR, "out_dir": DEFAULT_TABLES_DIR},
-            "attention": {"results_dir": DEFAULT_RESULTS_DIR, "out_dir": DEFAULT_TABLES_DIR,
-                          "ablations": ["learned", "none", "peg"], "block": 1, "images": 32}}
+# each analysis and its keys with their defaults
+ANALYSES = {**{name: {**FOLDERS, **SELECTING, **MEASURING, **a.options} for name, a in MEASURED.items()},
+            **{name: {**FOLDERS, **a.options} for name, a in COMPUTED.items()}}
 HELP = __doc__.format(
-    analyses="\n".join(f"  {name:<13} {a.about}" for name, a in MEASURED.items()),
+    analyses="\n".join(f"  {name:<13} {a.about}" for name, a in {**MEASURED, **COMPUTED}.items()),
     keys="\n".join(f"  {name}: " + " ".join(f"{k}={v}" for k, v in a.options.items()) for name, a in MEASURED.items()))
 
 
@@ -57,8 +51,8 @@ def parse(argv: Sequence[str]) -> tuple[str, dict[str, Any]]:
         args["run_id"] = args["run_id"] or None
     if args.get("run_id") is not None and args.get("ablations") is not None:
         raise UsageError("run_id", "give run_id=... or ablations=[...], not both")
-    if args.get("ablations") is not None and not (isinstance(args["ablations"], list) and args["ablations"]):
-        raise UsageError("ablations", f"must be a non-empty list like ablations=[peg,none], got {args['ablations']!r}")
+    if args.get("ablations") is not None:
+        args["ablations"] = names_option(args["ablations"], "ablations")
     for key, least in (("images", 2), ("size", 2), ("seed", 0), ("block", 0)):
         value = args.get(key)
         if value is not None and not (isinstance(value, int) and not isinstance(value, bool) and value >= least):
@@ -82,9 +76,9 @@ def check_run(row: dict[str, Any], kind: str, args: dict[str, Any]) -> None:
         raise ValueError(f"{err} ({where})") from None
 
 
-def measure_runs(kind: str, args: dict[str, Any]) -> None:
+def measure_runs(kind: str, args: dict[str, Any], rows: Rows) -> None:
     """Measure every selected run and store its CSV; all runs are checked before the first is measured."""
-    rows = runs.select_rows(args["results_dir"], args["run_id"], args["ablations"])
+    rows = runs.select_rows(rows, args["run_id"], args["ablations"])
     if not rows:
         raise runs.RunSelectionError(f"no finished runs in {args['results_dir']}/runs.jsonl")
     for row in rows:
@@ -99,17 +93,13 @@ def measure_runs(kind: str, args: dict[str, Any]) -> None:
 
 def _main(argv: list[str]) -> int:
     kind, args = parse(argv)
-    if kind == "resolution":
-        written = report.write_resolution(args["results_dir"], args["out_dir"], args["ablations"])
-    elif kind == "claims":
-        written = report.write_claims(args["results_dir"], args["out_dir"])
-    elif kind == "attention":
-        written = report.write_attention(args["results_dir"], args["out_dir"], args["ablations"], args["block"],
-                                         args["images"])
+    folder = ResultsFolder(args["results_dir"])  # the rows, read once
+    if kind in COMPUTED:
+        written = COMPUTED[kind].write(folder, args["tables_dir"], **{k: args[k] for k in COMPUTED[kind].options})
     else:
-        measure_runs(kind, args)
-        written = report.write_measured(kind, args["results_dir"], args["out_dir"])
-    print(f"{len(written)} files written to {args['out_dir']}/: {', '.join(p.name for p in written)}")
+        measure_runs(kind, args, folder.rows)
+        written = report.write_measured(kind, folder, args["tables_dir"])
+    print(f"{len(written)} files written to {args['tables_dir']}/: {', '.join(p.name for p in written)}")
     return 0
 
 

@@ -13,7 +13,7 @@ from timm.loss import SoftTargetCrossEntropy
 from timm.optim import create_optimizer_v2
 from torchmetrics.classification import MulticlassAccuracy
 
-from .compile_guard import CHECK_BATCHES, CompileCheck, check_compiled, compile_in_place, uncompile
+from .compiled.guard import CHECK_BATCHES, CompileCheck, check_compiled, compile_in_place, uncompile
 
 
 # begins the reason of a verdict carried from the checkpoint a run resumed from
@@ -162,8 +162,8 @@ class ClassificationModule(pl.LightningModule):
         x, y = batch
         metric = self.top1[dataloader_idx]
         metric.update(self.model(x), y)
-        self.log(f"val/top1@{size}", metric, on_epoch=True,
-                 add_dataloader_idx=False, prog_bar=True)
+        self.log(f"val/top1@{size}", metric, on_epoch=True,  # a fraction: the epoch lines say it in percent
+                 add_dataloader_idx=False)
 
     def configure_optimizers(self):
         global_batch = self.trainer.datamodule.batch_size * self.trainer.world_size

@@ -1,12 +1,14 @@
-"""Where a number comes from: the device, the library versions, the commit and the command that made it."""
+"""Where a number comes from: the device, the library versions, the commit and the command that made it; and what a
+measuring command (the bench, ``python -m cpvt_lab.compiled``) runs on this device unless told otherwise."""
 from __future__ import annotations
 
 import platform
 import shlex
 import subprocess
 import sys
+from datetime import datetime, timezone
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 import pytorch_lightning as pl
 import timm
@@ -14,6 +16,14 @@ import torch
 import torchmetrics
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
+# run-config overrides a measuring command gives before the command line's own: on a CPU the smoke model at batch
+# 64, eager; on a GPU ViT-Ti/4 (scale=cifar) at batch 1024, its bf16 autocast, compiled
+CPU_DEFAULTS = ("scale=smoke", "data.batch_size=64", "compile=false")
+GPU_DEFAULTS = ("scale=cifar", "data.batch_size=1024", "compile=true")
+
+
+def device_defaults(cuda: bool) -> tuple[str, ...]:
+    return GPU_DEFAULTS if cuda else CPU_DEFAULTS
 
 
 def device_name(device: Optional[torch.device] = None) -> str:
@@ -48,3 +58,13 @@ def command_line() -> str:
     if script.name == "__main__.py" and script.parent.parent.name == "cpvt_lab":  # a package: bench, study, ...
         return shlex.join(["python", "-m", f"cpvt_lab.{script.parent.name}", *sys.argv[1:]])
     return shlex.join(["python", *sys.argv])
+
+
+def now() -> str:
+    """The time a record is written, as every record gives it (UTC, ISO 8601, seconds)."""
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def stamp(device: Optional[torch.device] = None) -> dict[str, Any]:
+    """What every record says of where it comes from: device, versions, commit and command."""
+    return {"device": device_name(device), "versions": versions(), "git_commit": git_commit(), "command": command_line()}

@@ -23,12 +23,18 @@ DEFAULT_RESULTS_DIR = "outputs/results"
 DEFAULT_TABLES_DIR = "outputs/tables"
 
 
-def results_path(results_dir: str | Path) -> Path:
-    return Path(results_dir) / RESULTS_FILE
+def top1_line(row: dict[str, Any]) -> str:
+    """A row's top-1 at every test size, smallest first, as every command prints it."""
+    return "  ".join(f"top1@{s}={v:.2f}%" for s, v in sorted(row["top1"].items(), key=lambda kv: int(kv[0])))
 
 
-def append_row(results_dir: str | Path, row: dict[str, Any]) -> None:
-    path = results_path(results_dir)
+def results_path(results_dir: str | Path, name: str = RESULTS_FILE) -> Path:
+    return Path(results_dir) / name
+
+
+def append_row(results_dir: str | Path, row: dict[str, Any], name: str = RESULTS_FILE) -> None:
+    """One JSON line appended to ``<results_dir>/<name>`` (the run rows, or another command's records)."""
+    path = results_path(results_dir, name)
     path.parent.mkdir(parents=True, exist_ok=True)
     line = (json.dumps(row, sort_keys=True, default=str) + "\n").encode()
     with FileLock(str(path) + ".lock"):
@@ -48,8 +54,8 @@ def _ends_with_newline(path: Path) -> bool:
         return f.read(1) == b"\n"
 
 
-def iter_rows(results_dir: str | Path) -> Iterator[dict[str, Any]]:
-    path = results_path(results_dir)
+def iter_rows(results_dir: str | Path, name: str = RESULTS_FILE) -> Iterator[dict[str, Any]]:
+    path = results_path(results_dir, name)
     if not path.exists():
         return
     with open(path, encoding="utf-8") as f:
@@ -73,20 +79,40 @@ def compiled_unchecked(row: dict[str, Any]) -> bool:
     return bool(row.get("config", {}).get("compile")) and not isinstance(row.get("compile_check"), dict)
 
 
+class Rows:
+    """The rows of one results folder, read once by a command and passed down (with those it appended since,
+    ``add``), so that planning, training, measuring, tabling and the status all see the same rows."""
+
+    def __init__(self, results_dir: str | Path, rows: Optional[list[dict[str, Any]]] = None):
+        self.results_dir = Path(results_dir)
+        self.all = list(iter_rows(results_dir)) if rows is None else list(rows)  # every row, failed ones too
+
+    def add(self, row: dict[str, Any]) -> None:
+        """A row written to the folder since it was read (by this command's runs)."""
+        self.all.append(row)
+
+    def finished(self) -> list[dict[str, Any]]:
+        """The results: ``ok`` rows less those set aside (``compiled_unchecked``), one per run_id (the latest), in
+        the order their latest rows were written."""
+        latest: dict[str, dict[str, Any]] = {}
+        for row in self.all:
+            if row.get("status") == "ok" and not compiled_unchecked(row):
+                latest.pop(row["run_id"], None)  # re-inserted: the order is that of the latest rows
+                latest[row["run_id"]] = row
+        return list(latest.values())
+
+    def set_aside(self) -> list[dict[str, Any]]:
+        """``ok`` rows that are not results: trained compiled with no compile check (``compiled_unchecked``)."""
+        return [r for r in self.all if r.get("status") == "ok" and compiled_unchecked(r)]
+
+
+def rows_of(results: "str | Path | Rows") -> Rows:
+    """``results`` as rows: as passed down, or read now from a results folder."""
+    return results if isinstance(results, Rows) else Rows(results)
+
+
 def finished_rows(results_dir: str | Path) -> list[dict[str, Any]]:
-    """The results: ``ok`` rows less those set aside (``compiled_unchecked``), one per run_id (the latest), in the
-    order their latest rows were written."""
-    latest: dict[str, dict[str, Any]] = {}
-    for row in read_rows(results_dir):
-        if not compiled_unchecked(row):
-            latest.pop(row["run_id"], None)  # re-inserted: the order is that of the latest rows
-            latest[row["run_id"]] = row
-    return list(latest.values())
-
-
-def set_aside_rows(results_dir: str | Path) -> list[dict[str, Any]]:
-    """``ok`` rows that are not results: trained compiled with no compile check (``compiled_unchecked``)."""
-    return [r for r in read_rows(results_dir) if compiled_unchecked(r)]
+    return Rows(results_dir).finished()
 
 
 def find_success(results_dir: str | Path, run_id: str) -> Optional[dict[str, Any]]:

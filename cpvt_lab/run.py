@@ -14,19 +14,18 @@ from typing import Optional, Sequence
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
-from hydra.core.override_parser.overrides_parser import OverridesParser
-from hydra.errors import OverrideParseException
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
-from .cli import UsageError, run_command
+from .cli import parse_words, run_command
 from .config import ConfigError, finalize, world_size
+from .results import top1_line
 
 
 def summary(row: dict) -> str:
     if row.get("in_progress"):
         return f"in progress elsewhere, not started: {row['ablation']} [{row['run_id']}] (another process holds it)"
-    top1 = "  ".join(f"top1@{size}={acc:.2f}%" for size, acc in sorted(row["top1"].items(), key=lambda kv: int(kv[0])))
+    top1 = top1_line(row)
     timing = "" if row.get("skipped") else f"  ({row['train_seconds']:.0f} s training, {row['images_per_second']} img/s)"
     head = "already done, not run again:" if row.get("skipped") else "done:"
     return (f"{head} {row['ablation']} seed={row['seed']} scale={row['scale']} [{row['run_id']}] on "
@@ -45,23 +44,6 @@ def check_launch(cfg: DictConfig, multirun: bool) -> None:
 HYDRA_FLAGS = {"--hydra-help", "--version", "--cfg", "-c", "--resolve", "--package", "-p", "--run", "-r", "--multirun",
                "-m", "--shell-completion", "-sc", "--config-path", "-cp", "--config-name", "-cn", "--config-dir", "-cd",
                "--experimental-rerun", "--info", "-i"}
-
-
-def check_overrides(argv: Sequence[str]) -> None:
-    """Every word is one of Hydra's flags, a flag's value, or an override Hydra can read."""
-    parser = OverridesParser.create()
-    for i, word in enumerate(argv):
-        if word.startswith("-"):
-            if word.split("=", 1)[0] not in HYDRA_FLAGS:
-                raise UsageError(word, "not a flag of this command; overrides are KEY=VALUE (see --help)")
-            continue
-        if i and argv[i - 1].startswith("-") and "=" not in word:
-            continue
-        try:
-            parser.parse_overrides([word])
-        except OverrideParseException as err:
-            reason = " ".join(str(err).splitlines()[1:2])
-            raise UsageError(word, f"not a KEY=VALUE override ({reason}; see --help)") from None
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="config")
@@ -83,8 +65,8 @@ def hydra_main(cfg: DictConfig) -> None:
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     def run(argv: list[str]) -> None:
-        check_overrides(argv)
-        sys.argv = [sys.argv[0], *argv]  # Hydra reads its command line from sys.argv
+        _, words = parse_words(argv, {}, flags=HYDRA_FLAGS)  # every word checked as the other commands check theirs
+        sys.argv = [sys.argv[0], *words]  # Hydra reads its command line from sys.argv
         hydra_main()
 
     return run_command(run, __doc__, argv)

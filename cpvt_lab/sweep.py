@@ -1,13 +1,14 @@
-"""Run a grid as Hydra multiruns: ``python -m cpvt_lab.sweep NAME [seeds=[0,1]] [dry_run=true] [KEY=VALUE...]``.
+"""A grid on a cluster: ``python -m cpvt_lab.sweep NAME [seeds=[0,1]] [dry_run=true] [KEY=VALUE...]``.
 
-Each plain grid (a grid that includes others has several) becomes one multirun of
+The cluster launcher (SLURM through submitit), and only that: on one machine a grid runs with
+``python -m cpvt_lab.grid NAME``, a study with ``python -m cpvt_lab.study``. Each plain grid (a grid that includes others has several) becomes one multirun of
 ``python -m cpvt_lab.run`` over its ablations and seeds, all launched together; with the
 SLURM launcher (the default) each multirun is one array job, one task per run. Every task
 is an ordinary run, so the grid runner's guarantees hold across hosts that share
 ``results_dir``, whatever order runs finish in: a run with a success row is skipped, a
 killed one resumes from its last checkpoint, and a run that another task has claimed is
-left to it, so every run gets exactly one row. Everything is checked before anything is
-submitted. NAME, ``seeds=[...]`` and the run-config overrides are those of ``cpvt_lab.grid``;
+left to it, so every run gets exactly one row. Everything is checked, the data included, before
+anything is submitted. NAME, ``seeds=[...]`` and the run-config overrides are those of ``cpvt_lab.grid``;
 ``hydra/launcher=local`` (or any ``hydra...`` override) goes to the multiruns; ``dry_run=true``
 prints the commands instead of launching them.
 """
@@ -18,11 +19,12 @@ import subprocess
 import sys
 from typing import Any, Sequence
 
+from .ablations import SpecError, check_seeds, load_grid, names, one_grid
 from .cli import name_first, parse_words, run_command
 from .config import ConfigError
 from .data import DataError
 from .grid import OPTIONS as GRID_OPTIONS
-from .grid import GridError, check_seeds, grid_names, load_grid, plan
+from .study.plan import check_runs_data, plan_study
 
 DEFAULT_LAUNCHER = "hydra/launcher=slurm"
 OPTIONS = {**GRID_OPTIONS, "dry_run": False}
@@ -32,7 +34,7 @@ def sweep_commands(name: str, overrides: Sequence[str] = (), seeds: Any = None) 
     """One ``python -m cpvt_lab.run -m ...`` command per plain grid of ``name``, after checking every run."""
     hydra_args = [o for o in overrides if o.lstrip("+~").startswith(("hydra/", "hydra."))]
     run_args = [o for o in overrides if o not in hydra_args]
-    plan(name, run_args, seeds)  # composes and validates every run (data included) before anything is submitted
+    check_runs_data(plan_study(one_grid(name, tuple(run_args), seeds)))  # every run checked before any is submitted
     if not any(o.startswith("hydra/launcher=") for o in hydra_args):
         hydra_args.insert(0, DEFAULT_LAUNCHER)
     seeds = None if seeds is None else check_seeds(seeds, "seeds")
@@ -43,7 +45,7 @@ def sweep_commands(name: str, overrides: Sequence[str] = (), seeds: Any = None) 
 
 def main(argv: Sequence[str] | None = None) -> int:
     def sweep(argv: list[str]) -> int:
-        name, words = name_first(argv, "grid", [*grid_names(), "or the path of a grid YAML file"])
+        name, words = name_first(argv, "grid", [*names("grid"), "or the path of a grid YAML file"])
         options, overrides = parse_words(words, OPTIONS)
         commands = sweep_commands(name, overrides, options["seeds"])
         for command in commands:
@@ -54,8 +56,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         procs = [subprocess.Popen(command) for command in commands]
         return max(proc.wait() for proc in procs)
 
-    return run_command(sweep, f"{__doc__}\ngrids: {', '.join(grid_names())}", argv,
-                       errors=(GridError, ConfigError, DataError))
+    return run_command(sweep, f"{__doc__}\ngrids: {', '.join(names('grid'))}", argv,
+                       errors=(SpecError, ConfigError, DataError))
 
 
 if __name__ == "__main__":

@@ -1,13 +1,14 @@
-"""The paper's tables beside our runs: ``python -m cpvt_lab.tables [results=DIR] [out=DIR]``.
+"""The paper's tables beside our runs: ``python -m cpvt_lab.tables [results_dir=DIR] [tables_dir=DIR]``.
 
-Writes into ``out`` (default outputs/tables) everything made from ``<results>/runs.jsonl``
-(default outputs/results) and the published figures: one table per study of the paper,
-the claims judged, the analyses' tables and the figures (``cpvt_lab.analysis.report``).
-The committed tables: ``python -m cpvt_lab.tables results=results/smoke out=paper_tables/smoke``.
+Writes into ``tables_dir`` (default outputs/tables) everything made from ``<results_dir>/runs.jsonl``
+(default outputs/results) and the published figures: one page per table of the paper, the claims
+judged, the analyses' tables and the figures (``cpvt_lab.analysis.report``). The committed tables:
+``python -m cpvt_lab.tables results_dir=results/smoke tables_dir=paper_tables/smoke``.
 
 Keys:
-  results=DIR   folder holding runs.jsonl (default: outputs/results, where runs append)
-  out=DIR       folder to write the tables to (default: outputs/tables)
+  results_dir=DIR   folder holding runs.jsonl (default: outputs/results, where runs append)
+  tables_dir=DIR    folder to write the tables to (default: outputs/tables)
+No other KEY=VALUE is taken (results= and out= are the old names of the two, and still read).
 """
 from __future__ import annotations
 
@@ -15,28 +16,28 @@ import sys
 from pathlib import Path
 from typing import Optional, Sequence
 
-from .analysis.frames import load_runs
 from .analysis.report import write_all
 from .cli import UsageError, parse_words, run_command
-from .results import DEFAULT_RESULTS_DIR, DEFAULT_TABLES_DIR, results_path
+from .results import DEFAULT_RESULTS_DIR, DEFAULT_TABLES_DIR, Rows, results_path
 
-OPTIONS = {"results": DEFAULT_RESULTS_DIR, "out": DEFAULT_TABLES_DIR}
+OPTIONS = {"results_dir": DEFAULT_RESULTS_DIR, "tables_dir": DEFAULT_TABLES_DIR}
 
 
-def write_tables(results_dir: str | Path, out_dir: str | Path) -> list[Path]:
-    """Every table (Markdown, CSV, figures) of ``results_dir`` into ``out_dir``; return the files written."""
-    return write_all(results_dir, out_dir)
+def write_tables(results_dir: str | Path, tables_dir: str | Path) -> list[Path]:
+    """Every table (Markdown, CSV, figures) of ``results_dir`` into ``tables_dir``; return the files written."""
+    return write_all(results_dir, tables_dir)
 
 
 def _main(argv: list[str]) -> int:
     args, extra = parse_words(argv, OPTIONS)
     if extra:
         raise UsageError(extra[0].partition("=")[0], f"unknown key; valid: {', '.join(OPTIONS)} (see --help)")
-    if not Path(args["results"]).is_dir():
-        raise UsageError("results", f"{args['results']!r} is not a folder (it should hold runs.jsonl)")
-    written = write_tables(args["results"], args["out"])
-    print(f"{len(written)} files written to {args['out']}/ from {results_path(args['results'])} "
-          f"({load_runs(args['results']).run_id.nunique()} finished runs)")
+    if not Path(args["results_dir"]).is_dir():
+        raise UsageError("results_dir", f"{args['results_dir']!r} is not a folder (it should hold runs.jsonl)")
+    rows = Rows(args["results_dir"])
+    written = write_tables(rows, args["tables_dir"])
+    print(f"{len(written)} files written to {args['tables_dir']}/ from {results_path(args['results_dir'])} "
+          f"({len(rows.finished())} finished runs)")
     return 0
 
 

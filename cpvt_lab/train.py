@@ -3,10 +3,11 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import logging
 import os
 import time
 import traceback
-from datetime import datetime, timezone
+import warnings
 from pathlib import Path
 from typing import Any, Optional, Sequence
 
@@ -15,7 +16,6 @@ import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 from pytorch_lightning.callbacks import ModelCheckpoint
-from pytorch_lightning.loggers import CSVLogger
 from pytorch_lightning.plugins.io import TorchCheckpointIO
 
 from . import results
@@ -26,8 +26,17 @@ from .ema import EMA
 from .fingerprint import run_id
 from .models import count_parameters
 from .module import ClassificationModule
-from .provenance import command_line, device_name, git_commit, versions
+from .provenance import now, stamp
 from .validation import validate
+
+
+# What Lightning says at every Trainer that is no message about the run: its advertisements for its cloud services
+# and two notes on its own bookkeeping. A run prints its epoch lines (curves.py) and its row.
+CHATTER = ("💡 Tip:", "Loading `train_dataloader` to estimate", "`Trainer.fit` stopped:")
+logging.getLogger("pytorch_lightning.utilities.rank_zero").addFilter(
+    lambda record: not str(record.msg).startswith(CHATTER))
+# a deprecation inside Lightning's own code under this torch, printed once per process; nothing a run can change
+warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)` is deprecated")
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):
@@ -67,6 +76,12 @@ def run_dir(cfg: DictConfig, rid: str) -> Path:
     return Path(cfg.output_dir) / "runs" / f"{cfg.ablation_name}-{rid}"
 
 
+def make_logger(cfg: DictConfig, out: Path) -> pl.loggers.Logger:
+    """The run's logger (``logger=`` config group), writing into the run's folder."""
+    options = {k: v for k, v in OmegaConf.to_container(cfg.logger, resolve=True).items() if k != "requires"}
+    return instantiate(options, save_dir=str(out))
+
+
 def make_module(cfg: DictConfig, model: torch.nn.Module, eval_sizes, lr: Optional[float] = None):
     o = cfg.optim
     return ClassificationModule(
@@ -98,8 +113,7 @@ def base_row(cfg: DictConfig, rid: str) -> dict[str, Any]:
     return {
         "run_id": rid, "ablation": cfg.ablation_name, "pos": cfg.model.pos.name, "head": cfg.model.head,
         "seed": cfg.seed, "scale": cfg.scale_name, "model_size": cfg.model.size,
-        "epochs": cfg.trainer.max_epochs, "train_size": cfg.data.train_size, "device": device_name(),
-        "versions": versions(), "git_commit": git_commit(), "command": command_line(),
+        "epochs": cfg.trainer.max_epochs, "train_size": cfg.data.train_size, **stamp(),
         "config": OmegaConf.to_container(cfg, resolve=True),
     }
 
@@ -144,17 +158,13 @@ def run_experiment(cfg: DictConfig, callbacks: Sequence[pl.Callback] = ()) -> di
             if lead and isinstance(err, Exception):  # a Ctrl-C or kill is an interruption, not a result
                 results.append_row(cfg.results_dir, {
                     **base_row(cfg, rid), "status": "failed", "error": f"{type(err).__name__}: {err}",
-                    "traceback": traceback.format_exc(limit=8), "finished_at": _now(),
+                    "traceback": traceback.format_exc(limit=8), "finished_at": now(),
                     "wall_seconds": round(time.time() - started, 2)})
             raise
         row["wall_seconds"] = round(time.time() - started, 2)
         if lead:
             results.append_row(cfg.results_dir, row)
         return row
-
-
-def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
 def _train_and_evaluate(cfg: DictConfig, rid: str, out: Path,
@@ -172,7 +182,7 @@ def _train_and_evaluate(cfg: DictConfig, rid: str, out: Path,
     ema = EMA(cfg.ema.decay) if cfg.ema.enabled else None
     trainer: pl.Trainer = instantiate(
         cfg.trainer, callbacks=[checkpoints, timer, curve, *([ema] if ema else []), *callbacks],
-        logger=CSVLogger(out, name="logs", version=""),
+        logger=make_logger(cfg, out),
         default_root_dir=out, plugins=[AtomicCheckpointIO()])
     last = out / "checkpoints" / "last.ckpt"
     trainer.fit(module, datamodule=datamodule, ckpt_path=last if last.exists() else None)
@@ -197,5 +207,5 @@ def _train_and_evaluate(cfg: DictConfig, rid: str, out: Path,
         "train_seconds": round(timer.seconds, 2), "images_trained": timer.images,
         "images_per_second": round(timer.images / timer.seconds, 1) if timer.seconds else None,
         "curve": curve.compact(), "unstable": is_unstable(curve.compact(), cfg.optim.warmup_epochs),
-        "checkpoint": str(last), "finished_at": _now(), **averaged,
+        "checkpoint": str(last), "finished_at": now(), **averaged,
     }

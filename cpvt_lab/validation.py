@@ -1,6 +1,7 @@
 """Every value of a run config checked before any work starts: one line naming the key and what is allowed."""
 from __future__ import annotations
 
+import importlib.util
 import logging
 import math
 import os
@@ -33,11 +34,13 @@ def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def validate(cfg: DictConfig) -> None:
-    """Fail fast, before anything is written, on any value that cannot work."""
+def validate(cfg: DictConfig, data: bool = True) -> None:
+    """Fail fast, before anything is written, on any value that cannot work; ``data=False`` leaves the data alone
+    (planning needs none: ``check_data`` looks at it before a run trains)."""
     for key in sorted(OmegaConf.missing_keys(cfg)):
         raise ConfigError(key, "must be set (it has no default)" + (", e.g. data.root=/path/to/imagenet"
                                                                       if key == "data.root" else ""))
+    _check_logger(cfg)
     for key in ("compile", "finetune.enabled", "ema.enabled"):
         value = OmegaConf.select(cfg, key)
         _check(isinstance(value, bool), key, f"must be true or false, got {value!r}")
@@ -108,7 +111,18 @@ def validate(cfg: DictConfig) -> None:
     _check(not rows.exists() or rows.is_file(), "results_dir",
            f"{rows} is not a regular file; move it away or choose another results_dir")
     _check_writable(cfg.output_dir, "output_dir")
-    _check_data(cfg)
+    if data:
+        check_data(cfg)
+
+
+def _check_logger(cfg: DictConfig) -> None:
+    """The logger's package is installed (one of ``logger.requires``): a missing one fails here, not at the first
+    logged metric, after the data and the model are up."""
+    requires = list(cfg.logger.get("requires") or [])
+    if requires and not any(importlib.util.find_spec(name) for name in requires):
+        target = cfg.logger._target_.rsplit(".", 1)[-1]
+        raise ConfigError("logger", f"{target} needs the package {' or '.join(requires)}, which is not installed here "
+                                    f"(pip install {requires[0]}; or logger=csv, the default)")
 
 
 def _check_trainer(cfg: DictConfig) -> None:
@@ -134,7 +148,7 @@ def _check_trainer(cfg: DictConfig) -> None:
             log.setLevel(level)
 
 
-def _check_data(cfg: DictConfig) -> None:
+def check_data(cfg: DictConfig) -> None:
     """The data module's own cheap check (archive readable, ImageFolder layout), before any file is written."""
     from hydra.utils import instantiate
 

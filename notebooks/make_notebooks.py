@@ -1,6 +1,6 @@
 """Writes the notebooks of this folder (without outputs): ``python notebooks/make_notebooks.py``.
 
-The notebooks only call the library (``cpvt_lab.studies``, ``cpvt_lab.analysis``); they read
+The notebooks only call the library (``cpvt_lab.paper``, ``cpvt_lab.analysis``); they read
 the results folder named by $CPVT_RESULTS_DIR (default ``../outputs/results``, where runs append their rows;
 the committed smoke rows are in ``../results/smoke``).
 """
@@ -21,7 +21,7 @@ from IPython.display import Markdown, display
 
 from cpvt_lab.analysis import frames, markdown, plots
 from cpvt_lab.analysis.claims import judge_claims
-from cpvt_lab.studies import STUDY_BY_ID
+from cpvt_lab.paper import TABLE_BY_ID
 
 RESULTS = Path(os.environ.get("CPVT_RESULTS_DIR", "../outputs/results"))
 runs = frames.load_runs(RESULTS)
@@ -52,10 +52,10 @@ RESULTS = Path(os.environ.get("CPVT_RESULTS_DIR", "../outputs/results"))
 ABLATIONS = ["none", "none_gap", "learned", "peg", "peg_gap", "peg_circular", "peg_nopad"]"""
 
 
-def study_cells(study_id: str, plot: str) -> list:
+def table_cells(table_id: str, plot: str) -> list:
     return [
-        new_code_cell(f'display(Markdown(markdown.study_markdown("{study_id}", runs, claims, curves)))'),
-        new_code_cell(f'plots.{plot}(frames.study_runs("{study_id}", runs), STUDY_BY_ID["{study_id}"].title);'),
+        new_code_cell(f'display(Markdown(markdown.table_markdown("{table_id}", runs, claims, curves)))'),
+        new_code_cell(f'plots.{plot}(frames.table_runs("{table_id}", runs), TABLE_BY_ID["{table_id}"].title);'),
     ]
 
 
@@ -70,20 +70,20 @@ NOTEBOOKS = {
         "Position-encoding strategies (paper Table 1)",
         "No encoding, learned table, sin-cos, 2-D relative bias and PEG, at the training resolution and at "
         "larger ones without fine-tuning. Runs: `python -m cpvt_lab.grid table1`.",
-        study_cells("table1_pe_strategies", "resolution_plot")),
+        table_cells("table1_pe_strategies", "resolution_plot")),
     "table2.ipynb": notebook(
         "Direct evaluation at other resolutions (paper Table 2)",
         "The learned table interpolated (and, for `interpolated`, fine-tuned) at each test size against PEGs. "
         "Runs: `python -m cpvt_lab.grid table2`.",
-        study_cells("table2_resolution", "resolution_plot")),
+        table_cells("table2_resolution", "resolution_plot")),
     "table3.ipynb": notebook(
         "Class token vs global average pooling (paper Table 3)",
         "DeiT and CPVT, each with a class token or GAP. Runs: `python -m cpvt_lab.grid table3`.",
-        study_cells("table3_cls_vs_gap", "train_size_bars")),
+        table_cells("table3_cls_vs_gap", "train_size_bars")),
     "ablations.ipynb": notebook(
         "PEG position, and position information or extra parameters",
         "Runs: `python -m cpvt_lab.grid peg_position` and `python -m cpvt_lab.grid extra_params`.",
-        study_cells("peg_position", "train_size_bars") + study_cells("extra_params", "train_size_bars")),
+        table_cells("peg_position", "train_size_bars") + table_cells("extra_params", "train_size_bars")),
     "attention_maps.ipynb": notebook(
         "Attention maps of the second block: learned table, no encoding, PEG",
         "The paper's two figures from the checkpoints of finished runs: the N x N patch-to-patch attention of "

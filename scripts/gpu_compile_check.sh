@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The compile issue's GPU check, one stage per call of at most 10 minutes (STAGE=...):
 #   bisect  (about 8 min) the fast-path tests, then peg_0to5 trained 150 steps eager and under every compile
-#           variant of `python -m cpvt_lab.compile_agreement` (torch defaults, mix-order reductions off,
+#           variant of `python -m cpvt_lab.compiled` (torch defaults, mix-order reductions off,
 #           eager RNG, static shapes, unfused AdamW, fp32, aot_eager, blocks only, the project's compile)
 #   runs    (about 8 min) peg_0to5, peg_0to5_gap and conv1x1_stack trained in full at the settings that
 #           collapsed (ViT-Ti/4, 24 px, batch 1024, 12 epochs, 1 warm-up, bf16), compiled and eager,
@@ -21,12 +21,12 @@ RUNS=${RUNS_DIR:-results/compile_check}
 # the settings under which compiled multi-PEG models collapsed
 settings=(scale=cifar data.train_size=24 data.eval_sizes=[24] data.batch_size=1024 trainer.max_epochs=12
           optim.warmup_epochs=1)
-steps=150 agree_steps=200 variants=all bench=(ablation=learned,peg,peg_gap)
+steps=150 agree_steps=200 variants=all bench=(ablations=[learned,peg,peg_gap])
 if [ -n "${GPU_CHECK_DRY:-}" ]; then
     AGREE=$OUT/agreement RUNS=$OUT/runs
     settings=(scale=smoke data.subset=200 data.test_subset=100 data.batch_size=50 trainer.max_epochs=1
-              data.eval_sizes=[32] trainer.enable_progress_bar=false)
-    steps=2 agree_steps=2 variants=aot_eager bench=(ablation=peg data.batch_size=2 steps=1 warmup=1 end_to_end=false)
+              data.eval_sizes=[32])
+    steps=2 agree_steps=2 variants=aot_eager bench=(ablations=[peg] data.batch_size=2 steps=1 warmup=1 end_to_end=false)
 fi
 started=$(date +%s)
 
@@ -36,7 +36,7 @@ bisect)
         timeout 90 "$PYTHON" -m pytest -q -p no:cacheprovider tests/test_gpu_path.py tests/test_compile_guard.py \
             || echo "fast-path tests FAILED or timed out"
     fi
-    "$PYTHON" -m cpvt_lab.compile_agreement ablation=peg_0to5 variants=$variants steps=$steps out="$AGREE" \
+    "$PYTHON" -m cpvt_lab.compiled ablations=[peg_0to5] variants=$variants steps=$steps results_dir="$AGREE" \
         "${settings[@]}" "${data[@]}"
     ;;
 runs)
@@ -63,8 +63,8 @@ for ablation, eager in sorted(rows["false"].items()):
 EOF
     ;;
 agree)
-    ablations=all; [ -n "${GPU_CHECK_DRY:-}" ] && ablations=peg,none
-    "$PYTHON" -m cpvt_lab.compile_agreement ablation=$ablations steps=$agree_steps out="$AGREE" "${settings[@]}" "${data[@]}"
+    ablations=all; [ -n "${GPU_CHECK_DRY:-}" ] && ablations=[peg,none]
+    "$PYTHON" -m cpvt_lab.compiled ablations=$ablations steps=$agree_steps results_dir="$AGREE" "${settings[@]}" "${data[@]}"
     ;;
 bench)
     "$PYTHON" -m cpvt_lab.bench "${bench[@]}" "${data[@]}" "json=$OUT/bench.json"
@@ -74,6 +74,6 @@ bench)
     exit 2
     ;;
 esac
-cp "$AGREE"/agreement.* "$OUT/" 2>/dev/null
+cp "$AGREE"/agreement.jsonl "$AGREE"/agreement.md "$OUT/" 2>/dev/null
 for c in true false; do [ -f "$RUNS/compile_$c/runs.jsonl" ] && cp "$RUNS/compile_$c/runs.jsonl" "$OUT/runs_compile_$c.jsonl"; done
 echo "== stage $STAGE done in $(( $(date +%s) - started )) s; files in $OUT: $(ls "$OUT" | tr '\n' ' ')"

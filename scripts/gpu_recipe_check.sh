@@ -8,12 +8,12 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 NAME=gpu_recipe_check && source scripts/gpu_preamble.sh
 RESULTS=${RESULTS_DIR:-results/cifar_recipe}
-settings=(scale=cifar compile=true trainer.enable_progress_bar=false)
+settings=(scale=cifar compile=true)
 [ -n "${EPOCHS:-}" ] && settings+=("trainer.max_epochs=$EPOCHS")
 if [ -n "${GPU_CHECK_DRY:-}" ]; then
     RESULTS=$OUT/results
     settings=(scale=cifar model.size=smoke data.subset=200 data.test_subset=100 data.batch_size=50
-              trainer.max_epochs=2 optim.warmup_epochs=1 trainer.enable_progress_bar=false)
+              trainer.max_epochs=2 optim.warmup_epochs=1)
 fi
 started=$(date +%s)
 for ablation in peg_gap learned; do

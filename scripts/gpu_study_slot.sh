@@ -3,7 +3,7 @@
 # for a call of at most 9 minutes):
 #   1. the fast-path tests (the GPU-only ones run here);
 #   2. the compile guard at the settings under which compiled multi-PEG models once collapsed (peg_0to5, ViT-Ti/4,
-#      24 px, batch 1024, bf16): `python -m cpvt_lab.compile_agreement` trains eager and compiled side by side;
+#      24 px, batch 1024, bf16): `python -m cpvt_lab.compiled` trains eager and compiled side by side;
 #   3. the CIFAR-10 study's next whole runs in the time left (`python -m cpvt_lab.study continue`), trained eager
 #      (the plain path: nothing to check, and no compile time in a short slot), each measured
 #      while its weights exist and packed into $OUT/study.tar.gz after every run, so a call cut short at its
@@ -20,10 +20,10 @@ started=$(date +%s)
 left() { echo $(( TOTAL - ($(date +%s) - started) )); }
 # a stage's time limit: at most CAP seconds, and RESERVE seconds kept for the stages after it
 limit() { local t=$(( $(left) - $2 )); echo $(( t < $1 ? (t > 0 ? t : 1) : $1 )); }
-study=(study=cifar compile=false output_dir=outputs/study_slot) tests_timeout=120 guard=(ablation=peg_0to5 steps=150)
+study=(study=cifar compile=false output_dir=outputs/study_slot) tests_timeout=120 guard=(ablations=[peg_0to5] steps=150)
 if [ -n "${GPU_CHECK_DRY:-}" ]; then
     study=(study=smoke "results_dir=$OUT/results" "tables_dir=$OUT/tables" "output_dir=$OUT/weights")
-    tests_timeout=0 guard=(ablation=peg_0to5 steps=2 variants=aot_eager scale=smoke data.subset=200
+    tests_timeout=0 guard=(ablations=[peg_0to5] steps=2 variants=aot_eager scale=smoke data.subset=200
                            data.test_subset=100 data.batch_size=50 data.eval_sizes=[32])
 fi
 
@@ -34,7 +34,7 @@ if [ "$tests_timeout" -gt 0 ]; then
 fi
 
 echo "== compile guard at the settings that collapsed ($(left) s left)"
-timeout "$(limit 120 200)" "$PYTHON" -m cpvt_lab.compile_agreement "${guard[@]}" "out=$OUT/agreement" "${data[@]}" \
+timeout "$(limit 120 200)" "$PYTHON" -m cpvt_lab.compiled "${guard[@]}" "results_dir=$OUT/agreement" "${data[@]}" \
     || echo "== compile agreement FAILED or timed out"
 
 budget=$(( $(left) - 60 ))  # measuring, drawing and tabling after the last run take about a minute

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 import torch
 
-from cpvt_lab import studies
+from cpvt_lab import paper
 from cpvt_lab.analysis import claims, equivariance, markdown, probe, stats
 from cpvt_lab.models import CPVTViT
 
@@ -202,7 +202,7 @@ def made_up_runs(test_images=None) -> pd.DataFrame:
 
 def test_claims_get_welch_or_paired_verdicts_and_claims_without_runs_stay_listed():
     verdicts = claims.judge_claims(made_up_runs()).set_index("claim")
-    assert set(verdicts.index) == {c.id for c in studies.CLAIMS}
+    assert set(verdicts.index) == {c.id for c in paper.CLAIMS}
     beats = verdicts.loc["t1_learned_beats_none"]
     assert (beats.verdict, beats.paired, beats.a_n, beats.b_n) == ("reproduced", False, 3, 3)
     assert beats["diff"] == pytest.approx(70.5 - 65.5667, abs=1e-3)

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 import torch
 
-from cpvt_lab import analyze, compose, studies, tables
+from cpvt_lab import analyze, compose, paper, tables
 from cpvt_lab.analysis import runs, store
 from cpvt_lab.results import append_row
 from cpvt_lab.train import run_experiment
@@ -46,7 +46,7 @@ def test_every_analysis_runs_on_smoke_results_and_the_tables_regenerate_them(smo
     probe = store.load(results_dir, "probe")
     assert set(probe.run_id) == {rows[0]["run_id"]} and set(probe.block) == {0, 11}
     claims = pd.read_csv(out / "claims.csv")
-    assert set(claims.claim) == {c.id for c in studies.CLAIMS}
+    assert set(claims.claim) == {c.id for c in paper.CLAIMS}
     judged = claims.set_index("claim").loc["t1_peg_gains_larger"]  # peg at 48 px vs peg at 32 px
     assert (judged.a_n, judged.b_n, judged.paired) == (2, 2, True)
     assert judged.verdict in ("reproduced", "contradicted", "inconclusive")
@@ -110,3 +110,25 @@ def test_a_measured_analysis_is_known_by_its_declaration_alone(monkeypatch, tmp_
     [page, _] = report.write_measured("fake", tmp_path, tmp_path / "out")
     text = page.read_text()
     assert text.startswith("# A made-up measure") and "rows: 2" in text and "analyze fake" in text
+
+
+def test_a_computed_analysis_is_known_by_its_declaration_alone(monkeypatch, tmp_path, capsys):
+    """A new analysis computed from the rows is its module's ANALYSIS and a line in kinds.py: the command takes its
+    keys, and the tables write its files from the rows they read."""
+    from cpvt_lab.analysis.kinds import COMPUTED
+    from cpvt_lab.analysis.measured import ComputedAnalysis
+
+    def write(folder, out_dir, word="hello"):
+        path = tmp_path / out_dir / "count.txt"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(f"{word} {folder.runs.run_id.nunique()}")
+        return [path]
+
+    monkeypatch.setitem(COMPUTED, "count", ComputedAnalysis("count", "runs counted", {"word": "hello"}, write))
+    monkeypatch.setitem(analyze.ANALYSES, "count", {**analyze.FOLDERS, "word": "hello"})
+    append_row(tmp_path, {"run_id": "r1", "ablation": "peg", "seed": 0, "scale": "smoke", "dataset": "d", "epochs": 1,
+                          "train_size": 24, "model_size": "smoke", "status": "ok", "top1": {"24": 50.0}})
+    assert analyze.main(["count", f"results_dir={tmp_path}", "tables_dir=a", "word=runs"]) == 0
+    assert (tmp_path / "a" / "count.txt").read_text() == "runs 1"
+    assert tables.main([f"results_dir={tmp_path}", f"tables_dir={tmp_path / 'b'}"]) == 0
+    assert (tmp_path / "b" / "count.txt").read_text() == "hello 1"

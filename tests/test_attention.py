@@ -48,8 +48,8 @@ def test_query_tiles_put_each_querys_row_at_the_querys_place():
 
 
 def test_maps_from_runs_says_which_runs_to_make_when_there_are_none(tmp_path):
-    maps = attention.maps_from_runs(tmp_path, ["learned", "none", "peg"])
-    assert maps.matrices == {} and "python -m cpvt_lab.grid table1" in maps.note()
+    maps = attention.maps_from_runs(tmp_path)  # the attention grid's ablations
+    assert maps.matrices == {} and f"python -m cpvt_lab.grid attention results_dir={tmp_path}" in maps.note()
 
 
 def test_analyze_attention_draws_the_two_figures_from_trained_runs(fast_overrides, tmp_path, capsys):

@@ -57,9 +57,10 @@ def test_time_loop_runs_the_warmup_then_the_timed_steps():
 
 
 def test_overrides_keep_the_device_defaults_first_and_the_ablations_are_the_bench_own_word():
-    args, overrides = parse_words(["ablation=peg,learned", "batch_size=8", "model.size=vit_ti4", "steps=3"],
+    args, overrides = parse_words(["ablations=[peg,learned]", "batch_size=8", "model.size=vit_ti4", "steps=3"],
                                   options(cuda=False))
-    assert (args["ablation"], args["steps"], args["warmup"]) == ("peg,learned", 3, 2)
+    assert (args["ablations"], args["steps"], args["warmup"]) == (["peg", "learned"], 3, 2)
+    assert parse_words(["ablation=peg,learned"], options(cuda=False))[0]["ablations"] == "peg,learned"  # old name
     rest = with_device_defaults(overrides, cuda=False)
     assert rest[0] == "scale=smoke" and rest[-2:] == ["data.batch_size=8", "model.size=vit_ti4"]
     assert {"scale=cifar", "data.batch_size=1024", "compile=true"} <= set(with_device_defaults([], cuda=True))
@@ -78,7 +79,7 @@ def test_synthetic_data_feeds_the_same_batches_as_the_archive():
 
 def test_the_bench_reports_every_measurement_and_writes_json(tiny_archive, tmp_path, capsys):
     out = tmp_path / "bench.json"
-    code = main(["ablation=peg,learned", "data.batch_size=4", f"data.archive={tiny_archive}",
+    code = main(["ablations=[peg,learned]", "data.batch_size=4", f"data.archive={tiny_archive}",
                  f"data.cache_dir={tmp_path / 'cache'}", "data.subset=null", "data.test_subset=null",
                  "steps=2", "warmup=1", f"json={out}"])
     assert code == 0
@@ -121,7 +122,7 @@ def test_bad_input_exits_2_with_a_message_before_any_timing(args, message, capsy
 
 def test_a_config_with_augmentation_is_timed_again_without_it(tiny_archive, tmp_path):
     out = tmp_path / "bench.json"
-    assert main(["ablation=peg", "data.batch_size=4", f"data.archive={tiny_archive}", "data.augment=trivialaugment",
+    assert main(["ablations=[peg]", "data.batch_size=4", f"data.archive={tiny_archive}", "data.augment=trivialaugment",
                  f"data.cache_dir={tmp_path / 'cache'}", "data.subset=null", "data.test_subset=null",
                  "steps=2", "warmup=1", f"json={out}"]) == 0
     report = json.loads(out.read_text())
@@ -133,7 +134,7 @@ def test_a_config_with_augmentation_is_timed_again_without_it(tiny_archive, tmp_
 
 def test_a_short_grid_is_timed_whole_beside_the_single_run(tiny_archive, tmp_path, capsys):
     out = tmp_path / "bench.json"
-    assert main(["ablation=peg,none", "data.batch_size=4", f"data.archive={tiny_archive}", "grid_epochs=1",
+    assert main(["ablations=[peg,none]", "data.batch_size=4", f"data.archive={tiny_archive}", "grid_epochs=1",
                  f"data.cache_dir={tmp_path / 'cache'}", "data.subset=null", "data.test_subset=null",
                  "steps=2", "warmup=1", f"json={out}"]) == 0
     grid = json.loads(out.read_text())["grid"]
@@ -145,3 +146,19 @@ def test_a_short_grid_is_timed_whole_beside_the_single_run(tiny_archive, tmp_pat
 
 def test_bad_grid_epochs_is_refused(capsys):
     assert main(["grid_epochs=-1"]) == 2 and "grid_epochs" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_the_gpu_check_dry_run_leaves_its_files_in_out(tiny_archive, tmp_path):
+    import os
+    import subprocess
+
+    from cpvt_lab.provenance import REPO_ROOT
+
+    env = {**os.environ, "ARCHIVE": str(tiny_archive), "CPVT_CACHE_DIR": str(tmp_path / "cache"), "OMP_NUM_THREADS": "1",
+           "OUT": str(tmp_path / "OUT"), "GPU_CHECK_DRY": "1"}
+    out = subprocess.run(["bash", str(REPO_ROOT / "scripts" / "gpu_check.sh")], cwd=tmp_path, env=env,
+                         capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stdout[-3000:]
+    assert {"gpu_check.log", "bench.json"} <= {p.name for p in (tmp_path / "OUT").iterdir()}
+    assert "ours_step[peg]/timm_eager" in (tmp_path / "OUT" / "gpu_check.log").read_text()

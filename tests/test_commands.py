@@ -8,15 +8,15 @@ import sys
 import pytest
 
 # (module, the words before a bad one: grid and sweep take a grid NAME first)
-COMMANDS = [("run", []), ("grid", ["table1"]), ("sweep", ["table1"]), ("bench", []), ("reproduce", []),
-            ("compile_agreement", []), ("study", [])]
+COMMANDS = [("run", []), ("grid", ["table1"]), ("sweep", ["table1"]), ("bench", []), ("compiled", []),
+            ("study", []), ("tables", []), ("analyze", ["claims"])]
 
 
-PACKAGES = ("bench", "reproduce", "study")
+PACKAGES = {"bench": "command", "compiled": "agreement", "study": "command"}  # the module a package runs
 
 
 def command_main(command: str):
-    module = f"cpvt_lab.{command}" + (".command" if command in PACKAGES else "")  # the packages
+    module = f"cpvt_lab.{command}" + (f".{PACKAGES[command]}" if command in PACKAGES else "")
     return importlib.import_module(module).main
 
 
@@ -49,3 +49,19 @@ def test_grid_and_sweep_want_a_grid_name_first(command, capsys):
     assert command_main(command)(["seeds=[0]"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: grid: name one as the first word") and "table1" in err and err.count("\n") == 1
+
+
+def test_every_command_names_its_folders_and_lists_alike():
+    """One name for one thing in every command: results_dir, tables_dir, ablations=[...]; the old names only as
+    aliases (cli.ALIASES), never as a command's own option."""
+    from cpvt_lab import analyze, grid, sweep, tables
+    from cpvt_lab.bench.command import options as bench_options
+    from cpvt_lab.cli import ALIASES
+    from cpvt_lab.compiled import agreement
+    from cpvt_lab.study import command as study
+
+    own = [grid.OPTIONS, sweep.OPTIONS, study.OPTIONS, tables.OPTIONS, agreement.OPTIONS, bench_options(False),
+           *analyze.ANALYSES.values()]
+    keys = {key for options in own for key in options}
+    assert not keys & set(ALIASES) and not keys & {"output_dir", "out_dir", "out", "results", "ablation"}
+    assert {key for key in keys if key.endswith("_dir")} <= {"results_dir", "tables_dir"}

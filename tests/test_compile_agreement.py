@@ -1,11 +1,11 @@
-"""compile_agreement: compiled variants trained beside eager, losses side by side, resumable."""
+"""python -m cpvt_lab.compiled: compiled variants trained beside eager, losses side by side, resumable."""
 from __future__ import annotations
 
 import json
 
 import pytest
 
-from cpvt_lab import compile_agreement as agreement
+from cpvt_lab.compiled import agreement
 from cpvt_lab.cli import UsageError
 
 pytestmark = pytest.mark.usefixtures("single_thread", "fresh_dynamo")
@@ -13,8 +13,9 @@ pytestmark = pytest.mark.usefixtures("single_thread", "fresh_dynamo")
 
 def test_a_faithful_variant_trains_the_same_losses_as_eager_and_a_second_call_measures_nothing(
         fast_overrides, tmp_path, capsys):
-    overrides = [o for o in fast_overrides if "limit_train_batches" not in o] + ["data.batch_size=40"]
-    argv = ["ablation=peg_0to5", "variants=aot_eager", "steps=3", f"out={tmp_path / 'agree'}", *overrides]
+    overrides = [o for o in fast_overrides if not o.startswith(("+trainer.limit_train_batches", "results_dir"))]
+    overrides.append("data.batch_size=40")  # results_dir= is this command's own: where its records go
+    argv = ["ablations=[peg_0to5]", "variants=[aot_eager]", "steps=3", f"results_dir={tmp_path / 'agree'}", *overrides]
     assert agreement.main(argv) == 0
     records = [json.loads(line) for line in (tmp_path / "agree" / "agreement.jsonl").read_text().splitlines()]
     assert [r["variant"] for r in records] == ["eager", "aot_eager"]
@@ -22,7 +23,8 @@ def test_a_faithful_variant_trains_the_same_losses_as_eager_and_a_second_call_me
     assert len(eager["losses"]) == 3 and compiled["losses"] == pytest.approx(eager["losses"], abs=1e-5)
     assert compiled["compile_check"]["passed"] and eager["compile_check"] is None
     table = (tmp_path / "agree" / "agreement.md").read_text()
-    assert "| peg_0to5 | aot_eager | pass" in table and "python -m cpvt_lab.compile_agreement" in table
+    assert "| peg_0to5 | aot_eager | pass" in table and "python -m cpvt_lab.compiled" in table
+    assert all(r["versions"] and r["device"] and r["command"] for r in records)  # the provenance every record has
     capsys.readouterr()
     assert agreement.main(argv) == 0
     assert capsys.readouterr().out.count("already measured") == 2

@@ -18,9 +18,10 @@ import torch
 import torch.nn as nn
 
 from conftest import bf16, model_and_batches
-from cpvt_lab import compile_guard, compose
+from cpvt_lab import compose
+from cpvt_lab.compiled import guard as compile_guard
 from cpvt_lab import module as module_lib
-from cpvt_lab.compile_guard import CEILING, FACTOR, FLOOR, check_compiled, compile_in_place
+from cpvt_lab.compiled.guard import CEILING, FACTOR, FLOOR, check_compiled, compile_in_place
 from cpvt_lab.train import run_experiment
 
 pytestmark = pytest.mark.usefixtures("single_thread", "fresh_dynamo")

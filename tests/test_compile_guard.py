@@ -15,9 +15,10 @@ import torch
 from torch._dynamo.backends.debugging import aot_eager
 
 from conftest import Interrupted, bf16, model_and_batches, stop_after_training, stop_at_epoch
-from cpvt_lab import build_model, compile_guard, compose
+from cpvt_lab import build_model, compose
+from cpvt_lab.compiled import guard as compile_guard
 from cpvt_lab import module as module_lib
-from cpvt_lab.compile_guard import INDUCTOR_OPTIONS, check_compiled, compile_in_place, inductor_options, is_compiled
+from cpvt_lab.compiled.guard import INDUCTOR_OPTIONS, check_compiled, compile_in_place, inductor_options, is_compiled
 from cpvt_lab.fingerprint import run_id
 from cpvt_lab.module import RESUMED
 from cpvt_lab.results import append_row, find_success, finished_rows

@@ -15,7 +15,7 @@ import pytest
 import torch
 
 from cpvt_lab import compose
-from cpvt_lab.grid import plan
+from cpvt_lab.study.plan import plan_grid as plan
 from cpvt_lab.module import NonFiniteLossError
 from cpvt_lab.results import read_rows, results_path
 from cpvt_lab.train import AtomicCheckpointIO, run_experiment

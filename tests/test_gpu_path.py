@@ -14,7 +14,7 @@ import torch.nn as nn
 from cpvt_lab import build_model, compose
 from cpvt_lab import module as module_lib
 from cpvt_lab.bench.end_to_end import SyntheticData
-from cpvt_lab.compile_guard import compile_in_place
+from cpvt_lab.compiled.guard import compile_in_place
 from cpvt_lab.data import TensorBatches
 from cpvt_lab.data.augment import RandomAugment
 from cpvt_lab.fingerprint import run_id

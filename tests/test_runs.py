@@ -11,6 +11,7 @@ import pytorch_lightning as pl
 import torch
 
 from cpvt_lab import build_model, compose
+from cpvt_lab.ablations import load_grid, names
 from cpvt_lab.config import ConfigError, ablation_names
 from cpvt_lab.fingerprint import run_id
 from cpvt_lab.module import NonFiniteLossError
@@ -25,13 +26,9 @@ from cpvt_lab.train import run_dir, run_experiment
 
 REQUIRED = {"run_id", "ablation", "pos", "head", "seed", "dataset", "scale", "epochs", "params", "train_seconds",
             "images_per_second", "top1", "device", "versions", "git_commit", "status", "config"}
-PAPER_ABLATIONS = {"none", "none_gap", "learned", "learned_gap", "interpolated", "sincos", "relative", "peg",
-                   "peg_gap", "frozen_peg", "conv1x1_stack", "peg_at_m1", "peg27_at_m1", "peg_at_3", "peg_at_6",
-                   "peg_at_10", "peg_0to5", "peg_0to5_gap", "peg_nopad"}
-
-
-def test_the_paper_ablations_are_all_named():
-    assert PAPER_ABLATIONS <= set(ablation_names())
+def test_every_ablation_a_grid_names_is_an_ablation_file():
+    named = {a for grid in names("grid") for g in load_grid(grid) for a in g.ablations}  # load_grid checks them too
+    assert named <= set(ablation_names()) and {g.name for g in load_grid("paper")} <= set(names("grid"))
 
 
 @pytest.mark.parametrize("ablation", ablation_names())

@@ -2,49 +2,66 @@
 they are, and one call trains whole runs, measures them, draws the attention figures and writes the tables."""
 from __future__ import annotations
 
+import io
+import os
 import re
 import shutil
+import subprocess
+import sys
 import tarfile
 from pathlib import Path
 
 import pytest
 import yaml
 
-from cpvt_lab.grid import load_grid
+from cpvt_lab.ablations import load_grid, load_study, names
+from cpvt_lab.paper import attention_ablations
 from cpvt_lab.provenance import REPO_ROOT
-from cpvt_lab.results import append_row, finished_rows, read_rows
+from cpvt_lab.results import Rows, append_row, finished_rows, read_rows
 from cpvt_lab.study.command import main
-from cpvt_lab.study.definition import load_study, planned_runs
 from cpvt_lab.study.exchange import merge, pack
+from cpvt_lab.study.plan import plan_study
 from cpvt_lab.study.standing import standing
 
 
 @pytest.fixture(scope="module")
 def cifar():
     study = load_study("cifar")
-    return study, planned_runs(study)
+    return study, plan_study(study)
 
 
 def test_the_cifar_study_is_the_paper_grid_with_three_seeds(cifar):
     study, planned = cifar
     paper = {(a, seed) for grid in load_grid("paper") for a in grid.ablations for seed in (0, 1, 2)}
-    assert len(planned) == 54 and {(r.ablation, r.seed) for r in planned} == paper
+    assert study.seeds == (0, 1, 2) and {(r.ablation, r.seed) for r in planned} == paper
     # the grids share their sizes, so a run_id is the same whichever of them planned it (test_grid holds that)
-    assert len({r.run_id for r in planned}) == 54
+    assert len(planned) == len({r.run_id for r in planned}) == len(paper)
 
 
 def test_the_cifar_study_trains_the_attention_runs_then_table3_and_extra_params_first(cifar):
     _, planned = cifar
-    assert [(r.ablation, r.seed) for r in planned[:3]] == [("learned", 0), ("none", 0), ("peg", 0)]
+    figures = attention_ablations()
+    assert [(r.ablation, r.seed) for r in planned[:len(figures)]] == [(a, 0) for a in figures]
     first = [i for i, r in enumerate(planned) if {"table3", "extra_params"} & set(r.grids)]
     assert first == list(range(len(first)))  # every run of the two first studies before any other run
 
 
-def test_the_readme_says_how_many_study_runs_are_in(cifar):
-    study, planned = cifar
-    counted = re.search(r"(\d+) of (\d+) runs\*\*", (REPO_ROOT / "README.md").read_text())
-    assert counted, "README: 'Where the study stands' gives '**N of 54 runs**'"
-    assert (int(counted[1]), int(counted[2])) == (len(standing(study, planned).rows), len(planned))
+@pytest.mark.parametrize("name, label", [("cpu", "The CPU study"), ("cifar", "The CIFAR-10 study, its scale-up")])
+def test_the_readme_says_how_many_runs_of_each_study_are_in(name, label):
+    study = load_study(name)
+    planned = plan_study(study)
+    counted = re.search(rf"\*\*{re.escape(label)}: (\d+) of (\d+) runs\*\*", (REPO_ROOT / "README.md").read_text())
+    assert counted, f"README: 'Where the study stands' gives '**{label}: N of M runs**'"
+    assert (int(counted[1]), int(counted[2])) == (len(standing(study, planned, Rows(study.results_dir)).rows),
+                                                  len(planned))
+
+
+def test_the_readme_gives_the_cpu_studys_verdicts_as_its_claims_page_does():
+    totals = re.search(r"Totals: (\d+) reproduced, (\d+) contradicted, (\d+) inconclusive",
+                       (REPO_ROOT / load_study("cpu").tables_dir / "claims.md").read_text())
+    said = re.search(r"\*\*(\d+) reproduced, (\d+) contradicted, (\d+) inconclusive\*\*",
+                     (REPO_ROOT / "README.md").read_text())
+    assert totals and said and said.groups() == totals.groups()
 
 
 def write_study(tmp_path, overrides, grids=("attention",)):
@@ -56,14 +73,16 @@ def write_study(tmp_path, overrides, grids=("attention",)):
     return path
 
 
-def test_one_call_trains_whole_runs_in_order_and_the_next_goes_on(fast_overrides, tmp_path, capsys):
+def test_one_call_trains_whole_runs_in_order_and_the_next_goes_on(fast_overrides, tmp_path, monkeypatch, capsys):
     """Calls on machines that keep nothing: each packs its folder after every run, the weights are gone by the
     next call, and the attention figures come from the maps stored beside each run when it finished."""
     study, packed = write_study(tmp_path, fast_overrides), tmp_path / "slot1.tar.gz"
+    first, *rest = figures = attention_ablations()
     assert main(["continue", f"study={study}", "budget_seconds=0.001", f"pack={packed}"]) == 0  # the first starts
     out = capsys.readouterr().out
-    assert [r["ablation"] for r in finished_rows(tmp_path / "study")] == ["learned"]
-    assert "1 of 3 runs in" in out and "next, in order (2 left): none seed 0, peg seed 0" in out
+    assert [r["ablation"] for r in finished_rows(tmp_path / "study")] == [first]
+    assert f"1 of {len(figures)} runs in" in out
+    assert f"next, in order ({len(rest)} left): " + ", ".join(f"{a} seed 0" for a in rest) in out
     assert "attention figures: waiting" in out and (tmp_path / "study/analysis/probe").is_dir()
     with tarfile.open(packed) as tar:
         names = tar.getnames()
@@ -73,17 +92,22 @@ def test_one_call_trains_whole_runs_in_order_and_the_next_goes_on(fast_overrides
     assert main(["continue", f"study={study}"]) == 0
     out = capsys.readouterr().out
     rows = finished_rows(tmp_path / "study")
-    assert [r["ablation"] for r in rows] == ["learned", "none", "peg"]
+    assert [r["ablation"] for r in rows] == list(figures)
     for kind in ("equivariance", "probe", "attention_maps"):  # every run measured once, while its weights were here
         assert sorted(p.stem for p in (tmp_path / "study/analysis" / kind).glob("*.csv")) == sorted(
             r["run_id"] for r in rows)
     for name in ("attention_matrices.png", "attention_query_tiles.png"):
         assert (tmp_path / "study/figures" / name).is_file() and (tmp_path / "tables" / name).is_file()
-    assert "learned" in (tmp_path / "tables/table3_cls_vs_gap.md").read_text()
-    assert "3 of 3 runs in" in out and "every planned run is in" in out
+    assert any("## scale=smoke" in page.read_text() for page in (tmp_path / "tables").glob("table*.md"))
+    assert f"{len(figures)} of {len(figures)} runs in" in out and "every planned run is in" in out
 
+    import cpvt_lab.results as results
+    reads, iter_rows = [], results.iter_rows
+    monkeypatch.setattr(results, "iter_rows", lambda *a, **k: (reads.append(a), iter_rows(*a, **k))[1])
     assert main(["continue", f"study={study}"]) == 0
-    assert "trained 0, already done 3" in capsys.readouterr().out and len(finished_rows(tmp_path / "study")) == 3
+    assert f"trained 0, already done {len(figures)}" in capsys.readouterr().out
+    assert len(reads) == 1  # the rows read once by the command and passed down: plan, measure, tables, status
+    assert len(finished_rows(tmp_path / "study")) == len(figures)
 
 
 def test_a_call_killed_after_one_run_has_packed_that_run(fast_overrides, tmp_path, monkeypatch, capsys):
@@ -103,7 +127,7 @@ def test_a_call_killed_after_one_run_has_packed_that_run(fast_overrides, tmp_pat
         main(["continue", f"study={study}", f"pack={packed}"])
     home = tmp_path / "home"
     merged = merge(packed, home)
-    assert merged.rows == 1 and [r["ablation"] for r in finished_rows(home)] == ["learned"]
+    assert merged.rows == 1 and [r["ablation"] for r in finished_rows(home)] == list(attention_ablations()[:1])
     assert {"analysis/attention_maps", "analysis/probe", "analysis/equivariance"} <= {
         str(Path(f).parent) for f in merged.files}
 
@@ -157,11 +181,11 @@ def test_an_override_that_changes_the_runs_is_refused_and_a_runtime_one_is_not(f
     assert main(["status", f"study={study}", "+trainer.max_steps=3"]) == 2
     assert "error: +trainer.max_steps=3: changes which runs these are" in capsys.readouterr().err
     assert main(["status", f"study={study}", "compile=false"]) == 0
-    assert "0 of 3 runs in" in capsys.readouterr().out and not (tmp_path / "study").exists()
+    assert f"0 of {len(attention_ablations())} runs in" in capsys.readouterr().out and not (tmp_path / "study").exists()
 
 
 @pytest.mark.parametrize("args, message", [
-    (["status", "study=no_such"], "error: study: unknown study 'no_such'; valid: cifar, cpu, smoke"),
+    (["status", "study=no_such"], f"error: study: unknown study 'no_such'; valid: {', '.join(names('study'))}"),
     (["rerun"], "error: rerun: unknown action; valid: status, continue, merge"),
     (["continue", "budget_seconds=-1"], "error: budget_seconds: must be >= 0"),
     (["merge"], "error: from: merge needs from=FILE"),
@@ -178,3 +202,28 @@ def test_a_broken_study_file_is_refused(tmp_path, capsys):
     path.write_text("grids: [table3]\nseeds: [0]\n")
     assert main([f"study={path}"]) == 2
     assert "must hold exactly the keys" in capsys.readouterr().err
+
+
+def test_where_the_study_stands_needs_no_data_on_a_fresh_checkout(cifar, tmp_path):
+    """A plan is composition and run_ids: the status reads the committed rows and plans every run without the
+    archive ($CPVT_CIFAR10_JPEG pointing nowhere, and no ../shared beside the checkout)."""
+    checkout = tmp_path / "checkout"
+    archive = subprocess.run(["git", "archive", "HEAD"], cwd=REPO_ROOT, capture_output=True)
+    if archive.returncode != 0:
+        pytest.skip("not a git checkout")
+    checkout.mkdir()
+    tarfile.open(fileobj=io.BytesIO(archive.stdout)).extractall(checkout, filter="data")
+    env = {**os.environ, "CPVT_CIFAR10_JPEG": str(tmp_path / "nowhere.tar.gz"), "PYTHONPATH": str(checkout)}
+    done = subprocess.run([sys.executable, "-m", "cpvt_lab.study"], cwd=checkout, env=env, capture_output=True,
+                          text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "study cifar: " in done.stdout and f" of {len(cifar[1])} runs in" in done.stdout
+    assert "continue with: python -m cpvt_lab.study continue" in done.stdout or "every planned run is in" in done.stdout
+
+
+def test_continue_without_the_data_is_refused_before_any_run(fast_overrides, tmp_path, capsys):
+    study = write_study(tmp_path, fast_overrides)
+    assert main(["continue", f"study={study}", f"data.archive={tmp_path / 'nowhere.tar.gz'}"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: data.archive: CIFAR-10 JPEG archive not found") and err.count("\n") == 1
+    assert not (tmp_path / "study").exists() and not (tmp_path / "outputs").exists()

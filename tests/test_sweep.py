@@ -8,7 +8,7 @@ import pytest
 
 from cpvt_lab import compose
 from cpvt_lab.fingerprint import run_id
-from cpvt_lab.grid import plan
+from cpvt_lab.study.plan import plan_grid as plan
 from cpvt_lab.results import claim, read_rows, results_path
 from cpvt_lab.sweep import main as sweep_main
 from cpvt_lab.sweep import sweep_commands

@@ -13,10 +13,10 @@ import pytest
 
 from omegaconf import OmegaConf
 
-from cpvt_lab import compose, studies, tables
+from cpvt_lab import compose, paper, tables
 from cpvt_lab.analysis import markdown
 from cpvt_lab.analysis.claims import judge_claims
-from cpvt_lab.analysis.frames import load_curves, load_runs, study_table, count_test_images
+from cpvt_lab.analysis.frames import load_curves, load_runs, table_cells, count_test_images
 from cpvt_lab.analysis.kinds import MEASURED
 from cpvt_lab.analysis.settings import recipe_id
 from cpvt_lab.config import ablation_names
@@ -43,7 +43,7 @@ def results(tmp_path):
 
 
 def test_runs_pool_over_seeds_only_within_one_setting(results):
-    table = study_table("table1_pe_strategies", load_runs(results))
+    table = table_cells("table1_pe_strategies", load_runs(results))
     smoke = table[(table.scale == "smoke") & (table.size_px == 32)].set_index("ablation")
     assert smoke.loc["learned", "n"] == 2 and smoke.loc["learned", "mean"] == 41.0
     assert smoke.loc["peg", "std"] == pytest.approx(1.41, abs=0.01)
@@ -53,7 +53,7 @@ def test_runs_pool_over_seeds_only_within_one_setting(results):
 
 
 def test_the_paper_figure_sits_beside_ours_by_resolution_rank(results):
-    table = study_table("table1_pe_strategies", load_runs(results))
+    table = table_cells("table1_pe_strategies", load_runs(results))
     learned = table[(table.scale == "smoke") & (table.ablation == "learned")].set_index("size_px")
     assert learned.loc[24, ["paper_px", "paper_value", "paper_status"]].tolist() == [224, 72.2, "confirmed"]
     assert learned.loc[32, ["paper_px", "paper_value", "paper_status"]].tolist() == [384, 71.2, "secondary"]
@@ -68,7 +68,7 @@ def test_claims_are_checked_per_setting_and_say_when_runs_are_missing(results):
     assert not claims.loc[("t1_peg_gains_larger", "smoke")].means_hold  # 48 at 32 px < 52 at 24 px
     assert pd.isna(claims.loc[("t1_learned_beats_none", "smoke")].means_hold)  # "none" has no finished run
     assert claims.loc[("t1_learned_beats_none", "smoke")].reason == "no runs"
-    text = markdown.study_markdown("table1_pe_strategies", runs, judge_claims(runs), load_curves(results))
+    text = markdown.table_markdown("table1_pe_strategies", runs, judge_claims(runs), load_curves(results))
     assert "no runs" in text and markdown.SCALE_NOTES["smoke"] in text and markdown.SCALE_NOTES["cifar"] in text
     assert "Recipe: lr ? per ? images, augment off" in text  # rows without a config: every recipe key off
 
@@ -81,7 +81,7 @@ def cells(lines, first):
 
 def test_the_training_size_cell_gives_the_95_interval_of_the_mean_and_other_sizes_do_not(results):
     runs = load_runs(results)
-    page = markdown.study_markdown("table1_pe_strategies", runs, judge_claims(runs), load_curves(results))
+    page = markdown.table_markdown("table1_pe_strategies", runs, judge_claims(runs), load_curves(results))
     cifar, smoke = (section.splitlines() for section in page.split("## scale=")[1:])
     assert cells(smoke, "ablation")[3] == "24 px (train)"
     learned = cells(smoke, "learned")  # seeds 50, 52 at 24 px: t(0.975, 1) = 12.706, sem 1
@@ -103,7 +103,7 @@ def test_each_section_says_how_far_from_converged_its_runs_curves_end(tmp_path):
                                                           "lr": [0.1]})]:
         append_row(tmp_path, r)
     runs = load_runs(tmp_path)
-    page = markdown.study_markdown("table1_pe_strategies", runs, judge_claims(runs), load_curves(tmp_path))
+    page = markdown.table_markdown("table1_pe_strategies", runs, judge_claims(runs), load_curves(tmp_path))
     cifar, one_epoch, smoke = page.split("## scale=")[1:]
     assert "How far from converged: no learning curves recorded for these runs." in cifar
     assert "How far from converged: the learning curves (1 of 1 runs) have one epoch, no gain." in one_epoch
@@ -121,7 +121,7 @@ def test_a_contradiction_is_said_plainly_as_a_finding_about_our_data_set(tmp_pat
     runs = load_runs(tmp_path)
     claims = judge_claims(runs)
     said = "contradicted: the opposite of the paper's ImageNet result holds on CIFAR-10, JPEG copy"
-    page = markdown.study_markdown("table1_pe_strategies", runs, claims, load_curves(tmp_path)).splitlines()
+    page = markdown.table_markdown("table1_pe_strategies", runs, claims, load_curves(tmp_path)).splitlines()
     assert cells(page, "a learned table beats no encoding")[-1] == said
     assert cells(page, "a learned table beats the 2-D relative bias")[-1] == "inconclusive (no runs)"
     assert any("a contradicted claim is a finding about CIFAR-10, JPEG copy, not a failure" in line for line in page)
@@ -151,12 +151,12 @@ def test_an_lr_sweep_in_one_folder_is_three_settings_never_three_seeds(tmp_path)
             append_row(tmp_path, configured("learned", seed, {24: 40.0 + 10 * i + seed, 32: 35.0 + 10 * i}, lr))
             append_row(tmp_path, configured("none", seed, {24: 30.0 + 10 * i + seed, 32: 30.0}, lr))
     runs = load_runs(tmp_path)
-    table = study_table("table1_pe_strategies", runs)
+    table = table_cells("table1_pe_strategies", runs)
     learned = table[(table.ablation == "learned") & (table.size_px == 24)]
     assert learned.n.tolist() == [3, 3, 3] and sorted(learned["mean"]) == [41.0, 51.0, 61.0]  # never one n=9 cell
     claims = judge_claims(runs).set_index("claim").loc["t1_learned_beats_none"]
     assert len(claims) == 3 and claims.a_n.tolist() == [3, 3, 3] and claims.recipe_id.nunique() == 3
-    page = markdown.study_markdown("table1_pe_strategies", runs, judge_claims(runs), load_curves(tmp_path))
+    page = markdown.table_markdown("table1_pe_strategies", runs, judge_claims(runs), load_curves(tmp_path))
     headings = [line for line in page.splitlines() if line.startswith("## ")]
     assert len(headings) == 3 and all(", recipe " in h for h in headings)  # one label, three recipes: each
     assert {h.split(" · ")[5].split(",")[0] for h in headings} == {  # heading says what tells it apart
@@ -169,7 +169,7 @@ def test_a_seed_recorded_twice_in_one_setting_counts_once_the_later_row(tmp_path
         append_row(tmp_path, configured("learned", seed, {24: 50.0 + seed}))
         append_row(tmp_path, configured("none", seed, {24: 40.0 + seed}))
     runs = load_runs(tmp_path)
-    learned = study_table("table1_pe_strategies", runs).set_index(["ablation", "size_px"]).loc[("learned", 24)]
+    learned = table_cells("table1_pe_strategies", runs).set_index(["ablation", "size_px"]).loc[("learned", 24)]
     assert (learned.n, learned["mean"]) == (3, 51.0)  # seed 0 once, from the later row
     assert judge_claims(runs).set_index("claim").loc["t1_learned_beats_none", "a_n"] == 3
     tables.write_tables(tmp_path, tmp_path / "out")
@@ -184,7 +184,7 @@ def test_an_ablation_run_with_its_own_keys_overridden_shows_apart_and_is_not_jud
         append_row(tmp_path, configured("learned", seed, {24: 40.0, 32: 40.0}))
     runs = load_runs(tmp_path)
     assert runs.recipe_id.nunique() == 1 and runs[runs.ablation == "peg"].setting_id.nunique() == 2
-    page = markdown.study_markdown("table1_pe_strategies", runs, judge_claims(runs), load_curves(tmp_path))
+    page = markdown.table_markdown("table1_pe_strategies", runs, judge_claims(runs), load_curves(tmp_path))
     pegs = [line for line in page.splitlines() if line.startswith("| peg · setting ")]
     assert len(pegs) == 2 and {cells(pegs, p.split("|")[1].strip())[3][:5] for p in pegs} == {"50.00", "60.00"}
     claim = judge_claims(runs).set_index("claim").loc["t1_peg_beats_learned_larger"]
@@ -200,13 +200,13 @@ def test_unstable_runs_are_left_out_of_cells_and_claims_and_counted(tmp_path):
     append_row(tmp_path, row("learned", 3, {24: 28.0}, test_images=10_000, curve=collapse, unstable=False))
     append_row(tmp_path, row("none", 3, {24: 41.0}, test_images=10_000, unstable=True))  # a stale flag, no curve
     runs = load_runs(tmp_path)
-    cell = study_table("table1_pe_strategies", runs).set_index(["ablation", "size_px"])
+    cell = table_cells("table1_pe_strategies", runs).set_index(["ablation", "size_px"])
     assert cell.loc[("learned", 24), ["n", "mean", "unstable"]].tolist() == [3, 61.0, 1]
     assert cell.loc[("none", 24), ["n", "unstable"]].tolist() == [4, 0]  # no curve: not judged, kept
     claim = judge_claims(runs).set_index("claim").loc["t1_learned_beats_none"]
     assert (claim.a_n, claim.left_out_unstable, claim.verdict) == (3, 1, "reproduced")
     assert claim.reason.endswith("; 1 run left out as unstable")
-    page = markdown.study_markdown("table1_pe_strategies", runs, judge_claims(runs), load_curves(tmp_path))
+    page = markdown.table_markdown("table1_pe_strategies", runs, judge_claims(runs), load_curves(tmp_path))
     assert cells(page.splitlines(), "learned")[3].endswith("⚠ 1 unstable run left out")
     assert "No curve: 7 runs recorded none, so not judged for stability." in page
     listed = markdown.claims_markdown(judge_claims(runs), tmp_path, runs).splitlines()
@@ -249,15 +249,15 @@ def test_measured_analyses_pool_seeds_within_one_setting(tmp_path):
     assert peg == [["10.0 ± 0.0", "2"]] * 3 + [["20.0 ± 0.0", "2"]] * 3  # position, row, col; n distinct seeds
 
 
-def test_claim_records_name_cells_of_their_studies_and_the_paper_agrees_with_its_own_claims():
-    ref = studies.reference()
-    for claim in studies.CLAIMS:
-        study = studies.STUDY_BY_ID[claim.study]
-        assert {claim.a.ablation, claim.b.ablation} <= set(study.ablations), claim.id
-        a, b = (studies.paper_value(study, c.ablation, c.rank, ref)[0] for c in (claim.a, claim.b))
+def test_claim_records_name_cells_of_their_tables_and_the_paper_agrees_with_its_own_claims():
+    ref = paper.reference()
+    for claim in paper.CLAIMS:
+        table = paper.TABLE_BY_ID[claim.table]
+        assert {claim.a.ablation, claim.b.ablation} <= set(table.ablations), claim.id
+        a, b = (paper.paper_value(table, c.ablation, c.rank, ref)[0] for c in (claim.a, claim.b))
         assert None in (a, b) or claim.holds(a, b), claim.id
-    with_figures = [c for c in studies.CLAIMS if c.id != "t3_gap_helps_peg"]  # the paper gives GAP figures for 0-5
-    assert all(studies.paper_value(studies.STUDY_BY_ID[c.study], c.a.ablation, c.a.rank, ref)[0] is not None
+    with_figures = [c for c in paper.CLAIMS if c.id != "t3_gap_helps_peg"]  # the paper gives GAP figures for 0-5
+    assert all(paper.paper_value(paper.TABLE_BY_ID[c.table], c.a.ablation, c.a.rank, ref)[0] is not None
                for c in with_figures)
 
 
@@ -281,12 +281,12 @@ def test_the_committed_tables_are_what_the_committed_results_give(results_dir, t
         assert not (root / tables_dir).exists(), f"{tables_dir} is committed without {results_dir}/runs.jsonl"
         return
     monkeypatch.chdir(root)  # the tables name the folder as the command was given it, relative to the checkout
-    assert tables.main([f"results={results_dir}", f"out={tmp_path / 'regenerated'}"]) == 0
+    assert tables.main([f"results_dir={results_dir}", f"tables_dir={tmp_path / 'regenerated'}"]) == 0
     names = sorted(p.name for p in (tmp_path / "regenerated").iterdir())
     assert names == sorted(p.name for p in (root / tables_dir).iterdir())
     _, mismatch, errors = filecmp.cmpfiles(root / tables_dir, tmp_path / "regenerated", names, shallow=False)
-    assert mismatch == [] and errors == [], (f"regenerate with: python -m cpvt_lab.tables results={results_dir} "
-                                             f"out={tables_dir} ({mismatch + errors})")
+    assert mismatch == [] and errors == [], (f"regenerate with: python -m cpvt_lab.tables results_dir={results_dir} "
+                                             f"tables_dir={tables_dir} ({mismatch + errors})")
 
 
 def test_the_tables_name_the_folder_they_were_read_from(results, tmp_path):
@@ -296,60 +296,64 @@ def test_the_tables_name_the_folder_they_were_read_from(results, tmp_path):
 
 
 def test_cli_rejects_a_missing_results_folder(tmp_path, capsys):
-    assert tables.main([f"results={tmp_path / 'nope'}", f"out={tmp_path / 'out'}"]) == 2
-    assert "results: " in capsys.readouterr().err and not (tmp_path / "out").exists()
+    assert tables.main([f"results_dir={tmp_path / 'nope'}", f"tables_dir={tmp_path / 'out'}"]) == 2
+    assert "results_dir: " in capsys.readouterr().err and not (tmp_path / "out").exists()
+    assert tables.main([f"results={tmp_path / 'nope'}", f"out={tmp_path / 'out'}"]) == 2  # the old names still read
+    assert "results_dir: " in capsys.readouterr().err and not (tmp_path / "out").exists()
     assert tables.main(["--results", str(tmp_path)]) == 2  # the old flags are refused, not misread
-    assert tables.main([f"results={tmp_path}", "colour=red"]) == 2
+    assert tables.main([f"results_dir={tmp_path}", "colour=red"]) == 2
     assert "colour: unknown key" in capsys.readouterr().err and not (tmp_path / "out").exists()
 
 
 def test_cli_help_names_the_keys(capsys):
     assert tables.main(["--help"]) == 0
-    assert "results=DIR" in capsys.readouterr().out
+    assert "results_dir=DIR" in capsys.readouterr().out
 
 
 def test_the_reference_copy_has_status_and_source_for_every_figure():
-    ref = studies.reference()
+    ref = paper.reference()
     assert {"status", "source"} <= set(ref.columns) and ref.status.notna().all() and ref.source.notna().all()
     assert set(ref.status) <= {"confirmed", "secondary", "recalled"}
 
 
-def test_each_study_is_read_from_its_grid_file_with_the_paper_row_of_each_ablation(tmp_path):
-    from cpvt_lab.grid import load_grid
-    for study in studies.STUDIES:
-        [grid] = load_grid(study.grid)
-        assert list(grid.ablations) == study.ablations, study.id
-    assert [s.grid for s in studies.STUDIES] == ["table1", "table2", "table3", "peg_position", "extra_params",
-                                                 "beyond_rope"]  # the paper's, as paper.yaml includes them; then ours
-    t3 = studies.STUDY_BY_ID["table3_cls_vs_gap"]
-    assert t3.paper_row("peg") == studies.PaperRow("table1_pe_strategies", "CPVT-Ti", "peg@0")
+def test_each_paper_table_is_read_from_its_grid_file_with_the_paper_row_of_each_ablation(tmp_path):
+    from cpvt_lab.ablations import SpecError, load_grid, names
+    for table in paper.TABLES:
+        [grid] = load_grid(table.grid)
+        assert list(grid.ablations) == table.ablations, table.id
+    in_paper = [g.name for g in load_grid("paper")]  # the paper's, as paper.yaml includes them; then ours by name
+    ours = sorted(n for n in names("grid") if n not in in_paper and any(g.table for g in load_grid(n) if g.name == n))
+    assert [t.grid for t in paper.TABLES] == in_paper + ours and "beyond_rope" in ours
+    t3 = paper.TABLE_BY_ID["table3_cls_vs_gap"]
+    assert t3.paper_row("peg") == paper.PaperRow("table1_pe_strategies", "CPVT-Ti", "peg@0")
     assert t3.paper_row("peg_gap") is None
     bad = tmp_path / "bad.yaml"
-    bad.write_text("study: x\ntitle: t\nshows: s\nablations: [peg]\npaper: {none: [a, b, c]}\n")
-    with pytest.raises(ValueError, match="not among its ablations"):
-        studies.study_from_grid(bad)
-    assert studies.study_from_grid(studies.GRIDS_DIR / "beyond.yaml") is None  # a grid that is no study
+    bad.write_text("table: x\ntitle: t\nshows: s\nablations:\n  peg: [table1_pe_strategies, CPVT-Ti]\n")
+    with pytest.raises(SpecError, match="ablations.peg: a paper row is .study, model, variant."):
+        load_grid(str(bad))
+    assert [paper.table_of(g) for g in load_grid("beyond")] == [None]  # a grid that is no table
 
 
 def test_the_rope_study_shares_the_paper_grids_runs_and_draws_rows_the_paper_has_no_figure_for(tmp_path):
-    from cpvt_lab.grid import load_grid, plan
-    rope = studies.STUDY_BY_ID["beyond_rope"]
+    from cpvt_lab.ablations import load_grid
+    from cpvt_lab.study.plan import plan_grid as plan
+    rope = paper.TABLE_BY_ID["beyond_rope"]
     assert "beyond_rope" not in {g.name for g in load_grid("paper")}  # the paper's grid and tables stay as they are
     paper_runs = {r.run_id for r in plan("paper", ["scale=smoke"], seeds=[0])}
     shared = {r.ablation for r in plan("beyond_rope", ["scale=smoke"], seeds=[0]) if r.run_id in paper_runs}
     assert shared == {"learned", "sincos", "peg", "peg_gap"}  # the baselines are the paper grid's runs, trained once
     for seed in (0, 1):
         for ablation in ("learned", "rope_axial", "rope_mixed_gap"):
-            append_row(tmp_path, row(ablation, seed, {24: 50.0 + seed, 32: 45.0 + seed, 40: 40.0 + 2 * seed, 48: 35.0 - seed}))
+            append_row(tmp_path, row(ablation, seed, {24: 50.0 + seed, 32: 45.0 + seed, 40: 40.0 + seed, 48: 35.0 - seed}))
     runs = load_runs(tmp_path)
-    page = markdown.study_markdown("beyond_rope", runs, judge_claims(runs), load_curves(tmp_path)).splitlines()
+    page = markdown.table_markdown("beyond_rope", runs, judge_claims(runs), load_curves(tmp_path)).splitlines()
     assert cells(page, "ablation")[3:] == ["24 px (train)", "paper 224 px", "32 px", "paper 384 px", "40 px",
                                            "paper 448 px", "48 px", "paper 512 px"]
     assert cells(page, "learned")[4] == "72.2 (secondary)"
     axial = cells(page, "rope_axial")  # no published figure: a dash in every paper column, ours beside it
     assert axial[1] == "—" and axial[3] == "50.50 ± 0.71 [44.15, 56.85]" and axial[4::2] == ["—"] * 4
     assert cells(page, "peg_rope")[3] == "no runs" and "Claims of the paper" not in "\n".join(page)
-    table = study_table("beyond_rope", runs)
+    table = table_cells("beyond_rope", runs)
     mine = table[table.ablation == "rope_axial"]
     assert mine.paper_value.isna().all() and mine.low.notna().all()  # the interval of every cell is in the CSV
     assert len(table) == 12 and list(rope.ablations[:3]) == ["learned", "sincos", "peg"]

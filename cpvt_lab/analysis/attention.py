@@ -17,10 +17,12 @@ import pandas as pd
 import torch
 
 from ..models import CPVTViT
-from ..results import finished_rows
-from . import store
-from .settings import SETTING, recipe_id, setting_label
+from ..paper import attention_ablations
+from ..results import Rows, rows_of
+from . import plots, store
+from .measured import ComputedAnalysis
 from .runs import load_run_model, test_images
+from .settings import SETTING, recipe_id, setting_label
 
 STORED_KIND = "attention_maps"  # the measured analysis that keeps each run's matrix (attention_maps.py)
 
@@ -138,9 +140,10 @@ def stored_matrix(lines: pd.DataFrame) -> tuple[torch.Tensor, tuple[int, int]]:
     return matrix, (int(lines.grid_rows.iloc[0]), int(lines.grid_cols.iloc[0]))
 
 
-def maps_from_runs(results_dir: str | Path, ablations: Sequence[str] = ("learned", "none", "peg"), block: int = 1,
+def maps_from_runs(results: str | Path | Rows, ablations: Optional[Sequence[str]] = None, block: int = 1,
                    images: int = 32) -> RunMaps:
-    """Attention of ``block`` for one finished run per ablation, all from one setting.
+    """Attention of ``block`` for one finished run per ablation (the attention grid's by default), all from one
+    setting (``results``: a results folder, or its rows as a command read them).
 
     The setting that holds most of the ablations wins (ties: the later runs); in it, the
     lowest seed. A run's attention stored when it finished (``analysis/attention/``, measured
@@ -148,13 +151,16 @@ def maps_from_runs(results_dir: str | Path, ablations: Sequence[str] = ("learned
     loaded and each model sees the same ``images`` test images. A run without a row, without
     a stored map or a checkpoint is listed in ``missing`` with the command that makes it.
     """
-    rows = [r for r in finished_rows(results_dir) if r["ablation"] in ablations]
+    ablations = attention_ablations() if ablations is None else ablations
+    rows = rows_of(results)
+    results_dir = rows.results_dir
+    rows = [r for r in rows.finished() if r["ablation"] in ablations]
     by_setting: dict[tuple, dict[str, dict]] = {}
     for row in sorted(rows, key=lambda r: (-r["seed"], r.get("finished_at") or "")):  # lowest seed last, wins
         by_setting.setdefault(_setting(row), {})[row["ablation"]] = row
     if not by_setting:
         return RunMaps({}, None, "", [f"no finished run of {', '.join(ablations)} in {results_dir}: make them "
-                                      f"with `python -m cpvt_lab.grid table1` (results_dir={results_dir})"])
+                                      f"with `python -m cpvt_lab.grid attention results_dir={results_dir}`"])
     chosen = max(by_setting.values(), key=lambda found: (len(found), max(r.get("finished_at") or "" for r in
                                                                          found.values())))
     any_row = next(iter(chosen.values()))
@@ -189,3 +195,25 @@ def _command(row: dict, ablation: str) -> str:
     sizes = ",".join(str(s) for s in cfg["data"]["eval_sizes"])
     return (f"python -m cpvt_lab.run ablation={ablation} scale={row['scale']} seed={row['seed']} "
             f"trainer.max_epochs={row['epochs']} data.train_size={row['train_size']} 'data.eval_sizes=[{sizes}]'")
+
+
+def write(folder, out_dir: str | Path, ablations: Optional[Sequence[str]] = None, block: int = 1,
+          images: int = 32) -> list[Path]:
+    """The paper's attention figures (``block``'s patch-to-patch attention averaged over heads, and each
+    query's row tiled over the grid) of one finished run per ablation: its stored attention, else its checkpoint."""
+    maps = maps_from_runs(folder.rows, ablations, block=block, images=images)
+    print(maps.note())
+    if not maps.matrices:
+        raise FileNotFoundError(f"no attention to draw: {'; '.join(maps.missing)}")
+    counts = " or ".join(str(n) for n in sorted(maps.images))
+    out, title = Path(out_dir), f"block {block}, {counts} test images: {maps.setting}"
+    out.mkdir(parents=True, exist_ok=True)
+    return [plots.save(plot_matrices(maps.matrices, title), out / "attention_matrices.png", 80),
+            plots.save(plot_query_tiles(maps.matrices, maps.grid, title), out / "attention_query_tiles.png", 80)]
+
+
+ANALYSIS = ComputedAnalysis(
+    "attention", "the paper's attention figures from the stored maps, else the checkpoints, of one run per "
+    f"ablation (lowest seed): attention_matrices.png and attention_query_tiles.png (keys ablations=["
+    f"{','.join(attention_ablations())}], the attention grid's; block=1, images=32)",
+    {"ablations": None, "block": 1, "images": 32}, write, in_tables=False)

@@ -1,11 +1,11 @@
-"""The one judgement of the paper's claims (``cpvt_lab.studies.CLAIMS``) on our runs.
+"""The one judgement of the paper's claims (``cpvt_lab.paper.CLAIMS``) on our runs.
 
-For each claim and each section that holds runs of its study (one ``recipe_id``: everything but
+For each claim and each section that holds runs of its paper table (one ``recipe_id``: everything but
 the seed and the ablation equal, ``settings``), the two cells' top-1 over seeds are compared by
 ``stats.compare`` (the interval of A - B from the seeds and the test images, paired by seed for
 one ablation at two sizes; verdict as defined there: fewer than 3 seeds a cell is inconclusive),
 beside the paper's two figures. Unstable runs are left out of both cells and counted
-(``left_out_unstable``). Both the study tables and ``claims.md`` show these lines. A claim with
+(``left_out_unstable``). Both the paper tables and ``claims.md`` show these lines. A claim with
 no runs at all still gets a line, inconclusive.
 """
 from __future__ import annotations
@@ -15,7 +15,7 @@ from typing import Optional
 
 import pandas as pd
 
-from ..studies import CLAIMS, STUDY_BY_ID, Claim, paper_value, reference
+from ..paper import CLAIMS, TABLE_BY_ID, Claim, paper_value, reference
 from . import stats
 from .settings import SECTION
 
@@ -58,23 +58,24 @@ def cell_values(runs: pd.DataFrame, claim: Claim) -> Cells:
     return Cells(a.tolist(), b.tolist(), paired, (_images(lines[0]), _images(lines[1])), unstable, ambiguous)
 
 
-def judge_claims(runs: pd.DataFrame, study_id: Optional[str] = None) -> pd.DataFrame:
-    """One line per claim (of one study, or all) and section (``runs`` as ``frames.load_runs`` gives them).
+def judge_claims(runs: pd.DataFrame, table_id: Optional[str] = None) -> pd.DataFrame:
+    """One line per claim (of one paper table, or all) and section (``runs`` as ``frames.load_runs`` gives them;
+    column ``study``: the claim's paper table).
 
     ``means_hold``: whether our two means point the paper's way (no interval; None without runs);
     ``verdict``: whether the interval of A - B settles it.
     """
     ref, records = reference(), []
     for claim in CLAIMS:
-        if study_id is not None and claim.study != study_id:
+        if table_id is not None and claim.table != table_id:
             continue
-        study = STUDY_BY_ID[claim.study]
-        paper = [paper_value(study, c.ablation, c.rank, ref)[0] for c in (claim.a, claim.b)]
-        head = {"claim": claim.id, "study": claim.study, "text": claim.text,
+        table = TABLE_BY_ID[claim.table]
+        paper = [paper_value(table, c.ablation, c.rank, ref)[0] for c in (claim.a, claim.b)]
+        head = {"claim": claim.id, "study": claim.table, "text": claim.text,
                 "a": f"{claim.a.ablation}@{claim.a.rank}", "b": f"{claim.b.ablation}@{claim.b.rank}",
                 "direction": claim.direction, "margin": claim.margin, "paper_a": paper[0], "paper_b": paper[1],
                 "paper_holds": claim.holds(*paper) if None not in paper else None}
-        mine = runs[runs.ablation.isin(study.ablations)]
+        mine = runs[runs.ablation.isin(table.ablations)]
         if mine.empty:
             records.append({**head, **_judged(claim, Cells([], [], claim.a.ablation == claim.b.ablation))})
         for key, here in mine.groupby(SECTION, dropna=False, sort=False):

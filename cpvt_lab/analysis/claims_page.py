@@ -1,4 +1,4 @@
-"""The paper's claims as Markdown: ``claims.md`` (every claim with its interval) and the claims table of a study page.
+"""The paper's claims as Markdown: ``claims.md`` (every claim with its interval) and the claims table of a paper table's page.
 
 A verdict is said plainly: a contradiction as a finding about our data set (the paper's figures
 are ImageNet ones), and an inconclusive verdict with its cause where that is too few seeds
@@ -12,6 +12,7 @@ from typing import Optional
 
 import pandas as pd
 
+from .measured import ComputedAnalysis
 from .page_parts import in_section, plural, regenerated_from, setting_heading, with_interval
 from .settings import SECTION
 from .stats import MIN_SEEDS, VERDICTS
@@ -29,7 +30,7 @@ def verdict_said(verdict: str, dataset: str, n_a: float = MIN_SEEDS, n_b: float 
 
 
 def claim_directions(claims: pd.DataFrame) -> str:
-    """The claims table of a study page: the paper's figures and our means, their direction, and the verdict."""
+    """The claims table of a paper table's page: the paper's figures and our means, their direction, and the verdict."""
     def direction(holds, n_a, n_b):
         if holds is None or pd.isna(holds):
             return "no runs"
@@ -113,3 +114,16 @@ def claims_markdown(verdicts: pd.DataFrame, results_dir: str | Path, runs: Optio
             "why": group.reason})
         parts += [table.to_markdown(index=False), ""]
     return "\n".join(parts)
+
+
+def write(folder, out_dir: str | Path) -> list[Path]:
+    """``claims.md`` and ``claims.csv``: every claim of the paper, judged (``folder``: an ``analysis.folder``)."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    folder.claims.to_csv(out / "claims.csv", index=False)
+    (out / "claims.md").write_text(claims_markdown(folder.claims, folder.results_dir, folder.runs))
+    return [out / "claims.md", out / "claims.csv"]
+
+
+ANALYSIS = ComputedAnalysis("claims", "every claim of the paper with our verdict, effect size and n (from runs.jsonl)",
+                            {}, write)

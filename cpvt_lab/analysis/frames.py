@@ -17,8 +17,8 @@ import pandas as pd
 
 from ..curves import instability
 from ..data.cifar import CIFAR10_IMAGES
-from ..results import finished_rows
-from ..studies import STUDY_BY_ID, paper_value, reference
+from ..results import Rows, rows_of
+from ..paper import TABLE_BY_ID, paper_value, reference
 from . import stats
 from .settings import SECTION, SETTING, config_value, describe, one_per_seed
 
@@ -44,14 +44,14 @@ def count_test_images(row: dict[str, Any]) -> Optional[int]:
     return min(taken, full) if full else taken
 
 
-def _result_rows(results_dir: str | Path) -> tuple[list[dict[str, Any]], pd.DataFrame]:
-    rows, _ = one_per_seed(finished_rows(results_dir))
+def _result_rows(results: str | Path | Rows) -> tuple[list[dict[str, Any]], pd.DataFrame]:
+    rows, _ = one_per_seed(rows_of(results).finished())
     return rows, describe(rows)
 
 
-def repeated_seeds(results_dir: str | Path) -> list[tuple[dict, dict]]:
+def repeated_seeds(results: str | Path | Rows) -> list[tuple[dict, dict]]:
     """(row left out, the later row that counts instead) for every seed recorded twice in one setting."""
-    return one_per_seed(finished_rows(results_dir))[1]
+    return one_per_seed(rows_of(results).finished())[1]
 
 
 def _run_fields(row: dict[str, Any], ids: pd.DataFrame) -> dict[str, Any]:
@@ -59,10 +59,10 @@ def _run_fields(row: dict[str, Any], ids: pd.DataFrame) -> dict[str, Any]:
             **{k: row.get(k) for k in SETTING}, **ids.loc[row["run_id"], IDS].to_dict()}
 
 
-def load_runs(results_dir: str | Path) -> pd.DataFrame:
+def load_runs(results: str | Path | Rows) -> pd.DataFrame:
     """One line per finished run and test size (a run_id recorded twice counts once, the later row; so does a
-    seed recorded twice in one setting)."""
-    rows, ids = _result_rows(results_dir)
+    seed recorded twice in one setting), of a results folder or of its rows as a command read them."""
+    rows, ids = _result_rows(results)
     records = []
     for r in rows:
         sizes = [int(s) for s in r["top1"]]
@@ -79,9 +79,9 @@ def load_runs(results_dir: str | Path) -> pd.DataFrame:
     return runs.sort_values(["ablation", *SETTING, "setting_id", "seed", "size_px"], ignore_index=True)
 
 
-def load_curves(results_dir: str | Path) -> pd.DataFrame:
+def load_curves(results: str | Path | Rows) -> pd.DataFrame:
     """One line per finished run and epoch of its learning curve (runs recorded before curves have none)."""
-    rows, ids = _result_rows(results_dir)
+    rows, ids = _result_rows(results)
     records = []
     for r in rows:
         curve = r.get("curve") or {}
@@ -109,9 +109,9 @@ def with_setting(runs: pd.DataFrame, ablations: Sequence[str]) -> pd.DataFrame:
     return runs.sort_values(order, ignore_index=True)
 
 
-def study_runs(study_id: str, runs: pd.DataFrame) -> pd.DataFrame:
-    """The lines of one study's ablations (runs or curves), ordered as the study lists them."""
-    return with_setting(runs, STUDY_BY_ID[study_id].ablations)
+def table_runs(table_id: str, runs: pd.DataFrame) -> pd.DataFrame:
+    """The lines of one paper table's ablations (runs or curves), ordered as the table lists them."""
+    return with_setting(runs, TABLE_BY_ID[table_id].ablations)
 
 
 CELL = [*SECTION, "ablation", "ablation_label", "setting_id", "size_px", "size_rank"]  # one cell of seeds
@@ -137,16 +137,18 @@ def pool_seeds(runs: pd.DataFrame) -> pd.DataFrame:
     return pooled.reset_index()[[*CELL, *columns]]
 
 
-def study_table(study_id: str, runs: pd.DataFrame) -> pd.DataFrame:
-    """Long table: our mean, std, n and 95% interval per section, ablation and size, and the paper's figure beside it."""
-    study, ref = STUDY_BY_ID[study_id], reference()
-    table = pool_seeds(runs[runs.ablation.isin(study.ablations)])
-    paper = [paper_value(study, r.ablation, r.size_rank, ref) for r in table.itertuples()]
-    table["paper_px"] = [study.paper_px[r] if 0 <= r < len(study.paper_px) else None for r in table.size_rank]
+def table_cells(table_id: str, runs: pd.DataFrame) -> pd.DataFrame:
+    """Long table: our mean, std, n and 95% interval per section, ablation and size, and the paper's figure beside
+    it (column ``study``: the paper table's id)."""
+    paper_table, ref = TABLE_BY_ID[table_id], reference()
+    table = pool_seeds(runs[runs.ablation.isin(paper_table.ablations)])
+    paper = [paper_value(paper_table, r.ablation, r.size_rank, ref) for r in table.itertuples()]
+    px = paper_table.paper_px
+    table["paper_px"] = [px[r] if 0 <= r < len(px) else None for r in table.size_rank]
     table["paper_value"] = [v for v, _ in paper]
     table["paper_status"] = [s for _, s in paper]
-    table.insert(0, "study", study.id)
-    order = {a: i for i, a in enumerate(study.ablations)}
+    table.insert(0, "study", paper_table.id)
+    order = {a: i for i, a in enumerate(paper_table.ablations)}
     table = table.sort_values([*SECTION, "ablation", "ablation_label", "size_px"],
                               key=lambda c: c.map(order) if c.name == "ablation" else c, ignore_index=True)
     return table.round({"mean": 2, "std": 2, "low": 2, "high": 2})

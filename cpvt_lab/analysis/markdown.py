@@ -1,7 +1,7 @@
-"""The Markdown of the study tables, the measured analyses and the index (``claims_page`` writes the claims).
+"""The Markdown of the paper tables, the measured analyses and the index (``claims_page`` writes the claims).
 
 Every page opens with the folder it was read from and the command that regenerates it
-(``page_parts``); a study page gives one section per setting (``settings``): its provenance,
+(``page_parts``); a paper table's page gives one section per setting (``settings``): its provenance,
 its table of cells pooled over seeds (unstable runs left out and counted), how far from
 converged its runs ended, and the paper's claims on them.
 """
@@ -14,10 +14,10 @@ import pandas as pd
 
 from ..curves import LOSS_RISE, LOSS_RISE_FRACTION, TOP1_DROP
 from ..results import FIGURES_DIR
-from ..studies import STUDIES, STUDY_BY_ID, Study, paper_value, reference
+from ..paper import TABLE_BY_ID, TABLES, PaperTable, attention_ablations, paper_value, reference
 from .claims_page import claim_directions, claims_markdown  # noqa: F401 (claims_markdown: every page from here)
 from .convergence import convergence_line
-from .frames import load_runs, measured_runs, study_table
+from .frames import load_runs, measured_runs, table_cells
 from .page_parts import (SCALE_NOTES, in_section, mean_std, plural, regenerated_from, sections,  # noqa: F401
                          setting_heading, with_interval)
 from .settings import SECTION
@@ -39,7 +39,7 @@ def _paper(value, status) -> str:
     return "—" if value is None or pd.isna(value) else f"{value:.1f} ({status})"
 
 
-def _wide(study: Study, table: pd.DataFrame) -> pd.DataFrame:
+def _wide(study: PaperTable, table: pd.DataFrame) -> pd.DataFrame:
     """One line per ablation (and per setting of it, where a section holds several), our cell and the paper's
     beside it for each size (``table`` of one section)."""
     ref = reference()
@@ -61,11 +61,11 @@ def _wide(study: Study, table: pd.DataFrame) -> pd.DataFrame:
     return wide
 
 
-def study_markdown(study_id: str, runs: pd.DataFrame, claims: pd.DataFrame, curves: pd.DataFrame) -> str:
-    """The study's Markdown: one table per section with how far from converged its runs' ``curves`` end (as
+def table_markdown(table_id: str, runs: pd.DataFrame, claims: pd.DataFrame, curves: pd.DataFrame) -> str:
+    """A paper table's Markdown: one table per section with how far from converged its runs' ``curves`` end (as
     ``frames.load_curves`` gives them), and the paper's claims as ``claims.judge_claims`` judged them."""
-    study = STUDY_BY_ID[study_id]
-    table, claims = study_table(study_id, runs), claims[claims.study == study_id]
+    study = TABLE_BY_ID[table_id]
+    table, claims = table_cells(table_id, runs), claims[claims.study == table_id]
     px = " / ".join(str(p) for p in study.paper_px)
     parts = [f"# {study.title}", "",
              f"What it shows: {study.shows}. Ours: top-1 (%) as mean ± std over seeds (n: distinct seeds), at the "
@@ -93,6 +93,10 @@ def study_markdown(study_id: str, runs: pd.DataFrame, claims: pd.DataFrame, curv
     return "\n".join(parts)
 
 
+def _listed(names: Sequence[str]) -> str:
+    return " and ".join([", ".join(names[:-1]), names[-1]] if len(names) > 1 else list(names))
+
+
 def index_markdown(results_dir: str | Path, set_aside: Sequence[dict] = (),
                    repeated: Sequence[tuple[dict, dict]] = ()) -> str:
     """The tables folder's README: what each file is, and the rows that are in no table and why (``set_aside``:
@@ -108,7 +112,7 @@ def index_markdown(results_dir: str | Path, set_aside: Sequence[dict] = (),
         lines += [f"**{plural(len(repeated), 'row')} left out, a seed recorded twice in one setting:** one seed is "
                   f"one sample, so the later row counts ({pairs}).", ""]
     lines += ["| table | what it shows | grid |", "|---|---|---|"]
-    lines += [f"| [{s.title}]({s.id}.md) | {s.shows} | `{s.grid}` |" for s in STUDIES]
+    lines += [f"| [{s.title}]({s.id}.md) | {s.shows} | `{s.grid}` |" for s in TABLES]
     lines += ["", "Also: `reference.csv` (the published figures with their status and source).", "",
               "Beyond the paper: [claims.md](claims.md) and `claims.csv` (every claim with a 95% interval over seeds "
               "and a verdict), [equivariance.md](equivariance.md) and [probe.md](probe.md) (measured with "
@@ -120,7 +124,7 @@ def index_markdown(results_dir: str | Path, set_aside: Sequence[dict] = (),
         lines += [f"Figures drawn from the runs' weights while they existed, kept in `{folder}/` and copied here: "
                   + ", ".join(f"[{name}]({name})" for name in figures) + ". The attention figures are drawn by "
                   f"`python -m cpvt_lab.analyze attention results_dir={Path(results_dir).as_posix()} "
-                  f"out_dir={folder}` (it needs the seed-0 learned, none and peg checkpoints; "
+                  f"out_dir={folder}` (it needs the seed-0 {_listed(attention_ablations())} checkpoints; "
                   "`python -m cpvt_lab.study continue` draws them when they are at hand).", ""]
     return "\n".join(lines)
 

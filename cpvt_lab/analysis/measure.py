@@ -7,6 +7,7 @@ import pandas as pd
 import torch
 
 from ..provenance import command_line, device_name
+from ..results import Rows
 from . import store
 from .frames import load_runs, measured_runs
 from .kinds import MEASURED
@@ -33,11 +34,11 @@ def stored_or_measured(kind: str, results_dir: str, ablations: Sequence[str], im
     """Stored measurements of ``kind``; when none are stored, the finished runs of ``ablations`` measured
     now on a few images (not stored). Says which, and what is missing, so a notebook never hides it. Either way
     only the folder's result runs, with their settings (``frames.measured_runs``)."""
-    stored = store.load(results_dir, kind)
+    stored, results = store.load(results_dir, kind), Rows(results_dir)
     if not stored.empty:
         print(f"stored {kind} measurements of {stored.run_id.nunique()} runs from {store.folder(results_dir, kind)}")
-        return _of_results(stored, results_dir)
-    rows = [r for r in select_rows(results_dir) if r["ablation"] in ablations]
+        return _of_results(stored, results)
+    rows = [r for r in select_rows(results) if r["ablation"] in ablations]
     frames = []
     for row in rows:
         try:
@@ -49,13 +50,13 @@ def stored_or_measured(kind: str, results_dir: str, ablations: Sequence[str], im
           f"{len(frames)} runs on {images} test images each (store them with "
           f"`python -m cpvt_lab.analyze {kind} results_dir={results_dir}`)"
           + (f"; no finished runs of {', '.join(absent)}" if absent else ""))
-    return _of_results(pd.concat(frames, ignore_index=True), results_dir) if frames else pd.DataFrame()
+    return _of_results(pd.concat(frames, ignore_index=True), results) if frames else pd.DataFrame()
 
 
-def _of_results(frame: pd.DataFrame, results_dir: str) -> pd.DataFrame:
+def _of_results(frame: pd.DataFrame, results: Rows) -> pd.DataFrame:
     """The measurements of the folder's result runs with their settings (``frames.measured_runs``), saying what
     was left out."""
-    frame, notes = measured_runs(frame, load_runs(results_dir))
+    frame, notes = measured_runs(frame, load_runs(results))
     for note in notes:
         print(note)
     return frame

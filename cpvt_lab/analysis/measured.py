@@ -1,7 +1,8 @@
-"""What a measured analysis declares: its keys, how it measures a run's model, and the page of its table.
+"""What an analysis declares. A measured one: its keys, how it measures a run's model, and the page of its table.
+A computed one: its keys and how it writes its files from a results folder's rows (and what is stored beside them).
 
-A measured analysis is one module (``equivariance``, ``probe``) ending in an ``ANALYSIS`` of this
-shape, and one line in ``kinds.py``; the command (``python -m cpvt_lab.analyze``), the stored
+An analysis is one module (``equivariance``, ``probe``; ``claims_page``, ``resolution``) ending in an ``ANALYSIS``
+of one of these shapes, and one line in ``kinds.py``; the command (``python -m cpvt_lab.analyze``), the stored
 measurements and ``python -m cpvt_lab.tables`` then know it.
 """
 from __future__ import annotations
@@ -36,3 +37,16 @@ class MeasuredAnalysis:
     sections_by: tuple[str, ...]
     render: Callable[[pd.DataFrame], list[str]]
     check: Callable[..., None] = _no_check
+
+
+@dataclass(frozen=True)
+class ComputedAnalysis:
+    """One analysis computed from a results folder: ``write(folder, out_dir, **options)`` writes its files into
+    ``out_dir`` from ``folder`` (an ``analysis.folder.ResultsFolder``: the rows read once, their frames) and
+    returns them; ``options`` are its own command keys with their defaults. ``in_tables``: written by
+    ``python -m cpvt_lab.tables`` too (not so an analysis that needs the runs' weights)."""
+    name: str
+    about: str
+    options: dict[str, Any]
+    write: Callable[..., list]
+    in_tables: bool = True

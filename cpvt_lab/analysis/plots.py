@@ -1,11 +1,12 @@
 """Every figure of the runs and their analyses, drawn with seaborn.
 
-Runs come as ``frames.study_runs`` gives them (with a ``setting`` label): one panel per setting,
+Runs come as ``frames.table_runs`` gives them (with a ``setting`` label): one panel per setting,
 so runs of different scales never share an axis; the spread shown is the std over seeds. The
 measured analyses draw the setting with the most runs; the claims, each A - B with its interval.
 """
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Optional
 
 import matplotlib.pyplot as plt
@@ -127,3 +128,10 @@ def claims_plot(verdicts: pd.DataFrame):
     ax.set(xlabel="A - B, top-1 points (95% interval: seeds and test images)", ylabel="")
     fig.tight_layout()
     return fig
+
+
+def save(figure, path: Path, dpi: int) -> Path:
+    """Write a figure (a matplotlib figure or a seaborn grid) and close it."""
+    figure.savefig(path, dpi=dpi, bbox_inches="tight")
+    plt.close(figure.figure if hasattr(figure, "figure") else figure)
+    return path

@@ -11,21 +11,23 @@ from omegaconf import DictConfig, OmegaConf
 from ..config import build_model
 from ..provenance import REPO_ROOT
 from ..models import CPVTViT
-from ..results import finished_rows, results_path
+from ..results import Rows, results_path, rows_of
 
 
 class RunSelectionError(ValueError):
     """A run_id or ablation list that matches no finished run; the message says what exists."""
 
 
-def select_rows(results_dir: str | Path, run_id: Optional[str] = None,
+def select_rows(results: str | Path | Rows, run_id: Optional[str] = None,
                 ablations: Optional[Sequence[str]] = None) -> list[dict[str, Any]]:
-    """The finished (``ok``) rows with this run_id, or of these ablations (all when neither is given).
+    """The finished (``ok``) rows with this run_id, or of these ablations (all when neither is given), of a results
+    folder or of its rows as a command read them.
 
     A run_id recorded twice counts once (the later row). Asking for something that is not
     there is an error, so an analysis never silently runs on nothing.
     """
-    rows = finished_rows(results_dir)
+    rows = rows_of(results)
+    results_dir, rows = rows.results_dir, rows.finished()
     if run_id is not None:
         rows = [r for r in rows if r["run_id"] == run_id]
         if not rows:

@@ -23,7 +23,7 @@ images (rows recorded without a config) the seed part alone remains, as in Stude
 Welch's tests, and zero spread then gives no interval at all. One seed gives none either.
 
 Then a verdict on a claim about A - B. A claim is ``greater`` (A - B > margin) or
-``not_greater`` (A - B <= margin), as in ``cpvt_lab.studies.CLAIMS``; the margin is part of
+``not_greater`` (A - B <= margin), as in ``cpvt_lab.paper.CLAIMS``; the margin is part of
 what the paper says ("GAP adds more than 1 point": margin 1), so:
 
 - reproduced: the claim holds over the whole interval

@@ -1,6 +1,6 @@
 """Training throughput against a plain timm ViT, measured in one process.
 
-``python -m cpvt_lab.bench [ablation=peg[,learned,...]] [json=FILE] [steps=N] [warmup=N]
+``python -m cpvt_lab.bench [ablations=[peg,learned,...]] [json=FILE] [steps=N] [warmup=N]
 [synthetic=true] [end_to_end=false] [grid_epochs=N] [KEY=VALUE...]``
 
 Four measurements, on the run configs that ``cpvt_lab.compose`` builds:
@@ -22,8 +22,9 @@ the ratios (b)/(a), (c)/(a) and augmented (c) over plain (c), and on a known GPU
 utilisation (of its dense bf16 peak). Warm-up steps (and any compilation in them) are
 timed apart and excluded. ``json=FILE`` also writes the figures to FILE, rewritten after every
 measurement. ``steps`` timed steps follow ``warmup`` untimed ones (8 and 2 on a CPU, 50 and 10 on a GPU).
-Every other KEY=VALUE is a run-config override (``batch_size=`` is short for ``data.batch_size=``).
-Defaults: on a CPU the smoke model, eager, few steps; on a GPU ViT-Ti/4 at batch 1024, bf16 autocast, compiled.
+Every other KEY=VALUE is a run-config override (``batch_size=`` is short for ``data.batch_size=``), after the
+device's defaults (``provenance.device_defaults``): on a CPU the smoke model, eager, few steps; on a GPU ViT-Ti/4 at
+batch 1024, bf16 autocast, compiled. The (d) grid runs through the study runner, as ``python -m cpvt_lab.grid``.
 """
 from __future__ import annotations
 
@@ -31,7 +32,6 @@ import json
 import logging
 import os
 import sys
-import time
 import warnings
 from dataclasses import asdict
 from pathlib import Path
@@ -40,12 +40,12 @@ from typing import Optional, Sequence
 import torch
 from hydra.errors import HydraException
 
-from ..cli import UsageError, parse_words, run_command
-from ..compile_guard import compile_in_place
+from ..cli import UsageError, names_option, parse_words, run_command
+from ..compiled.guard import compile_in_place
 from ..config import ConfigError, build_model, compose
 from ..data import DataError
 from ..data.archive import locate_jpeg_archive
-from ..provenance import device_name, versions
+from ..provenance import device_defaults, now, stamp
 from ..validation import validate
 from .end_to_end import augmentation_on, measure_end_to_end
 from .grid_timing import time_grid
@@ -53,8 +53,6 @@ from .measurement import Measurement
 from .report import format_report, ratios
 from .steps import compile_as_timm_users_do, measure_step, timm_baseline
 
-CPU_DEFAULTS = ("scale=smoke", "data.batch_size=64", "compile=false")
-GPU_DEFAULTS = ("scale=cifar", "data.batch_size=1024", "compile=true")
 ALIASES = {"batch_size": "data.batch_size"}  # the bench's own short names for run-config keys
 # what augmentation costs end to end: the first ablation is timed end to end a second time, with
 # TrivialAugment-Wide and DeiT's random erasing on the device's batches if its config has none, without
@@ -65,13 +63,13 @@ PLAIN = ("data.augment=null", "data.random_erasing=0.0")
 
 def options(cuda: bool) -> dict:
     """The bench's own words and their defaults, some of which depend on the device."""
-    return {"ablation": "peg", "json": "", "steps": 50 if cuda else 8, "warmup": 10 if cuda else 2,
+    return {"ablations": ["peg"], "json": "", "steps": 50 if cuda else 8, "warmup": 10 if cuda else 2,
             "synthetic": False, "end_to_end": True, "grid_epochs": 3 if cuda else 0}
 
 
 def with_device_defaults(overrides: Sequence[str], cuda: bool) -> list[str]:
     """The run-config overrides after the device's defaults, the bench's short names spelt out."""
-    return [*(GPU_DEFAULTS if cuda else CPU_DEFAULTS),
+    return [*device_defaults(cuda),
             *(f"{ALIASES.get(key, key)}={value}" for key, _, value in (o.partition("=") for o in overrides))]
 
 
@@ -100,14 +98,12 @@ def run_bench(ablations: Sequence[str], overrides: Sequence[str], steps: int, wa
     measurements: list[Measurement] = []
     baseline = "timm_compiled" if cfg.compile else "timm_eager"
     report = {
-        "device": device_name(device),
+        **stamp(device),
         "settings": {"device_kind": device.type, "ablations": list(ablations), "model_size": cfg.model.size,
                      "batch_size": cfg.data.batch_size, "train_size": cfg.data.train_size,
                      "precision": cfg.trainer.precision, "compile": bool(cfg.compile), "steps": steps,
                      "warmup": warmup, "end_to_end_data": "synthetic" if synthetic else "run config data",
                      "overrides": list(overrides)},
-        "versions": versions(),
-        "command": " ".join(["python -m cpvt_lab.bench", *sys.argv[1:]]),
         "baseline": baseline,
     }
 
@@ -119,7 +115,7 @@ def run_bench(ablations: Sequence[str], overrides: Sequence[str], steps: int, wa
             measurements=[asdict(x) for x in measurements],
             ratios=ratios(measurements, baseline) if baseline in {x.name for x in measurements} else {},
             load_average=[round(x, 2) for x in os.getloadavg()],  # 1, 5, 15 min: other work skews timings
-            finished_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
+            finished_at=now())
         if json_path is not None:
             json_path.write_text(json.dumps(report, indent=2) + "\n")
         return m
@@ -166,9 +162,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         json_path = Path(args["json"]) if args["json"] else None
         if json_path is not None and not json_path.parent.exists():
             raise UsageError("json", f"folder {json_path.parent} does not exist")
-        ablations = [a for a in (args["ablation"] or "").split(",") if a]
-        if not ablations:
-            raise UsageError("ablation", "name at least one ablation")
+        ablations = names_option(args["ablations"], "ablations")
         if args["grid_epochs"] < 0:
             raise UsageError("grid_epochs", f"must be >= 0 (0: no grid timing), got {args['grid_epochs']}")
         report = run_bench(ablations, with_device_defaults(overrides, cuda), args["steps"], args["warmup"],

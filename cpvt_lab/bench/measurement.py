@@ -23,7 +23,7 @@ class Measurement:
     ablation: Optional[str] = None
     compiled: bool = False
     checkpoint_seconds: Optional[float] = None  # end to end only: one write of the run's checkpoint
-    compile_check: Optional[dict] = None  # compiled only: the guard's verdict (cpvt_lab.compile_guard)
+    compile_check: Optional[dict] = None  # compiled only: the guard's verdict (cpvt_lab.compiled.guard)
     images_per_second: float = field(init=False)
     tflops_per_second: float = field(init=False)
     mfu: Optional[float] = field(init=False)  # model FLOP utilisation: of the device's dense bf16 peak

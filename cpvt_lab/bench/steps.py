@@ -11,7 +11,7 @@ from timm.models.vision_transformer import VisionTransformer
 from timm.optim import create_optimizer_v2
 from torch.utils.flop_counter import FlopCounterMode
 
-from ..compile_guard import check_compiled
+from ..compiled.guard import check_compiled, compile_in_place
 from ..models import SIZES
 from .measurement import Measurement, peak_memory_mb, reset_peak_memory, time_loop
 
@@ -67,8 +67,7 @@ def make_train_step(model: nn.Module, images: torch.Tensor, labels: torch.Tensor
 
 def compile_as_timm_users_do(model: nn.Module) -> nn.Module:
     """The baseline: torch.compile's defaults, none of this project's settings."""
-    model.compile()
-    return model
+    return compile_in_place(model, project=False)
 
 
 def measure_step(name: str, what: str, model: nn.Module, cfg, device: torch.device, steps: int, warmup: int,

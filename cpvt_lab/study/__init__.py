@@ -1,3 +1,6 @@
-"""The CIFAR-10 study as the harness's own first user: the paper's grids with several seeds, trained a few
-whole runs at a time into one committed results folder, measured while the weights exist, and tabled.
-(``cpvt_lab.studies`` is the paper's side: which ablations each published table compares.)"""
+"""Studies: the one way to run many runs. A study is grids x seeds x what the runs are x how they train x where
+their rows go (``ablations/studies/``; ``cpvt_lab.ablations`` reads it); ``plan`` composes its runs (no data
+needed), ``runner`` trains them whole within a budget, ``advance`` also measures, draws and tables them,
+``standing`` says where a study stands and ``exchange`` carries its results folder between machines.
+``python -m cpvt_lab.study`` runs a study file, ``python -m cpvt_lab.grid`` one grid as a study,
+``python -m cpvt_lab.sweep`` a grid on a cluster. (``cpvt_lab.paper`` is the paper's side: its tables.)"""

@@ -7,27 +7,26 @@ import sys
 from pathlib import Path
 from typing import Any, Optional, Sequence
 
-from ..analysis import report, store
+from ..ablations import Study
+from ..analysis import attention, report, store
 from ..analysis.attention import STORED_KIND
+from ..analysis.folder import ResultsFolder
 from ..analysis.kinds import MEASURED
 from ..analysis.measure import measure_run
 from ..analysis.runs import checkpoint_path
-from ..grid import GridReport, PlannedRun, load_grid, run_planned
-from ..results import FIGURES_DIR, finished_rows
-from .definition import Study
+from ..paper import attention_ablations
+from ..results import FIGURES_DIR, Rows
 from .exchange import pack
+from .plan import PlannedRun
+from .runner import RunReport, run_planned
 
-ATTENTION_GRID = "attention"  # its ablations are the paper's figures: DeiT, DeiT without encoding, CPVT
 ATTENTION_FIGURES = ("attention_matrices.png", "attention_query_tiles.png")
 
 
-def attention_ablations() -> tuple[str, ...]:
-    return tuple(a for grid in load_grid(ATTENTION_GRID) for a in grid.ablations)
-
-
-def advance(study: Study, planned: Sequence[PlannedRun], budget_seconds: float = 0, out=None,
-            pack_to: Optional[str | Path] = None) -> GridReport:
-    """Train the study's next ``planned`` runs (whole runs, in order, within ``budget_seconds`` when > 0),
+def advance(study: Study, planned: Sequence[PlannedRun], rows: Rows, budget_seconds: float = 0, out=None,
+            pack_to: Optional[str | Path] = None) -> RunReport:
+    """Train the study's next ``planned`` runs (whole runs, in order, within ``budget_seconds`` when > 0; ``rows``:
+    its results folder's, as the command read them, and each new one added),
     measuring each as it ends and packing the results folder into ``pack_to`` after each; then measure what an
     earlier call left unmeasured, draw and table. A measurement that fails is reported, and tried again by the
     next call on a machine that has the weights; the rows are kept."""
@@ -37,17 +36,17 @@ def advance(study: Study, planned: Sequence[PlannedRun], budget_seconds: float =
         if pack_to:  # the row first: a call killed while measuring keeps the run
             pack(study.results_dir, pack_to)
         measure_row(study, row, out)
-        draw_attention(study, out)  # as soon as the runs it needs are measured, not only when the call ends
+        draw_attention(study, rows, out)  # as soon as the runs it needs are measured, not only when the call ends
         if pack_to:
             pack(study.results_dir, pack_to)
 
-    trained = run_planned(f"{study.name} (study)", planned, out, budget_seconds, after_run=after_run)
-    for row in finished_rows(study.results_dir):
+    trained = run_planned(f"{study.name} (study)", planned, rows, out, budget_seconds, after_run=after_run)
+    for row in rows.finished():
         if weights_here(row):
             measure_row(study, row, out)
-    draw_attention(study, out)
-    if finished_rows(study.results_dir):
-        written = report.write_all(study.results_dir, study.tables_dir)
+    draw_attention(study, rows, out)
+    if rows.finished():
+        written = report.write_all(rows, study.tables_dir)
         print(f"tables: {len(written)} files written to {study.tables_dir}/", file=out, flush=True)
     if pack_to:
         print(f"packed {study.results_dir} into {pack(study.results_dir, pack_to)}", file=out, flush=True)
@@ -73,20 +72,20 @@ def measure_row(study: Study, row: dict[str, Any], out) -> None:
               file=out, flush=True)
 
 
-def draw_attention(study: Study, out) -> None:
+def draw_attention(study: Study, rows: Rows, out) -> None:
     """The paper's attention figures into ``<results_dir>/figures/``, from the stored attention of the seed-0 runs
     (or their checkpoints, where the weights are here), once every run the figures need has one of the two."""
     figures = Path(study.results_dir) / FIGURES_DIR
     if all((figures / name).is_file() for name in ATTENTION_FIGURES):
         return
     needed = attention_ablations()
-    ready = {r["ablation"] for r in finished_rows(study.results_dir) if r["seed"] == min(study.seeds)
+    ready = {r["ablation"] for r in rows.finished() if r["seed"] == min(study.seeds)
              and r["ablation"] in needed and (measured(study.results_dir, STORED_KIND, r) or weights_here(r))}
     if set(needed) - ready:
         print(f"attention figures: waiting for the seed-{min(study.seeds)} runs of {', '.join(needed)} "
               f"(measured: {', '.join(sorted(ready)) or 'none'})", file=out, flush=True)
         return
-    report.write_attention(study.results_dir, figures, needed, block=MEASURED[STORED_KIND].options["block"],
+    attention.write(ResultsFolder(rows), figures, needed, block=MEASURED[STORED_KIND].options["block"],
                            images=study.analysis_images)
     print(f"attention figures drawn into {figures}/", file=out, flush=True)
 

@@ -1,11 +1,11 @@
 """The study, a few whole runs at a time: ``python -m cpvt_lab.study [status|continue|merge] [study=cifar] [KEY=VALUE...]``.
 
   status     (the default) where the study stands: its runs in, per grid; the device time, devices and
-             versions of its rows; the runs that come next. Reads only.
+             versions of its rows; the runs that come next. Reads only, and needs no data.
   continue   train the next runs, whole, in the study's order of priority (within budget_seconds), measure
-             equivariance and the position probe of every run whose weights are here and that lacks them,
-             draw the paper's attention figures once the seed-0 learned, none and peg runs are here, rewrite
-             the study's tables, and print the status. Run it again, on any machine, to go on: runs with a
+             every measured analysis (equivariance, the position probe, the attention maps) of every run whose
+             weights are here and that lacks it, draw the paper's attention figures once the seed-0 runs of
+             the attention grid are here, rewrite the study's tables, and print the status. Run it again, on any machine, to go on: runs with a
              row are not trained again, so rows brought back from several machines add up.
   merge      from=FILE: add the rows, measurements and figures of a packed results folder (pack=, below) or
              another results folder to the study's, replacing nothing (a run_id already finished here keeps
@@ -29,14 +29,15 @@ import sys
 from pathlib import Path
 from typing import Optional, Sequence
 
+from ..ablations import SpecError, load_study
+from ..analysis import report
 from ..cli import UsageError, parse_words, run_command
 from ..config import ConfigError
 from ..data import DataError
-from ..grid import GridError
-from ..analysis import report
+from ..results import Rows
 from .advance import advance
 from .exchange import merge
-from .definition import StudyError, load_study, planned_runs
+from .plan import plan_study
 from .standing import standing
 
 ACTIONS = ("status", "continue", "merge")
@@ -58,16 +59,16 @@ def _main(argv: list[str]) -> int:
         if not args["from"] or not source.exists():
             raise UsageError("from", f"merge needs from=FILE, a packed study (.tar.gz) or a results folder; "
                                      f"got {args['from']!r}" + (" (not found)" if args["from"] else ""))
-    planned = planned_runs(study, extra)  # every run composed and checked before any work
-    failed = []
+    planned = plan_study(study, extra)  # every run composed and checked (the data before training) before any work
+    rows, failed = Rows(study.results_dir), []  # read once, passed down; the rows this call adds join them
     if action == "continue":
         _warn_without_gpu(study)
-        failed = advance(study, planned, args["budget_seconds"], pack_to=args["pack"] or None).failed
+        failed = advance(study, planned, rows, args["budget_seconds"], pack_to=args["pack"] or None).failed
     elif action == "merge":
-        print(merge(source, study.results_dir).report(str(source), study.results_dir), flush=True)
-        written = report.write_all(study.results_dir, study.tables_dir)
+        print(merge(source, rows).report(str(source), study.results_dir), flush=True)
+        written = report.write_all(rows, study.tables_dir)
         print(f"tables: {len(written)} files written to {study.tables_dir}/", flush=True)
-    print(standing(study, planned).report(), flush=True)
+    print(standing(study, planned, rows).report(), flush=True)
     return 1 if failed else 0
 
 
@@ -81,7 +82,7 @@ def _warn_without_gpu(study) -> None:
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    return run_command(_main, __doc__, argv, errors=(StudyError, GridError, ConfigError, DataError))
+    return run_command(_main, __doc__, argv, errors=(SpecError, ConfigError, DataError))
 
 
 if __name__ == "__main__":

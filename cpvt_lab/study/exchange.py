@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..atomic import replacing
-from ..results import RESULTS_FILE, append_row, read_rows, results_path
+from ..results import RESULTS_FILE, Rows, append_row, read_rows, results_path
 
 KEPT = ("analysis", "figures")  # besides the rows: the measurements and figures made while the weights existed
 
@@ -36,8 +36,9 @@ class Merged:
                 f"{len(self.files)} measurement and figure files added, {len(self.kept)} already there (kept)")
 
 
-def merge(source: str | Path, results_dir: str | Path) -> Merged:
-    """Add what ``source`` (a packed .tar.gz, or a results folder) holds and ``results_dir`` lacks.
+def merge(source: str | Path, results: str | Path | Rows) -> Merged:
+    """Add what ``source`` (a packed .tar.gz, or a results folder) holds and the results folder lacks (``results``:
+    the folder, or its rows as a command read them, to which the rows added are added).
 
     A row is added unless the folder holds it already (same run_id, status and finish time) or already has a
     finished row of that run_id (a run is trained once; the first result stays). Files under ``analysis/`` and
@@ -53,12 +54,11 @@ def merge(source: str | Path, results_dir: str | Path) -> Merged:
             folder = source
         if not (results_path(folder).is_file() or any((folder / k).is_dir() for k in KEPT)):
             raise FileNotFoundError(f"{source} holds no {RESULTS_FILE}, analysis/ or figures/")
-        return _merge_folder(folder, Path(results_dir))
+        return _merge_folder(folder, results if isinstance(results, Rows) else Rows(results))
 
 
-def _merge_folder(folder: Path, results_dir: Path) -> Merged:
-    merged = Merged()
-    here = read_rows(results_dir, status=None)
+def _merge_folder(folder: Path, rows: Rows) -> Merged:
+    merged, results_dir, here = Merged(), rows.results_dir, rows.all
     seen = {_key(r) for r in here}
     finished = {r["run_id"] for r in here if r.get("status") == "ok"}
     for row in read_rows(folder, status=None):
@@ -66,6 +66,7 @@ def _merge_folder(folder: Path, results_dir: Path) -> Merged:
             merged.already += 1
             continue
         append_row(results_dir, row)
+        rows.add(row)
         seen.add(_key(row))
         if row.get("status") == "ok":
             finished.add(row["run_id"])

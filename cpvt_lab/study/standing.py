@@ -4,9 +4,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Sequence
 
-from ..grid import PlannedRun
-from ..results import finished_rows
-from .definition import Study
+from ..ablations import Study
+from ..results import Rows
+from .plan import PlannedRun
 
 
 @dataclass
@@ -46,10 +46,9 @@ class Standing:
         return "\n".join(lines)
 
 
-def standing(study: Study, planned: Sequence[PlannedRun]) -> Standing:
+def standing(study: Study, planned: Sequence[PlannedRun], rows: Rows) -> Standing:
     ids = {r.run_id for r in planned}
-    rows = {r["run_id"]: r for r in finished_rows(study.results_dir) if r["run_id"] in ids}
-    return Standing(study, list(planned), rows)
+    return Standing(study, list(planned), {r["run_id"]: r for r in rows.finished() if r["run_id"] in ids})
 
 
 def _versions(row: dict[str, Any]) -> str:

@@ -46,23 +46,25 @@ CHECK_BATCHES = 3
 RECOMPILE_LIMIT = 64
 
 
-def inductor_options(overrides: Optional[dict] = None) -> tuple[dict, list[str]]:
-    """``INDUCTOR_OPTIONS`` (with ``overrides``) split into those this torch's inductor knows, which it gets,
-    and the names of those it does not (inductor refuses unknown options, so they are dropped and named)."""
+def inductor_options(overrides: Optional[dict] = None, project: bool = True) -> tuple[dict, list[str]]:
+    """``INDUCTOR_OPTIONS`` (with ``overrides``; without the project's own options unless ``project``) split into
+    those this torch's inductor knows, which it gets, and the names of those it does not (inductor refuses
+    unknown options, so they are dropped and named)."""
     from torch._inductor import config
 
-    known, wanted = config.get_config_copy(), {**INDUCTOR_OPTIONS, **(overrides or {})}
+    known, wanted = config.get_config_copy(), {**(INDUCTOR_OPTIONS if project else {}), **(overrides or {})}
     return {k: v for k, v in wanted.items() if k in known}, sorted(k for k in wanted if k not in known)
 
 
 def compile_in_place(model: nn.Module, backend: str = "inductor", options: Optional[dict] = None,
-                     **kwargs) -> nn.Module:
-    """``model.compile()``: state-dict keys keep their names (no ``_orig_mod.``). The options given to
-    inductor, and those dropped, stay on the model for ``check_compiled`` to record."""
+                     project: bool = True, **kwargs) -> nn.Module:
+    """``model.compile()``: state-dict keys keep their names (no ``_orig_mod.``). With ``project=False``, torch's
+    defaults (plus only ``options``), as a timm user compiles. The options given to inductor, and those dropped,
+    stay on the model for ``check_compiled`` to record."""
     applied, unknown = {}, []
     if backend == "inductor":
-        applied, unknown = inductor_options(options)
-        kwargs["options"] = applied
+        applied, unknown = inductor_options(options, project)
+        kwargs["options"] = applied or None
     model._compile_options = {"backend": getattr(backend, "__name__", str(backend)), "options_applied": applied,
                               "options_unknown": unknown}
     dynamo = torch._dynamo.config

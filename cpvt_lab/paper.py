@@ -1,10 +1,11 @@
-"""What the paper reports, as data: its studies (read from their grid files), claims and published figures.
+"""What the paper reports, as data: its tables (read from their grid files), claims and published figures.
 
-A study is a grid file of ``ablations/grids/`` with a ``study:`` id. The same file lists the
-ablations it trains (the rows of its table, in order), its ``title``, what it ``shows``, the
-paper's test resolutions ``paper_px`` (training one first) and, under ``paper:``, the row of
-``reference_numbers.csv`` each ablation reproduces (``[study, model, variant]``; an ablation the
-paper has no figure for is left out). The studies come in the order ``paper.yaml`` includes them.
+A paper table is a grid file of ``ablations/grids/`` with a ``table:`` id (``cpvt_lab.ablations``). The same
+file gives its ``title``, what it ``shows``, the paper's test resolutions ``paper_px`` (training one first) and
+the ablations it trains, the rows of the table in order, each with the row of ``reference_numbers.csv`` it
+reproduces (``[study, model, variant]``; nothing for an ablation the paper has no figure for). The tables come
+in the order ``paper.yaml`` includes them, then by file name.
+The paper's attention figures are drawn from the runs of the ``attention`` grid.
 """
 from __future__ import annotations
 
@@ -13,12 +14,16 @@ from pathlib import Path
 from typing import Optional
 
 import pandas as pd
-import yaml
 
-from .config import ABLATIONS_DIR
+from .ablations import Grid, grid_ablations, load_grid, names
 
-GRIDS_DIR = ABLATIONS_DIR / "grids"
 REFERENCE_CSV = Path(__file__).with_name("reference_numbers.csv")
+ATTENTION_GRID = "attention"  # its ablations are the paper's figures: DeiT, DeiT without encoding, CPVT
+
+
+def attention_ablations() -> tuple[str, ...]:
+    """The ablations of the paper's attention figures, as the attention grid lists them."""
+    return grid_ablations(ATTENTION_GRID)
 
 
 @dataclass(frozen=True)
@@ -30,8 +35,8 @@ class PaperRow:
 
 
 @dataclass(frozen=True)
-class Study:
-    """One of the paper's studies: our ablations, each beside the paper's row it reproduces.
+class PaperTable:
+    """One of the paper's tables: our ablations, each beside the paper's row it reproduces.
 
     ``paper_px`` are the paper's test resolutions, the first being its training one. Our
     test sizes are matched by rank: our training size to the paper's, the k-th size above
@@ -52,28 +57,25 @@ class Study:
         return dict(self.rows).get(ablation)
 
 
-def study_from_grid(path: Path) -> Optional[Study]:
-    """The study a grid file describes, or None for a grid that is no study (no ``study:`` key)."""
-    spec = yaml.safe_load(path.read_text()) or {}
-    if "study" not in spec:
+def table_of(grid: Grid) -> Optional[PaperTable]:
+    """The paper table a plain grid describes, or None for a grid that is no table (no ``table:`` key)."""
+    if grid.table is None:
         return None
-    ablations, paper = list(spec["ablations"]), spec.get("paper") or {}
-    stray = sorted(set(paper) - set(ablations))
-    if stray:
-        raise ValueError(f"{path}: paper rows for {stray}, which are not among its ablations {ablations}")
-    rows = tuple((a, PaperRow(*paper[a]) if a in paper else None) for a in ablations)
-    return Study(spec["study"], path.stem, spec["title"], spec["shows"], rows, tuple(spec.get("paper_px", [224])))
+    spec, paper = grid.table, grid.table.get("paper") or {}
+    rows = tuple((a, PaperRow(*paper[a]) if a in paper else None) for a in grid.ablations)
+    return PaperTable(spec["table"], grid.name, spec["title"], spec["shows"], rows, tuple(spec.get("paper_px", [224])))
 
 
-def _studies() -> tuple[Study, ...]:
-    included = (yaml.safe_load((GRIDS_DIR / "paper.yaml").read_text()) or {}).get("include", [])
+def _tables() -> tuple[PaperTable, ...]:
+    included = [g.name for g in load_grid("paper")]
     order = {name: i for i, name in enumerate(included)}
-    paths = sorted(GRIDS_DIR.glob("*.yaml"), key=lambda p: (order.get(p.stem, len(order)), p.stem))
-    return tuple(s for s in map(study_from_grid, paths) if s is not None)
+    plain = [g for name in sorted(names("grid"), key=lambda n: (order.get(n, len(order)), n))
+             for g in load_grid(name) if g.name == name]  # each grid once, as its own file states it
+    return tuple(t for t in map(table_of, plain) if t is not None)
 
 
-STUDIES: tuple[Study, ...] = _studies()
-STUDY_BY_ID = {s.id: s for s in STUDIES}
+TABLES: tuple[PaperTable, ...] = _tables()
+TABLE_BY_ID = {t.id: t for t in TABLES}
 T1, T2, T3 = "table1_pe_strategies", "table2_resolution", "table3_cls_vs_gap"
 POS, EXTRA = "peg_position", "extra_params"
 
@@ -87,9 +89,10 @@ class Cell:
 
 @dataclass(frozen=True)
 class Claim:
-    """A direction the paper reports: ``a - b > margin`` ("greater") or ``a - b <= margin`` ("not_greater")."""
+    """A direction the paper reports: ``a - b > margin`` ("greater") or ``a - b <= margin`` ("not_greater"),
+    between two cells of one paper ``table``."""
     id: str
-    study: str
+    table: str
     text: str
     a: Cell
     b: Cell
@@ -140,11 +143,11 @@ def reference() -> pd.DataFrame:
     return pd.read_csv(REFERENCE_CSV)
 
 
-def paper_value(study: Study, ablation: str, rank: int, ref: pd.DataFrame) -> tuple[Optional[float], str]:
+def paper_value(table: PaperTable, ablation: str, rank: int, ref: pd.DataFrame) -> tuple[Optional[float], str]:
     """The paper's figure (and its status) for an ablation at the test size of this rank."""
-    row = study.paper_row(ablation)
-    if row is None or not 0 <= rank < len(study.paper_px):
+    row = table.paper_row(ablation)
+    if row is None or not 0 <= rank < len(table.paper_px):
         return None, ""
     hit = ref[(ref.study == row.study) & (ref.model == row.model) & (ref.variant == row.variant)
-              & (ref.metric == f"top1@{study.paper_px[rank]}")]
+              & (ref.metric == f"top1@{table.paper_px[rank]}")]
     return (float(hit.value.iloc[0]), str(hit.status.iloc[0])) if len(hit) else (None, "")

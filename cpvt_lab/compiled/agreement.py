@@ -1,16 +1,19 @@
-"""Compiled against eager over whole training runs, side by side: ``python -m cpvt_lab.compile_agreement``.
+"""Compiled against eager over whole training runs, side by side: ``python -m cpvt_lab.compiled``.
 
-    python -m cpvt_lab.compile_agreement [ablation=peg,peg_0to5|all] [variants=project|all|a,b]
-        [steps=200] [out=results/bench/compile_agreement] [KEY=VALUE...]
+    python -m cpvt_lab.compiled [ablations=[peg,peg_0to5]|all] [variants=project|all|[a,b]]
+        [steps=200] [results_dir=results/bench/compile_agreement] [KEY=VALUE...]
 
-Every other KEY=VALUE is a run-config override for every run (after the device's defaults).
+Every other KEY=VALUE is a run-config override for every run, after the device's defaults: the bench's
+(``provenance.device_defaults``), on a GPU at the settings under which compiled multi-PEG models collapsed
+(24 px, 12 epochs, 1 warm-up). ``ablation=`` and ``out=`` are the old names of ``ablations=`` and ``results_dir=``.
 
 For each ablation, trains the run config eagerly and then once per compile variant, from
 the same initial weights on the same batches (the real data path, the LightningModule, the
 run's precision and schedule; training stops after ``steps`` steps, the schedule is the full
 run's). The compile check is recorded but does not fall back to eager here: this command
 shows what each compiled variant would train. Every (ablation, variant) result is appended
-to ``OUT/agreement.jsonl`` as soon as it is measured, and ``OUT/agreement.md`` is redrawn
+to ``<results_dir>/agreement.jsonl`` as soon as it is measured (under the results lock, with the
+provenance every record carries), and ``<results_dir>/agreement.md`` is redrawn
 from it: the guard's verdict, the loss at a few steps beside eager's, and the largest gap.
 A result already in the file with the same settings is not measured again, so a call cut
 short by a time limit resumes. Variants (``variants=all``) bisect a compiled failure:
@@ -33,28 +36,26 @@ import torch.nn as nn
 from hydra.errors import HydraException
 from hydra.utils import instantiate
 
-from .cli import UsageError, parse_words, run_command
-from .compile_guard import compile_in_place
-from .config import ConfigError, ablation_names, build_model, compose
-from .data import DataError
-from .provenance import device_name, versions
-from .train import make_module
-from .validation import validate
+from ..cli import UsageError, names_option, parse_words, run_command
+from ..config import ConfigError, ablation_names, build_model, compose
+from ..data import DataError
+from ..provenance import device_defaults, now, stamp
+from ..results import append_row, iter_rows
+from ..train import make_module
+from ..validation import validate
+from .guard import compile_in_place
 
-CPU_DEFAULTS = ("scale=smoke", "data.batch_size=50", "trainer.max_epochs=2")
 # the settings under which compiled multi-PEG models collapsed (issue: 12 epochs, 1 warm-up, 24 px, batch 1024)
-GPU_DEFAULTS = ("scale=cifar", "data.batch_size=1024", "data.train_size=24", "data.eval_sizes=[24]",
-                "trainer.max_epochs=12", "optim.warmup_epochs=1")
-OPTIONS = {"ablation": "peg_0to5", "variants": "project", "steps": 200, "out": "results/bench/compile_agreement"}
+COLLAPSED = ("data.train_size=24", "data.eval_sizes=[24]", "trainer.max_epochs=12", "optim.warmup_epochs=1")
+OPTIONS = {"ablations": ["peg_0to5"], "variants": ["project"], "steps": 200,
+           "results_dir": "results/bench/compile_agreement"}
+ALIASES = {"ablation": "ablations", "out": "results_dir"}
+RECORDS = "agreement.jsonl"
 
 
 def torch_defaults(model: nn.Module, **options) -> nn.Module:
     """torch.compile with its defaults, plus only ``options`` (the project's own settings left out)."""
-    from torch._inductor import config
-
-    known = config.get_config_copy()
-    model.compile(options={k: v for k, v in options.items() if k in known} or None)
-    return model
+    return compile_in_place(model, options=options, project=False)
 
 
 def compile_blocks_only(model: nn.Module) -> nn.Module:
@@ -75,7 +76,7 @@ class Variant:
 
 
 VARIANTS: dict[str, Variant] = {v.name: v for v in (
-    Variant("project", compile_in_place, note="the project's compile (cpvt_lab.compile_guard.INDUCTOR_OPTIONS)"),
+    Variant("project", compile_in_place, note="the project's compile (cpvt_lab.compiled.guard.INDUCTOR_OPTIONS)"),
     Variant("torch_defaults", torch_defaults, note="torch.compile defaults, as before the guard"),
     Variant("mix_order_off", lambda m: torch_defaults(m, **{"triton.mix_order_reduction": False}),
             note="defaults less inductor's mixed-order reductions"),
@@ -132,12 +133,6 @@ def settings_key(cfg, steps: int) -> dict:
             "dataset": cfg.data._target_.rsplit(".", 1)[-1]}
 
 
-def read_results(path: Path) -> list[dict]:
-    if not path.exists():
-        return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-
-
 def gap(losses: Sequence[float], reference: Sequence[float], window: int = 10) -> float:
     """The largest difference of the two loss curves, each smoothed over ``window`` steps."""
     n = min(len(losses), len(reference))
@@ -155,7 +150,7 @@ def markdown(records: Sequence[dict]) -> str:
     """The table of every (ablation, variant) beside eager of the same settings."""
     eager = {(r["ablation"], json.dumps(r["settings"], sort_keys=True)): r for r in records if r["variant"] == "eager"}
     lines = ["# Compiled against eager, training side by side", "",
-             "Made by `python -m cpvt_lab.compile_agreement` (the command of each row below); do not edit by hand. "
+             "Made by `python -m cpvt_lab.compiled` (the command of each row below); do not edit by hand. "
              "Loss: the training loss at that step (mean of the 10 steps up to it); gap: the largest difference of "
              "the two smoothed curves. Check: the compile guard's verdict before the first step (worst gradient "
              "error against fp32 eager, eager's own in brackets).", ""]
@@ -183,18 +178,19 @@ def markdown(records: Sequence[dict]) -> str:
 
 
 def parse(argv: Sequence[str], cuda: bool) -> tuple[list[str], list[Variant], int, Path, list[str]]:
-    """(ablations, variants, steps, out folder, run-config overrides with the device's defaults first)."""
-    options, overrides = parse_words(argv, OPTIONS)
-    ablation, names = options["ablation"] or "", options["variants"] or ""
-    ablations = ablation_names() if ablation == "all" else [a for a in ablation.split(",") if a]
-    names = list(VARIANTS) if names == "all" else [v for v in names.split(",") if v]
+    """(ablations, variants, steps, results folder, run-config overrides with the device's defaults first)."""
+    options, overrides = parse_words(argv, OPTIONS, ALIASES)
+    ablations = options["ablations"]
+    ablations = ablation_names() if ablations == "all" else names_option(ablations, "ablations")
+    variants = options["variants"]
+    names = list(VARIANTS) if variants == "all" else names_option(variants or [], "variants")
     unknown = [n for n in names if n not in VARIANTS]
-    if unknown or not names:
-        raise UsageError("variants", f"unknown {unknown or 'none named'}; valid: all, {', '.join(VARIANTS)}")
+    if unknown:
+        raise UsageError("variants", f"unknown {unknown}; valid: all, {', '.join(VARIANTS)}")
     if options["steps"] < 1:
         raise UsageError("steps", f"must be an integer >= 1, got {options['steps']}")
-    overrides = [*(GPU_DEFAULTS if cuda else CPU_DEFAULTS), *overrides]
-    return ablations, [VARIANTS[n] for n in names], options["steps"], Path(options["out"] or "."), overrides
+    overrides = [*device_defaults(cuda), *(COLLAPSED if cuda else ()), *overrides]
+    return ablations, [VARIANTS[n] for n in names], options["steps"], Path(options["results_dir"] or "."), overrides
 
 
 def run(argv: Sequence[str]) -> Path:
@@ -204,23 +200,21 @@ def run(argv: Sequence[str]) -> Path:
     for cfg in configs:
         validate(cfg)
     out.mkdir(parents=True, exist_ok=True)
-    jsonl, table = out / "agreement.jsonl", out / "agreement.md"
-    command = " ".join(["python -m cpvt_lab.compile_agreement", *argv])
+    records, table = list(iter_rows(out, RECORDS)), out / "agreement.md"  # read once; each new one added
     for cfg in configs:
         key = settings_key(cfg, steps)  # a variant's own overrides (fp32) are in its name, not its settings
         for variant in [EAGER, *variants]:
             if any(r["ablation"] == cfg.ablation_name and r["variant"] == variant.name and r["settings"] == key
-                   for r in read_results(jsonl)):
+                   for r in records):
                 print(f"{cfg.ablation_name} {variant.name}: already measured", flush=True)
                 continue
             run_cfg = compose(cfg.ablation_name, overrides + list(variant.overrides) + ["compile=false"])
             result = train_steps(run_cfg, variant, steps)
             record = {"ablation": cfg.ablation_name, "variant": variant.name, "note": variant.note,
-                      "settings": key, **result, "device": device_name(), "versions": versions(),
-                      "command": command, "finished_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
-            with open(jsonl, "a") as f:
-                f.write(json.dumps(record) + "\n")
-            table.write_text(markdown(read_results(jsonl)))
+                      "settings": key, **result, **stamp(), "finished_at": now()}
+            append_row(out, record, RECORDS)
+            records.append(record)
+            table.write_text(markdown(records))
             last = result["losses"][-10:]
             print(f"{cfg.ablation_name} {variant.name}: loss {sum(last) / len(last):.3f} after {len(result['losses'])} "
                   f"steps ({result['seconds']} s)", flush=True)

@@ -1,0 +1,41 @@
+"""A results folder as the analyses read it: its rows read once (or as a command passed them down), and the frames
+made from them, each made once when first asked for."""
+from __future__ import annotations
+
+from functools import cached_property
+from pathlib import Path
+
+import pandas as pd
+
+from ..results import Rows, rows_of
+from .claims import judge_claims
+from .frames import load_curves, load_runs, repeated_seeds
+
+
+class ResultsFolder:
+    def __init__(self, results: "str | Path | Rows | ResultsFolder"):
+        self.rows = results.rows if isinstance(results, ResultsFolder) else rows_of(results)
+
+    @property
+    def results_dir(self) -> Path:
+        return self.rows.results_dir
+
+    @cached_property
+    def runs(self) -> pd.DataFrame:
+        """One line per finished run and test size (``frames.load_runs``)."""
+        return load_runs(self.rows)
+
+    @cached_property
+    def curves(self) -> pd.DataFrame:
+        """One line per finished run and epoch (``frames.load_curves``)."""
+        return load_curves(self.rows)
+
+    @cached_property
+    def claims(self) -> pd.DataFrame:
+        """Every claim of the paper judged on the runs (``claims.judge_claims``)."""
+        return judge_claims(self.runs)
+
+    @cached_property
+    def repeated(self) -> list[tuple[dict, dict]]:
+        """(row left out, the later row that counts instead) for every seed recorded twice in one setting."""
+        return repeated_seeds(self.rows)
