@@ -34,7 +34,7 @@ CHECKS = [  # the tests that needed an edit for a new encoding in Table 1, and t
     "encoding]",
     "tests/test_grid.py::test_the_paper_grid_trains_a_run_shared_by_two_tables_once",
     "tests/test_study.py::test_the_cifar_study_is_the_paper_grid_with_three_seeds",
-    "tests/test_study.py::test_the_readme_says_how_many_study_runs_are_in",
+    "tests/test_study.py::test_the_readme_says_how_many_runs_of_each_study_are_in",
     "tests/test_tables.py::test_each_paper_table_is_read_from_its_grid_file_with_the_paper_row_of_each_ablation",
     "tests/test_tables.py::test_the_committed_tables_are_what_the_committed_results_give",
     "tests/test_tables.py::test_every_ablation_file_sets_only_keys_that_the_recipe_id_leaves_out",
@@ -58,6 +58,7 @@ def checkout_copy(target: Path) -> Path:
     return target
 
 
+@pytest.mark.slow  # a copy of the checkout and ten test files run in it: about 100 s on two cores
 def test_a_new_table1_encoding_is_its_module_yaml_grid_line_and_reference_row(tmp_path):
     copy = checkout_copy(tmp_path / "checkout")
     (copy / "cpvt_lab/models/throwaway.py").write_text(MODULE)
