@@ -34,11 +34,11 @@ def test_load_run_model_restores_the_trained_weights(smoke_results):
 def test_every_analysis_runs_on_smoke_results_and_the_tables_regenerate_them(smoke_results, tmp_path):
     results_dir, rows = smoke_results
     out = tmp_path / "paper_tables"
-    common = [f"results_dir={results_dir}", f"out_dir={out}", "images=8"]
+    common = [f"results_dir={results_dir}", f"tables_dir={out}", "images=8"]
     assert analyze.main(["equivariance", *common, "shifts=[2,4]"]) == 0
     assert analyze.main(["probe", *common, f"run_id={rows[0]['run_id']}", "blocks=[0,11]"]) == 0
-    assert analyze.main(["resolution", f"results_dir={results_dir}", f"out_dir={out}"]) == 0
-    assert analyze.main(["claims", f"results_dir={results_dir}", f"out_dir={out}"]) == 0
+    assert analyze.main(["resolution", f"results_dir={results_dir}", f"tables_dir={out}"]) == 0
+    assert analyze.main(["claims", f"results_dir={results_dir}", f"tables_dir={out}"]) == 0
 
     equi = store.load(results_dir, "equivariance")
     assert set(equi.run_id) == {r["run_id"] for r in rows} and set(equi["shift"]) == {0, 2, 4}
@@ -72,7 +72,7 @@ def test_every_analysis_runs_on_smoke_results_and_the_tables_regenerate_them(smo
     (["equivariance", "shifts=4"], "shifts: must be a non-empty list"),
 ])
 def test_bad_arguments_exit_2_with_a_specific_message_and_write_nothing(argv, message, tmp_path, capsys):
-    assert analyze.main([*argv, f"results_dir={tmp_path}", f"out_dir={tmp_path / 'out'}"]) == 2
+    assert analyze.main([*argv, f"results_dir={tmp_path}", f"tables_dir={tmp_path / 'out'}"]) == 2
     assert message in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
 
@@ -80,16 +80,16 @@ def test_bad_arguments_exit_2_with_a_specific_message_and_write_nothing(argv, me
 def test_unknown_runs_and_bad_geometry_are_refused_before_any_measurement(smoke_results, tmp_path, capsys):
     results_dir, rows = smoke_results
     out = tmp_path / "out"
-    assert analyze.main(["probe", "ablations=[peg,peg_circular]", f"results_dir={results_dir}", f"out_dir={out}"]) == 2
+    assert analyze.main(["probe", "ablations=[peg,peg_circular]", f"results_dir={results_dir}", f"tables_dir={out}"]) == 2
     assert "no finished run of ['peg_circular']" in capsys.readouterr().err
-    assert analyze.main(["probe", "blocks=[12]", f"results_dir={results_dir}", f"out_dir={out}"]) == 2
+    assert analyze.main(["probe", "blocks=[12]", f"results_dir={results_dir}", f"tables_dir={out}"]) == 2
     assert "blocks: must lie in 0 .. 11" in capsys.readouterr().err
     assert not out.exists()
 
 
 def test_the_module_runs_as_a_command(tmp_path):
     done = subprocess.run([sys.executable, "-m", "cpvt_lab.analyze", "probe", "run_id=000000000000",
-                           f"results_dir={tmp_path}", f"out_dir={tmp_path / 'out'}"],
+                           f"results_dir={tmp_path}", f"tables_dir={tmp_path / 'out'}"],
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 2 and "run_id=000000000000 has no finished run" in done.stderr
 

@@ -60,6 +60,7 @@ def test_analyze_attention_draws_the_two_figures_from_trained_runs(fast_override
     for ablation in ("learned", "peg"):
         run_experiment(compose(ablation, fast_overrides))
     out = tmp_path / "figures"
+    # out_dir: the old name of tables_dir, still read
     assert main(["attention", f"results_dir={results}", f"out_dir={out}", "ablations=[learned,peg]", "images=4"]) == 0
     assert sorted(p.name for p in out.iterdir()) == ["attention_matrices.png", "attention_query_tiles.png"]
     assert "drawn: learned, peg" in capsys.readouterr().out
@@ -68,6 +69,6 @@ def test_analyze_attention_draws_the_two_figures_from_trained_runs(fast_override
 def test_analyze_attention_without_runs_is_one_error_line(tmp_path, capsys):
     from cpvt_lab.analyze import main
 
-    assert main(["attention", f"results_dir={tmp_path}", f"out_dir={tmp_path / 'out'}"]) == 2
+    assert main(["attention", f"results_dir={tmp_path}", f"tables_dir={tmp_path / 'out'}"]) == 2
     assert capsys.readouterr().err.startswith("error: no attention to draw")
     assert not (tmp_path / "out").exists()

@@ -27,11 +27,25 @@ def test_help_prints_the_usage_and_exits_0(command, capsys):
     assert f"python -m cpvt_lab.{command}" in out and "KEY=VALUE" in out
 
 
-@pytest.mark.parametrize("command", PACKAGES)
-def test_the_packages_run_as_python_dash_m(command):
-    out = subprocess.run([sys.executable, "-m", f"cpvt_lab.{command}", "--help"], capture_output=True, text=True,
-                         timeout=120)
-    assert out.returncode == 0 and f"python -m cpvt_lab.{command}" in out.stdout, out.stderr[-2000:]
+# each package run as ``python -m`` runs it (runpy, as -m does), in one interpreter: torch is imported once
+RUN_AS_MAIN = """
+import runpy, sys
+for command in sys.argv[1:]:
+    sys.argv = [command, "--help"]
+    try:
+        runpy.run_module(f"cpvt_lab.{command}", run_name="__main__", alter_sys=True)
+    except SystemExit as done:
+        print(f"== {command} exited {done.code}", flush=True)
+"""
+
+
+def test_the_packages_run_as_python_dash_m():
+    out = subprocess.run([sys.executable, "-c", RUN_AS_MAIN, *PACKAGES], capture_output=True, text=True, timeout=240)
+    assert out.returncode == 0, out.stderr[-2000:]
+    rest = out.stdout
+    for command in PACKAGES:
+        usage, _, rest = rest.partition(f"== {command} exited ")
+        assert rest.startswith("0\n") and f"python -m cpvt_lab.{command}" in usage, out.stdout[-2000:]
 
 
 @pytest.mark.parametrize("command, before", COMMANDS)

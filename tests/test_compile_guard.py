@@ -54,7 +54,8 @@ def wrong_gradient(graph, example_inputs):
     return run
 
 
-@pytest.mark.parametrize("context, precision", [(None, "32-true"), (bf16, "bf16-mixed")])
+@pytest.mark.parametrize("context, precision", [(None, "32-true"),
+                                                pytest.param(bf16, "bf16-mixed", marks=pytest.mark.slow)])
 def test_a_faithful_compilation_passes_with_drop_path_on(context, precision):
     model, batches = model_and_batches()
     assert any(getattr(b.drop_path1, "drop_prob", 0) > 0 for b in model.blocks)  # masks must match, not be off
@@ -64,7 +65,8 @@ def test_a_faithful_compilation_passes_with_drop_path_on(context, precision):
     assert check.batches == 2 and check.grad_error <= max(check.floor, check.factor * check.grad_error_eager)
 
 
-@pytest.mark.parametrize("ablation", ["rope_axial", "rope_mixed", "peg_rope"])
+@pytest.mark.parametrize("ablation", [pytest.param("rope_axial", marks=pytest.mark.slow), "rope_mixed",
+                                     pytest.param("peg_rope", marks=pytest.mark.slow)])  # rope_mixed holds the hook
 def test_a_faithful_compilation_of_rope_passes(ablation):
     # under torch.compile the rotary tables are built inside the graph, not read from the eager cache
     model, batches = model_and_batches(ablation)

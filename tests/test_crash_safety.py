@@ -84,6 +84,7 @@ def crash_overrides(fast_overrides: list[str]) -> list[str]:
         "trainer.max_epochs=3", "+trainer.limit_train_batches=3", "trainer.enable_progress_bar=false"]
 
 
+@pytest.mark.slow  # about 23 s; test_grid's SIGKILL test holds the same in the default suite
 def test_a_grid_killed_twice_at_random_moments_finishes_with_every_run_recorded_once(fast_overrides, tmp_path):
     overrides = crash_overrides(fast_overrides)
     delays = kill_at_random_moments(tmp_path, overrides, kills=2, seed=1)

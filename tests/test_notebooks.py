@@ -12,8 +12,9 @@ from cpvt_lab.grid import run_grid
 from cpvt_lab.provenance import REPO_ROOT
 
 NOTEBOOKS = REPO_ROOT / "notebooks"
-NAMES = ["table1.ipynb", "table2.ipynb", "table3.ipynb", "ablations.ipynb", "attention_maps.ipynb",
-         "equivariance.ipynb", "claims.ipynb"]
+# claims.ipynb in the default suite; the others (about 9 s each, most of it a kernel starting) are slow
+NAMES = ["claims.ipynb", *(pytest.param(name, marks=pytest.mark.slow) for name in (
+    "table1.ipynb", "table2.ipynb", "table3.ipynb", "ablations.ipynb", "attention_maps.ipynb", "equivariance.ipynb"))]
 
 
 @pytest.fixture(scope="module")

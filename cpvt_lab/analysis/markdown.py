@@ -121,11 +121,12 @@ def index_markdown(results_dir: str | Path, set_aside: Sequence[dict] = (),
     figures = sorted(p.name for p in (Path(results_dir) / FIGURES_DIR).glob("*.png"))
     if figures:
         folder = (Path(results_dir) / FIGURES_DIR).as_posix()
-        lines += [f"Figures drawn from the runs' weights while they existed, kept in `{folder}/` and copied here: "
+        lines += [f"Figures kept in `{folder}/` and copied here: "
                   + ", ".join(f"[{name}]({name})" for name in figures) + ". The attention figures are drawn by "
                   f"`python -m cpvt_lab.analyze attention results_dir={Path(results_dir).as_posix()} "
-                  f"out_dir={folder}` (it needs the seed-0 {_listed(attention_ablations())} checkpoints; "
-                  "`python -m cpvt_lab.study continue` draws them when they are at hand).", ""]
+                  f"tables_dir={folder}` from the block-1 maps stored beside the seed-0 "
+                  f"{_listed(attention_ablations())} runs (`python -m cpvt_lab.study continue` draws them as soon as "
+                  "those runs are measured).", ""]
     return "\n".join(lines)
 
 

@@ -31,7 +31,7 @@ SCALE_NOTES = {
 def regenerated_from(results_dir: str | Path, source: str = RESULTS_FILE) -> str:
     """The opening of every generated table: the folder it was read from (several are committed), and the command."""
     folder = Path(results_dir).as_posix()
-    return f"Regenerated from `{folder}/{source}` by `python -m cpvt_lab.tables results={folder}`"
+    return f"Regenerated from `{folder}/{source}` by `python -m cpvt_lab.tables results_dir={folder}`"
 
 
 def mean_std(mean: float, std: float, n: int, fmt: str = ".2f") -> str:

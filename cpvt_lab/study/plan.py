@@ -7,7 +7,7 @@ where a study stands on a fresh clone. Every value is checked while planning exc
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any, Optional, Sequence
 
 from hydra.errors import HydraException
 from omegaconf import DictConfig, OmegaConf
@@ -42,26 +42,32 @@ def check_overrides(overrides: Sequence[str]) -> list[str]:
     return list(overrides)
 
 
-def plan_grid(name: str, overrides: Sequence[str] = (), seeds: Any = None, check: bool = True) -> list[PlannedRun]:
+def plan_grid(name: str, overrides: Sequence[str] = (), seeds: Any = None, check: bool = True,
+              composed: Optional[dict[tuple, tuple[DictConfig, str]]] = None) -> list[PlannedRun]:
     """Every run of the grid, composed once per run_id; ``seeds`` (if given) replace the grid's. With ``check``
-    every value but the data is checked (``validation.validate``).
+    every value but the data is checked (``validation.validate``). ``composed`` keeps the configs composed so far
+    by their ablation and overrides, so that grids sharing a run compose it once.
 
     Seed by seed (in grid order within a seed), so that a first seed of every cell is
     done before any second: stopped early, a grid still covers every table.
     """
     seeds_override = None if seeds is None else check_seeds(seeds, "seeds")
     overrides = check_overrides(overrides)
+    composed = {} if composed is None else composed
     runs: dict[str, PlannedRun] = {}
     for grid in load_grid(name):
         for ablation in grid.ablations:
             for i, seed in enumerate(seeds_override or grid.seeds):
-                try:
-                    cfg = compose(ablation, [*grid.overrides, *overrides, f"seed={seed}"])
-                    if check and i == 0:  # seeds change nothing else that validate() checks
-                        validate(cfg, data=False)
-                except (HydraException, OmegaConfBaseException) as err:
-                    raise SpecError(f"grid {grid.name}, ablation {ablation}: {err}") from None
-                rid = run_id(cfg)
+                key = (ablation, *grid.overrides, *overrides, f"seed={seed}")
+                if key not in composed:
+                    try:
+                        cfg = compose(ablation, list(key[1:]))
+                        if check and i == 0:  # seeds change nothing else that validate() checks
+                            validate(cfg, data=False)
+                    except (HydraException, OmegaConfBaseException) as err:
+                        raise SpecError(f"grid {grid.name}, ablation {ablation}: {err}") from None
+                    composed[key] = (cfg, run_id(cfg))
+                cfg, rid = composed[key]
                 run = runs.setdefault(rid, PlannedRun(ablation, seed, cfg, rid))
                 if grid.name not in run.grids:
                     run.grids.append(grid.name)
@@ -86,8 +92,10 @@ def plan_study(study: Study, extra: Sequence[str] = (), check: bool = True) -> l
 
 def _union(study: Study, overrides: Sequence[str], check: bool) -> list[PlannedRun]:
     runs: dict[str, PlannedRun] = {}
+    composed: dict[tuple, tuple[DictConfig, str]] = {}  # a run shared by several grids is composed once
     for grid in study.grids:
-        for run in plan_grid(grid, overrides, None if study.seeds is None else list(study.seeds), check=check):
+        for run in plan_grid(grid, overrides, None if study.seeds is None else list(study.seeds), check=check,
+                             composed=composed):
             kept = runs.setdefault(run.run_id, run)
             kept.grids.extend(g for g in run.grids if g not in kept.grids)
     return list(runs.values())
