@@ -12,9 +12,10 @@ from cpvt_lab.grid import run_grid
 from cpvt_lab.provenance import REPO_ROOT
 
 NOTEBOOKS = REPO_ROOT / "notebooks"
+NAMES = ["table1.ipynb", "table2.ipynb", "table3.ipynb", "ablations.ipynb", "attention_maps.ipynb",
+         "equivariance.ipynb", "claims.ipynb"]
 # claims.ipynb in the default suite; the others (about 9 s each, most of it a kernel starting) are slow
-NAMES = ["claims.ipynb", *(pytest.param(name, marks=pytest.mark.slow) for name in (
-    "table1.ipynb", "table2.ipynb", "table3.ipynb", "ablations.ipynb", "attention_maps.ipynb", "equivariance.ipynb"))]
+RUNS = [name if name == "claims.ipynb" else pytest.param(name, marks=pytest.mark.slow) for name in NAMES]
 
 
 @pytest.fixture(scope="module")
@@ -40,7 +41,7 @@ def outputs_of(nb) -> str:
     return "\n".join(texts)
 
 
-@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("name", RUNS)
 def test_the_notebook_runs_top_to_bottom_on_smoke_results(name, smoke_results, monkeypatch):
     monkeypatch.setenv("CPVT_RESULTS_DIR", str(smoke_results))
     nb = nbformat.read(NOTEBOOKS / name, as_version=4)
