@@ -43,11 +43,12 @@ def test_an_infinite_loss_stops_the_run_with_a_failed_row_and_the_reason(fast_ov
     assert row["status"] == "failed" and "non-finite training loss" in row["error"] and "traceback" in row
 
 
-def kill_at_random_moments(tmp_path: Path, overrides: list[str], kills: int, seed: int) -> list[float]:
+def kill_at_random_moments(tmp_path: Path, overrides: list[str], kills: int, seed: int,
+                           ablations: str = "peg, none, sincos") -> list[float]:
     """Start the grid and kill it with SIGKILL a random time after it has got going (its start-up, the
     imports, is timed once on the first launch); repeat until ``kills`` kills have landed, then let it finish.
     Returns the random delays (for failure messages)."""
-    (tmp_path / "grid.yaml").write_text("ablations: [peg, none, sincos]\nseeds: [0]\n")
+    (tmp_path / "grid.yaml").write_text(f"ablations: [{ablations}]\nseeds: [0]\n")
     command = [sys.executable, "-m", "cpvt_lab.grid", str(tmp_path / "grid.yaml"), *overrides]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     rng, delays, startup = random.Random(seed), [], None
@@ -97,6 +98,8 @@ def test_a_grid_killed_twice_at_random_moments_finishes_with_every_run_recorded_
 def test_a_grid_killed_six_times_at_random_moments_finishes_with_every_run_recorded_once(
         fast_overrides, tmp_path, seed):
     overrides = crash_overrides(fast_overrides)
-    delays = kill_at_random_moments(tmp_path, overrides, kills=6, seed=seed)
+    # twice the runs of the two-kill grid, so that six kills land before it is done on a fast machine too
+    delays = kill_at_random_moments(tmp_path, overrides, kills=6, seed=seed,
+                                    ablations="peg, none, sincos, learned, peg_gap, relative")
     assert len(delays) >= 5, f"the grid finished after only {len(delays)} kills"
     assert_every_run_recorded_once(tmp_path, overrides, delays)
