@@ -357,3 +357,19 @@ def test_the_rope_study_shares_the_paper_grids_runs_and_draws_rows_the_paper_has
     mine = table[table.ablation == "rope_axial"]
     assert mine.paper_value.isna().all() and mine.low.notna().all()  # the interval of every cell is in the CSV
     assert len(table) == 12 and list(rope.ablations[:3]) == ["learned", "sincos", "peg"]
+
+
+def test_a_table_says_in_one_sentence_which_row_keeps_the_most_of_its_top1_at_the_largest_size(tmp_path):
+    for seed in (0, 1, 2):
+        append_row(tmp_path, row("learned", seed, {24: 50.0 + seed, 32: 49.0, 40: 47.0, 48: 45.0 + seed}))
+        append_row(tmp_path, row("peg", seed, {24: 52.0, 32: 50.0, 40: 45.0, 48: 40.0}))
+        append_row(tmp_path, row("sincos", seed, {24: 48.0, 32: 47.0}))  # no run at 48 px: not compared
+    runs = load_runs(tmp_path)
+    page = markdown.table_markdown("beyond_rope", runs, judge_claims(runs), load_curves(tmp_path))
+    assert ("from the training size (24 px) to the largest test size (48 px) without fine-tuning, of the 2 rows with "
+            "runs at both `learned` keeps the most of its top-1 (-5.00 points) and `peg` the least (-12.00); means "
+            "over 3 seeds") in page
+    one = load_runs(tmp_path)
+    one = one[one.ablation == "peg"]  # one row with runs at both sizes: nothing to compare
+    assert "What the data shows" not in markdown.table_markdown("beyond_rope", one, judge_claims(one),
+                                                                load_curves(tmp_path))

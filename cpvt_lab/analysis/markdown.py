@@ -18,8 +18,8 @@ from ..paper import TABLE_BY_ID, TABLES, PaperTable, attention_ablations, paper_
 from .claims_page import claim_directions, claims_markdown  # noqa: F401 (claims_markdown: every page from here)
 from .convergence import convergence_line
 from .frames import load_runs, measured_runs, table_cells
-from .page_parts import (SCALE_NOTES, in_section, mean_std, plural, regenerated_from, sections,  # noqa: F401
-                         setting_heading, with_interval)
+from .page_parts import (SCALE_NOTES, in_section, largest_size_sentence, mean_std, plural,  # noqa: F401
+                         regenerated_from, sections, setting_heading, with_interval)
 from .settings import SECTION
 from .stats import MIN_SEEDS
 
@@ -81,7 +81,9 @@ def table_markdown(table_id: str, runs: pd.DataFrame, claims: pd.DataFrame, curv
     for _, setting in table.drop_duplicates(SECTION).iterrows():
         ran = in_section(runs[runs.ablation.isin(study.ablations)], setting)
         parts += setting_heading({**setting, "setting": ran.setting.iloc[0]}, runs=ran)
-        parts += [_wide(study, in_section(table, setting)).to_markdown(index=False), "",
+        cells = in_section(table, setting)
+        sentence = largest_size_sentence(cells)
+        parts += [_wide(study, cells).to_markdown(index=False), "", *([sentence, ""] if sentence else []),
                   convergence_line(curves[curves.run_id.isin(ran.run_id)], ran.run_id.nunique()), ""]
         mine = in_section(claims, setting)
         if len(mine):

@@ -106,3 +106,24 @@ def wide_cells(frame: pd.DataFrame, index: list[str], column: str, value: str, f
     wide = agg.pivot(index=index, columns=column, values="cell")
     wide.columns = [f"{column} {c}" for c in wide.columns]
     return wide.join(agg.groupby(index, sort=False).n.max()).reset_index()
+
+
+def largest_size_sentence(cells: pd.DataFrame) -> Optional[str]:
+    """One plain sentence on a section's cells (``frames.table_cells`` of one section): which row keeps the most
+    and which the least of its top-1 from the training size to the largest test size without fine-tuning, by the
+    means over seeds. None when fewer than two rows have runs at both sizes."""
+    largest = int(cells.size_rank.max()) if len(cells) else 0
+    if largest < 1:
+        return None
+    at = {rank: cells[cells.size_rank == rank].set_index("ablation_label") for rank in (0, largest)}
+    kept = at[largest][~at[largest].finetuned.astype(bool)]
+    change = (kept["mean"] - at[0]["mean"]).dropna().sort_values()
+    if len(change) < 2:
+        return None
+    seeds = at[0].n.reindex(change.index)
+    n = f"{int(seeds.min())} seeds" if seeds.min() == seeds.max() else f"{int(seeds.min())} to {int(seeds.max())} seeds"
+    best, worst = change.index[-1], change.index[0]
+    return (f"What the data shows: from the training size ({int(at[0].size_px.iloc[0])} px) to the largest test size "
+            f"({int(at[largest].size_px.iloc[0])} px) without fine-tuning, of the {len(change)} rows with runs at both "
+            f"`{best}` keeps the most of its top-1 ({change[best]:+.2f} points) and `{worst}` the least "
+            f"({change[worst]:+.2f}); means over {n}, and claims.md says which gaps the intervals decide.")
