@@ -29,7 +29,7 @@ fi
 
 if [ "$tests_timeout" -gt 0 ]; then
     echo "== fast-path tests ($(left) s left)"
-    timeout "$(limit $tests_timeout 240)" "$PYTHON" -m pytest -v --tb=short -p no:cacheprovider tests/test_gpu_path.py tests/test_compile_guard.py \
+    timeout "$(limit $tests_timeout 240)" "$PYTHON" -m pytest -v --tb=short -p no:cacheprovider -m "slow or not slow" tests/test_gpu_path.py tests/test_compile_guard.py \
         || echo "== fast-path tests FAILED or timed out"
 fi
 

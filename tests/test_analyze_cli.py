@@ -87,6 +87,7 @@ def test_unknown_runs_and_bad_geometry_are_refused_before_any_measurement(smoke_
     assert not out.exists()
 
 
+@pytest.mark.slow  # a subprocess or a compile: kept out of CI's ten minutes
 def test_the_module_runs_as_a_command(tmp_path):
     done = subprocess.run([sys.executable, "-m", "cpvt_lab.analyze", "probe", "run_id=000000000000",
                            f"results_dir={tmp_path}", f"tables_dir={tmp_path / 'out'}"],

@@ -132,6 +132,7 @@ def test_a_config_with_augmentation_is_timed_again_without_it(tiny_archive, tmp_
     assert "trivialaugment" in report["measurements"][-2]["what"] and "trivialaugment" not in report["measurements"][-1]["what"]
 
 
+@pytest.mark.slow  # a subprocess or a compile: kept out of CI's ten minutes
 def test_a_short_grid_is_timed_whole_beside_the_single_run(tiny_archive, tmp_path, capsys):
     out = tmp_path / "bench.json"
     assert main(["ablations=[peg,none]", "data.batch_size=4", f"data.archive={tiny_archive}", "grid_epochs=1",

@@ -11,6 +11,7 @@ from cpvt_lab.cli import UsageError
 pytestmark = pytest.mark.usefixtures("single_thread", "fresh_dynamo")
 
 
+@pytest.mark.slow  # a subprocess or a compile: kept out of CI's ten minutes
 def test_a_faithful_variant_trains_the_same_losses_as_eager_and_a_second_call_measures_nothing(
         fast_overrides, tmp_path, capsys):
     overrides = [o for o in fast_overrides if not o.startswith(("+trainer.limit_train_batches", "results_dir"))]

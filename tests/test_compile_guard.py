@@ -117,6 +117,7 @@ def test_a_run_whose_compilation_is_wrong_trains_eager_and_its_row_says_why(fast
     assert "compile check FAILED, training eager instead" in capsys.readouterr().out
 
 
+@pytest.mark.slow  # a subprocess or a compile: kept out of CI's ten minutes
 def test_a_run_whose_compilation_is_faithful_trains_compiled(fast_overrides, monkeypatch):
     with_backend(monkeypatch, "aot_eager")
     row = run_experiment(compose("peg_0to5", fast_overrides + ["compile=true"]))
@@ -163,6 +164,7 @@ def test_rows_compiled_without_a_check_are_no_result_and_are_trained_again(fast_
     assert "0 finished" not in index and good["run_id"] not in index
 
 
+@pytest.mark.slow  # a subprocess or a compile: kept out of CI's ten minutes
 def test_a_checked_compiled_row_counts(fast_overrides, monkeypatch):
     with_backend(monkeypatch, "aot_eager")
     cfg = compose("peg", fast_overrides + ["compile=true"])
@@ -216,6 +218,7 @@ def test_a_run_whose_check_failed_resumes_eager_whatever_a_new_check_would_say(f
     assert row["compile_check"]["reason"].startswith(RESUMED + "batch 1: gradient of")
 
 
+@pytest.mark.slow  # a subprocess or a compile: kept out of CI's ten minutes
 def test_a_network_that_dynamo_leaves_eager_at_its_recompile_limit_does_not_pass():
     first, batches = model_and_batches("peg")
     second, _ = model_and_batches("none")

@@ -48,6 +48,7 @@ def test_ddp_is_refused_inside_a_local_multirun_but_not_on_slurm(monkeypatch):
     check_launch(compose("peg", []), multirun=True)
 
 
+@pytest.mark.slow  # a subprocess or a compile: kept out of CI's ten minutes
 def test_ddp_on_two_cpu_processes_writes_one_row_equal_to_single_process_evaluation(tiny_archive, tmp_path):
     overrides = [f"data.archive={tiny_archive}", f"data.cache_dir={tmp_path / 'cache'}", "data.subset=null",
                  "data.test_subset=null", "data.batch_size=20", "data.eval_batch_size=7", "trainer.max_epochs=1",

@@ -138,6 +138,7 @@ def test_a_failing_run_is_recorded_with_its_reason_and_the_grid_goes_on(fast_ove
     assert [r["ablation"] for r in read_rows(tmp_path / "results")] == ["peg"]
 
 
+@pytest.mark.slow  # a subprocess or a compile: kept out of CI's ten minutes
 def test_hydra_multirun_still_runs_ad_hoc_sweeps(fast_overrides, tmp_path):
     args = ["-m", "ablation=none,peg", "seed=0", *fast_overrides]
     out = subprocess.run([sys.executable, "-m", "cpvt_lab.run", *args], cwd=tmp_path, capture_output=True, text=True,

@@ -210,6 +210,7 @@ def test_a_broken_study_file_is_refused(tmp_path, capsys):
     assert "must hold exactly the keys" in capsys.readouterr().err
 
 
+@pytest.mark.slow  # a subprocess or a compile: kept out of CI's ten minutes
 def test_where_the_study_stands_needs_no_data_on_a_fresh_checkout(cifar, tmp_path):
     """A plan is composition and run_ids: the status reads the committed rows and plans every run without the
     archive ($CPVT_CIFAR10_JPEG pointing nowhere, and no ../shared beside the checkout)."""
