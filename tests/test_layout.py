@@ -3,6 +3,7 @@ module stays small enough to read in one sitting."""
 from __future__ import annotations
 
 import ast
+import graphlib
 from pathlib import Path
 
 import cpvt_lab
@@ -48,25 +49,14 @@ def import_graph() -> dict[str, set[str]]:
 
 
 def find_cycle(graph: dict[str, set[str]]) -> list[str]:
-    """One import circle as a list of modules (first repeated at the end), or [] when there is none.
-    A package's ``__init__`` importing its own submodules is how packages re-export, not a circle."""
+    """One import circle as a list of modules (first repeated at the end), or [] when there is none
+    (the standard library's graphlib finds it). A package's ``__init__`` importing its own submodules is how
+    packages re-export, not a circle."""
     edges = {m: {t for t in targets if not t.startswith(m + ".")} for m, targets in graph.items()}
-    state: dict[str, int] = {}  # 1 on the current path, 2 done
-    path: list[str] = []
-
-    def visit(module: str) -> list[str]:
-        state[module], _ = 1, path.append(module)
-        for target in sorted(edges.get(module, ())):
-            if state.get(target) == 1:
-                return path[path.index(target):] + [target]
-            if target not in state and (cycle := visit(target)):
-                return cycle
-        state[module], _ = 2, path.pop()
-        return []
-
-    for module in sorted(edges):
-        if module not in state and (cycle := visit(module)):
-            return cycle
+    try:
+        graphlib.TopologicalSorter(edges).prepare()
+    except graphlib.CycleError as circle:
+        return list(reversed(circle.args[1]))  # graphlib lists it against the direction of the imports
     return []
 
 
