@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The sweep that chose the CPU study's recipe (scale=cpu): the peg ablation, seed 0, on CIFAR-10 (JPEG copy), each
-# setting stated in full here so that a row can be repeated whatever cpu.yaml says later. Rows go into
+# The sweep that chose the CPU study's recipe (scale=cpu): the peg ablation, seed 0, on CIFAR-10 (JPEG copy); then
+# the check of whether the learned table's loss under GAP is the learning rate's (learned and learned_gap at the
+# lr the sweep passed over). Each setting stated in full here so that a row can be repeated whatever cpu.yaml says later. Rows go into
 # results/cpu_sweep/runs.jsonl (resumable: a setting with a row is not trained again); docs/cpu_study.md reads them.
 # Usage: scripts/cpu_sweep.sh [NAME...]   (default: every setting, in order)
 set -euo pipefail
@@ -9,18 +10,20 @@ PY=${PYTHON:-.venv/bin/python}
 export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-PASSIVE}  # waiting threads sleep: the same training, no spinning on shared cores
 common=(scale=cpu results_dir=results/cpu_sweep output_dir=outputs/cpu_sweep trainer.enable_progress_bar=false)
 declare -A settings=(
-  [base]="optim.lr=1e-3 model.drop_path=0.1 optim.warmup_epochs=0.5 trainer.max_epochs=4"
-  [nodrop]="optim.lr=1e-3 model.drop_path=0 optim.warmup_epochs=0.3 trainer.max_epochs=4"
-  [lr2e-3]="optim.lr=2e-3 model.drop_path=0 optim.warmup_epochs=0.3 trainer.max_epochs=4"
-  [nosmooth]="optim.lr=1e-3 model.drop_path=0 optim.warmup_epochs=0.3 trainer.max_epochs=4 optim.label_smoothing=0"
-  [lr3e-3]="optim.lr=3e-3 model.drop_path=0 optim.warmup_epochs=0.3 trainer.max_epochs=4"
-  [lr4e-3]="optim.lr=4e-3 model.drop_path=0 optim.warmup_epochs=0.3 trainer.max_epochs=4"
+  [base]="ablation=peg optim.lr=1e-3 model.drop_path=0.1 optim.warmup_epochs=0.5 trainer.max_epochs=4"
+  [nodrop]="ablation=peg optim.lr=1e-3 model.drop_path=0 optim.warmup_epochs=0.3 trainer.max_epochs=4"
+  [lr2e-3]="ablation=peg optim.lr=2e-3 model.drop_path=0 optim.warmup_epochs=0.3 trainer.max_epochs=4"
+  [nosmooth]="ablation=peg optim.lr=1e-3 model.drop_path=0 optim.warmup_epochs=0.3 trainer.max_epochs=4 optim.label_smoothing=0"
+  [lr3e-3]="ablation=peg optim.lr=3e-3 model.drop_path=0 optim.warmup_epochs=0.3 trainer.max_epochs=4"
+  [lr4e-3]="ablation=peg optim.lr=4e-3 model.drop_path=0 optim.warmup_epochs=0.3 trainer.max_epochs=4"
+  [learned_lr1e-3]="ablation=learned optim.lr=1e-3 model.drop_path=0 optim.warmup_epochs=0.3 trainer.max_epochs=4"
+  [learned_gap_lr1e-3]="ablation=learned_gap optim.lr=1e-3 model.drop_path=0 optim.warmup_epochs=0.3 trainer.max_epochs=4"
 )
-# in this order: each setting was chosen after the rows before it
-order=(base nodrop lr2e-3 nosmooth lr3e-3 lr4e-3)
+# in this order: each peg setting was chosen after the rows before it; the last two check the GAP head
+order=(base nodrop lr2e-3 nosmooth lr3e-3 lr4e-3 learned_lr1e-3 learned_gap_lr1e-3)
 for name in "${@:-${order[@]}}"; do
   [ -n "${settings[$name]:-}" ] || { echo "error: unknown setting $name; valid: ${order[*]}" >&2; exit 2; }
   echo "== $name: ${settings[$name]}"
   # shellcheck disable=SC2086
-  "$PY" -m cpvt_lab.run ablation=peg "${common[@]}" ${settings[$name]}
+  "$PY" -m cpvt_lab.run "${common[@]}" ${settings[$name]}
 done
