@@ -40,8 +40,13 @@ def test_a_runtime_setting_keeps_the_run_id(base, override):
 
 
 def test_the_committed_rows_keep_their_run_ids():
-    rows = [json.loads(line) for line in (REPO_ROOT / "results" / "smoke" / "runs.jsonl").read_text().splitlines()]
-    assert rows and all(run_id(OmegaConf.create(r["config"])) == r["run_id"] for r in rows)
+    """Every committed row, of every results folder (smoke, the CPU study, its sweep), keeps the id it was made with."""
+    files = sorted((REPO_ROOT / "results").glob("*/runs.jsonl"))
+    assert {f.parent.name for f in files} >= {"smoke", "cpu", "cpu_sweep"}
+    for file in files:
+        rows = [json.loads(line) for line in file.read_text().splitlines()]
+        changed = [r["run_id"] for r in rows if run_id(OmegaConf.create(r["config"])) != r["run_id"]]
+        assert rows and not changed, f"{file}: {changed}"
 
 
 def test_setting_id_is_the_run_without_its_seed(base):
