@@ -100,7 +100,6 @@ def cli(args, cwd, env_extra=None):
                           env=env, timeout=300)
 
 
-@pytest.mark.slow  # a subprocess or a compile: kept out of CI's ten minutes
 def test_cli_unknown_ablation_exits_nonzero_lists_valid_names_and_writes_nothing(tmp_path):
     out = cli(["ablation=no_such_thing"], tmp_path)
     assert out.returncode != 0
@@ -108,7 +107,6 @@ def test_cli_unknown_ablation_exits_nonzero_lists_valid_names_and_writes_nothing
     assert list(tmp_path.iterdir()) == []
 
 
-@pytest.mark.slow  # a subprocess or a compile: kept out of CI's ten minutes
 def test_cli_bad_value_exits_nonzero_names_the_key_and_writes_nothing(tmp_path):
     out = cli(["ablation=peg", "model.pos.kernel=4"], tmp_path)
     assert out.returncode == 2
