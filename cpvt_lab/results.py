@@ -15,7 +15,6 @@ from typing import Any, Iterator, Optional
 from filelock import FileLock, Timeout
 
 RESULTS_FILE = "runs.jsonl"
-FIGURES_DIR = "figures"  # in a results folder: figures drawn from its runs' weights, which only the rows outlive
 # A user's rows and the tables made from them go under outputs/, which git ignores, so that running
 # never changes the committed reference folders (results/<study>/, paper_tables/). conf/config.yaml
 # states the same results_dir for runs; a test holds the two together.

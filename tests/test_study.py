@@ -89,7 +89,8 @@ def test_one_call_trains_whole_runs_in_order_and_the_next_goes_on(fast_overrides
     assert [r["ablation"] for r in finished_rows(tmp_path / "study")] == [first]
     assert f"1 of {len(figures)} runs in" in out
     assert f"next, in order ({len(rest)} left): " + ", ".join(f"{a} seed 0" for a in rest) in out
-    assert "attention figures: waiting" in out and (tmp_path / "study/analysis/probe").is_dir()
+    assert (tmp_path / "study/analysis/probe").is_dir()
+    assert not (tmp_path / "tables/attention_matrices.png").exists()  # drawn once every run they need is measured
     with tarfile.open(packed) as tar:
         names = tar.getnames()
     assert "runs.jsonl" in names and any(n.startswith("analysis/attention_maps/") for n in names)
@@ -102,8 +103,10 @@ def test_one_call_trains_whole_runs_in_order_and_the_next_goes_on(fast_overrides
     for kind in ("equivariance", "probe", "attention_maps"):  # every run measured once, while its weights were here
         assert sorted(p.stem for p in (tmp_path / "study/analysis" / kind).glob("*.csv")) == sorted(
             r["run_id"] for r in rows)
-    for name in ("attention_matrices.png", "attention_query_tiles.png"):
-        assert (tmp_path / "study/figures" / name).is_file() and (tmp_path / "tables" / name).is_file()
+    for name in ("attention_matrices.png", "attention_query_tiles.png"):  # beside the tables, from the stored maps
+        assert (tmp_path / "tables" / name).is_file() and f"[{name}]({name})" in (tmp_path / "tables/README.md"
+                                                                                   ).read_text()
+    assert not (tmp_path / "study/figures").exists()  # nothing drawn twice
     assert any("## scale=smoke" in page.read_text() for page in (tmp_path / "tables").glob("table*.md"))
     assert f"{len(figures)} of {len(figures)} runs in" in out and "every planned run is in" in out
 
@@ -165,8 +168,6 @@ def test_merge_adds_rows_and_files_and_replaces_nothing(tmp_path):
     (slot / "analysis/probe").mkdir(parents=True)
     (slot / "analysis/probe/a.csv").write_text("slot")
     (slot / "analysis/probe/b.csv").write_text("slot")
-    (slot / "figures").mkdir()
-    (slot / "figures/attention_matrices.png").write_bytes(b"png")
     packed = pack(slot, tmp_path / "slot.tar.gz")
 
     merged = merge(packed, home)
@@ -174,7 +175,7 @@ def test_merge_adds_rows_and_files_and_replaces_nothing(tmp_path):
     assert [(r["run_id"], r["finished_at"][:7]) for r in read_rows(home, status=None)] == [
         ("a", "2026-01"), ("b", "2026-01"), ("c", "2026-01")]
     assert (home / "analysis/probe/a.csv").read_text() == "home" and merged.kept == ["analysis/probe/a.csv"]
-    assert (home / "analysis/probe/b.csv").is_file() and (home / "figures/attention_matrices.png").is_file()
+    assert (home / "analysis/probe/b.csv").is_file()
     again = merge(packed, home)
     assert (again.rows, again.files) == (0, []) and len(read_rows(home, status=None)) == 3
 

@@ -141,15 +141,16 @@ def stored_matrix(lines: pd.DataFrame) -> tuple[torch.Tensor, tuple[int, int]]:
 
 
 def maps_from_runs(results: str | Path | Rows, ablations: Optional[Sequence[str]] = None, block: int = 1,
-                   images: int = 32) -> RunMaps:
+                   images: int = 32, weights: bool = True) -> RunMaps:
     """Attention of ``block`` for one finished run per ablation (the attention grid's by default), all from one
     setting (``results``: a results folder, or its rows as a command read them).
 
     The setting that holds most of the ablations wins (ties: the later runs); in it, the
     lowest seed. A run's attention stored when it finished (``analysis/attention/``, measured
     on the test images of its measurements) is used as stored; otherwise its checkpoint is
-    loaded and each model sees the same ``images`` test images. A run without a row, without
-    a stored map or a checkpoint is listed in ``missing`` with the command that makes it.
+    loaded and each model sees the same ``images`` test images (``weights=False``: never; the
+    tables use only what is stored). A run without a row, without a stored map or a checkpoint
+    is listed in ``missing`` with the command that makes it.
     """
     ablations = attention_ablations() if ablations is None else ablations
     rows = rows_of(results)
@@ -169,12 +170,17 @@ def maps_from_runs(results: str | Path | Rows, ablations: Optional[Sequence[str]
     for ablation in ablations:
         row = chosen.get(ablation)
         if row is None:
-            missing.append(f"{ablation}: no finished run in this setting; make it with: {_command(any_row, ablation)}")
+            missing.append(f"{ablation}: no finished run in this setting"
+                           + (f"; make it with: {_command(any_row, ablation)}" if weights else ""))
             continue
         lines = stored[(stored.run_id == row["run_id"]) & (stored.block == block)] if not stored.empty else stored
         if len(lines):
             matrices[ablation], grid = stored_matrix(lines)
             counts.add(int(lines["images"].iloc[0]))
+            continue
+        if not weights:
+            missing.append(f"{ablation}: no stored map; `python -m cpvt_lab.study continue` stores one while the "
+                           "run's weights exist")
             continue
         try:
             model = load_run_model(row)
@@ -205,6 +211,17 @@ def write(folder, out_dir: str | Path, ablations: Optional[Sequence[str]] = None
     print(maps.note())
     if not maps.matrices:
         raise FileNotFoundError(f"no attention to draw: {'; '.join(maps.missing)}")
+    return draw(maps, out_dir, block)
+
+
+def write_stored(folder, out_dir: str | Path, block: int) -> list[Path]:
+    """The two figures from the maps stored beside the attention grid's runs, once every one has its map (what the
+    tables command draws: no weights needed, so a clean checkout redraws them the same); else nothing."""
+    maps = maps_from_runs(folder.rows, block=block, weights=False)
+    return draw(maps, out_dir, block) if maps.matrices and not maps.missing else []
+
+
+def draw(maps: RunMaps, out_dir: str | Path, block: int) -> list[Path]:
     counts = " or ".join(str(n) for n in sorted(maps.images))
     out, title = Path(out_dir), f"block {block}, {counts} test images: {maps.setting}"
     out.mkdir(parents=True, exist_ok=True)

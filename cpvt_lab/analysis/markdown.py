@@ -13,7 +13,6 @@ from typing import Optional, Sequence
 import pandas as pd
 
 from ..curves import LOSS_RISE, LOSS_RISE_FRACTION, TOP1_DROP
-from ..results import FIGURES_DIR
 from ..paper import TABLE_BY_ID, TABLES, PaperTable, attention_ablations, paper_value, reference
 from .claims_page import claim_directions, claims_markdown  # noqa: F401 (claims_markdown: every page from here)
 from .convergence import convergence_line
@@ -100,9 +99,10 @@ def _listed(names: Sequence[str]) -> str:
 
 
 def index_markdown(results_dir: str | Path, set_aside: Sequence[dict] = (),
-                   repeated: Sequence[tuple[dict, dict]] = ()) -> str:
+                   repeated: Sequence[tuple[dict, dict]] = (), figures: Sequence[str] = (), block: int = 1) -> str:
     """The tables folder's README: what each file is, and the rows that are in no table and why (``set_aside``:
-    compiled unchecked; ``repeated``: (row, the later row of the same seed and setting that counts instead))."""
+    compiled unchecked; ``repeated``: (row, the later row of the same seed and setting that counts instead);
+    ``figures``: the attention figures drawn beside it from the maps of ``block``)."""
     lines = ["# The paper's studies beside our runs", "", f"{regenerated_from(results_dir)}; do not edit by hand.", ""]
     if set_aside:
         ids = ", ".join(sorted({r["run_id"] for r in set_aside}))
@@ -120,15 +120,13 @@ def index_markdown(results_dir: str | Path, set_aside: Sequence[dict] = (),
               "and a verdict), [equivariance.md](equivariance.md) and [probe.md](probe.md) (measured with "
               "`python -m cpvt_lab.analyze`), `resolution.csv` and `resolution.png` (top-1 against test resolution).",
               ""]
-    figures = sorted(p.name for p in (Path(results_dir) / FIGURES_DIR).glob("*.png"))
     if figures:
-        folder = (Path(results_dir) / FIGURES_DIR).as_posix()
-        lines += [f"Figures kept in `{folder}/` and copied here: "
-                  + ", ".join(f"[{name}]({name})" for name in figures) + ". The attention figures are drawn by "
-                  f"`python -m cpvt_lab.analyze attention results_dir={Path(results_dir).as_posix()} "
-                  f"tables_dir={folder}` from the block-1 maps stored beside the seed-0 "
-                  f"{_listed(attention_ablations())} runs (`python -m cpvt_lab.study continue` draws them as soon as "
-                  "those runs are measured).", ""]
+        lines += ["The paper's attention figures, from trained models: " + ", ".join(f"[{name}]({name})" for name in
+                  figures) + f". Block {block}, averaged over heads, drawn from the maps stored in "
+                  f"`{Path(results_dir).as_posix()}/analysis/attention_maps/` for the lowest-seed "
+                  f"{_listed(attention_ablations())} runs (`python -m cpvt_lab.study continue` stores each map while "
+                  "the run's weights exist; `python -m cpvt_lab.analyze attention` draws the figures from "
+                  "checkpoints instead).", ""]
     return "\n".join(lines)
 
 

@@ -2,21 +2,22 @@
 
 ``write_all`` is what ``python -m cpvt_lab.tables`` runs: the paper tables, every computed analysis that the
 tables include (``kinds.COMPUTED``) and the page of every measured one (``kinds.MEASURED``), from the folder's
-rows read once. ``python -m cpvt_lab.analyze KIND`` rewrites one analysis's files. The attention figures need
-the runs' weights or their stored maps, so ``write_all`` leaves those figures as they are; figures drawn into
-``<results_dir>/figures/`` while the weights existed are results like the rows: ``write_all`` copies them
-beside the tables.
+rows read once. ``python -m cpvt_lab.analyze KIND`` rewrites one analysis's files. The paper's attention figures
+are drawn from the block maps stored beside the runs while their weights existed (``attention_maps``), once every
+run the figures need has one; ``python -m cpvt_lab.analyze attention`` draws them from checkpoints instead.
 """
 from __future__ import annotations
 
 import shutil
 from pathlib import Path
+from typing import Sequence
 
 from ..paper import REFERENCE_CSV, TABLES
-from ..results import FIGURES_DIR, Rows
-from . import markdown, plots, store
+from ..results import Rows
+from . import attention, markdown, plots, store
 from .folder import ResultsFolder
 from .frames import table_cells, table_runs
+from .attention import STORED_KIND
 from .kinds import COMPUTED, MEASURED
 
 
@@ -26,12 +27,15 @@ def _folder(out_dir: str | Path) -> Path:
     return out
 
 
-def write_paper_tables(results: "str | Path | Rows | ResultsFolder", out_dir: str | Path) -> list[Path]:
-    """The index, the published figures, and each paper table's Markdown, CSV and learning curves."""
+def write_paper_tables(results: "str | Path | Rows | ResultsFolder", out_dir: str | Path,
+                       figures: Sequence[str] = ()) -> list[Path]:
+    """The index (``figures``: the attention figures drawn beside it), the published figures, and each paper
+    table's Markdown, CSV and learning curves."""
     out, folder = _folder(out_dir), ResultsFolder(results)
     written = [out / "reference.csv", out / "README.md"]
     shutil.copyfile(REFERENCE_CSV, written[0])
-    written[1].write_text(markdown.index_markdown(folder.results_dir, folder.rows.set_aside(), folder.repeated))
+    written[1].write_text(markdown.index_markdown(folder.results_dir, folder.rows.set_aside(), folder.repeated,
+                                                  figures, block=MEASURED[STORED_KIND].options["block"]))
     for table in TABLES:
         (out / f"{table.id}.md").write_text(markdown.table_markdown(table.id, folder.runs, folder.claims,
                                                                     folder.curves))
@@ -58,16 +62,11 @@ def write_all(results: str | Path | Rows, out_dir: str | Path) -> list[Path]:
     """Every table and figure into ``out_dir`` (``results``: a results folder, or its rows as a command read them);
     returns the files written."""
     folder = ResultsFolder(results)
-    written = write_paper_tables(folder, out_dir)
+    figures = attention.write_stored(folder, _folder(out_dir), block=MEASURED[STORED_KIND].options["block"])
+    written = write_paper_tables(folder, out_dir, [f.name for f in figures])
     for analysis in COMPUTED.values():
         if analysis.in_tables:
             written += analysis.write(folder, out_dir)
     for kind in MEASURED:
         written += write_measured(kind, folder, out_dir)
-    return written + copy_figures(folder.results_dir, out_dir)
-
-
-def copy_figures(results_dir: str | Path, out_dir: str | Path) -> list[Path]:
-    """The figures kept with the results (``<results_dir>/figures/*.png``), copied into the tables folder."""
-    out = _folder(out_dir)
-    return [Path(shutil.copyfile(f, out / f.name)) for f in sorted((Path(results_dir) / FIGURES_DIR).glob("*.png"))]
+    return written + figures

@@ -1,6 +1,6 @@
 """One step of a study: train the next whole runs within a budget, measure each run while its weights exist
-(the attention maps the figures need included), pack the results after each run, draw the attention figures
-once their runs are measured, and rewrite the study's tables."""
+(the attention maps the figures are drawn from included), pack the results after each run, and rewrite the
+study's tables (with the attention figures, once their runs are measured)."""
 from __future__ import annotations
 
 import sys
@@ -8,19 +8,15 @@ from pathlib import Path
 from typing import Any, Optional, Sequence
 
 from ..ablations import Study
-from ..analysis import attention, report, store
-from ..analysis.attention import STORED_KIND
-from ..analysis.folder import ResultsFolder
+from ..analysis import report, store
 from ..analysis.kinds import MEASURED
 from ..analysis.measure import measure_run
 from ..analysis.runs import checkpoint_path
-from ..paper import attention_ablations
-from ..results import FIGURES_DIR, Rows
+from ..results import Rows
 from .exchange import pack
 from .plan import PlannedRun
 from .runner import RunReport, run_planned
 
-ATTENTION_FIGURES = ("attention_matrices.png", "attention_query_tiles.png")
 
 
 def advance(study: Study, planned: Sequence[PlannedRun], rows: Rows, budget_seconds: float = 0, out=None,
@@ -28,7 +24,7 @@ def advance(study: Study, planned: Sequence[PlannedRun], rows: Rows, budget_seco
     """Train the study's next ``planned`` runs (whole runs, in order, within ``budget_seconds`` when > 0; ``rows``:
     its results folder's, as the command read them, and each new one added),
     measuring each as it ends and packing the results folder into ``pack_to`` after each; then measure what an
-    earlier call left unmeasured, draw and table. A measurement that fails is reported, and tried again by the
+    earlier call left unmeasured, and write the tables. A measurement that fails is reported, and tried again by the
     next call on a machine that has the weights; the rows are kept."""
     out = out or sys.stdout
 
@@ -36,7 +32,6 @@ def advance(study: Study, planned: Sequence[PlannedRun], rows: Rows, budget_seco
         if pack_to:  # the row first: a call killed while measuring keeps the run
             pack(study.results_dir, pack_to)
         measure_row(study, row, out)
-        draw_attention(study, rows, out)  # as soon as the runs it needs are measured, not only when the call ends
         if pack_to:
             pack(study.results_dir, pack_to)
 
@@ -44,7 +39,6 @@ def advance(study: Study, planned: Sequence[PlannedRun], rows: Rows, budget_seco
     for row in rows.finished():
         if weights_here(row):
             measure_row(study, row, out)
-    draw_attention(study, rows, out)
     if rows.finished():
         written = report.write_all(rows, study.tables_dir)
         print(f"tables: {len(written)} files written to {study.tables_dir}/", file=out, flush=True)
@@ -70,24 +64,6 @@ def measure_row(study: Study, row: dict[str, Any], out) -> None:
             continue
         print(f"{kind}: {row['ablation']} seed {row['seed']} -> {store.save(study.results_dir, kind, frame)}",
               file=out, flush=True)
-
-
-def draw_attention(study: Study, rows: Rows, out) -> None:
-    """The paper's attention figures into ``<results_dir>/figures/``, from the stored attention of the seed-0 runs
-    (or their checkpoints, where the weights are here), once every run the figures need has one of the two."""
-    figures = Path(study.results_dir) / FIGURES_DIR
-    if all((figures / name).is_file() for name in ATTENTION_FIGURES):
-        return
-    needed = attention_ablations()
-    ready = {r["ablation"] for r in rows.finished() if r["seed"] == min(study.seeds)
-             and r["ablation"] in needed and (measured(study.results_dir, STORED_KIND, r) or weights_here(r))}
-    if set(needed) - ready:
-        print(f"attention figures: waiting for the seed-{min(study.seeds)} runs of {', '.join(needed)} "
-              f"(measured: {', '.join(sorted(ready)) or 'none'})", file=out, flush=True)
-        return
-    attention.write(ResultsFolder(rows), figures, needed, block=MEASURED[STORED_KIND].options["block"],
-                           images=study.analysis_images)
-    print(f"attention figures drawn into {figures}/", file=out, flush=True)
 
 
 def weights_here(row: dict) -> bool:

@@ -4,10 +4,11 @@
              versions of its rows; the runs that come next. Reads only, and needs no data.
   continue   train the next runs, whole, in the study's order of priority (within budget_seconds), measure
              every measured analysis (equivariance, the position probe, the attention maps) of every run whose
-             weights are here and that lacks it, draw the paper's attention figures once the seed-0 runs of
-             the attention grid are here, rewrite the study's tables, and print the status. Run it again, on any machine, to go on: runs with a
-             row are not trained again, so rows brought back from several machines add up.
-  merge      from=FILE: add the rows, measurements and figures of a packed results folder (pack=, below) or
+             weights are here and that lacks it, rewrite the study's tables (the paper's attention figures
+             among them, once the seed-0 runs of the attention grid are measured), and print the status.
+             Run it again, on any machine, to go on: runs with a row are not trained again, so rows brought
+             back from several machines add up.
+  merge      from=FILE: add the rows and measurements of a packed results folder (pack=, below) or
              another results folder to the study's, replacing nothing (a run_id already finished here keeps
              its row), then rewrite the tables and print the status.
 

@@ -11,11 +11,11 @@ from pathlib import Path
 from ..atomic import replacing
 from ..results import RESULTS_FILE, Rows, append_row, read_rows, results_path
 
-KEPT = ("analysis", "figures")  # besides the rows: the measurements and figures made while the weights existed
+KEPT = ("analysis",)  # besides the rows: the measurements made while the weights existed (attention maps included)
 
 
 def pack(results_dir: str | Path, target: str | Path) -> Path:
-    """``results_dir`` (rows, measurements, figures; no locks) as one .tar.gz, written whole or not at all."""
+    """``results_dir`` (rows and measurements; no locks) as one .tar.gz, written whole or not at all."""
     results_dir = Path(results_dir)
     with replacing(target) as tmp, tarfile.open(tmp, "w:gz") as tar:
         for path in [results_path(results_dir), *(results_dir / k for k in KEPT)]:
@@ -28,12 +28,12 @@ def pack(results_dir: str | Path, target: str | Path) -> Path:
 class Merged:
     rows: int = 0  # rows added
     already: int = 0  # rows the folder held already (the same run_id and status finished alike, or an ok run_id)
-    files: list[str] = field(default_factory=list)  # measurements and figures added
+    files: list[str] = field(default_factory=list)  # measurement files added
     kept: list[str] = field(default_factory=list)  # present here already, left as they were
 
     def report(self, source: str, results_dir: str | Path) -> str:
         return (f"merged {source} into {results_dir}: {self.rows} rows added, {self.already} already there; "
-                f"{len(self.files)} measurement and figure files added, {len(self.kept)} already there (kept)")
+                f"{len(self.files)} measurement files added, {len(self.kept)} already there (kept)")
 
 
 def merge(source: str | Path, results: str | Path | Rows) -> Merged:
@@ -41,8 +41,8 @@ def merge(source: str | Path, results: str | Path | Rows) -> Merged:
     the folder, or its rows as a command read them, to which the rows added are added).
 
     A row is added unless the folder holds it already (same run_id, status and finish time) or already has a
-    finished row of that run_id (a run is trained once; the first result stays). Files under ``analysis/`` and
-    ``figures/`` are copied only where none of that name exists. Nothing is overwritten or removed.
+    finished row of that run_id (a run is trained once; the first result stays). Files under ``analysis/`` are copied
+    only where none of that name exists. Nothing is overwritten or removed.
     """
     source = Path(source)
     with tempfile.TemporaryDirectory() as scratch:
@@ -53,7 +53,7 @@ def merge(source: str | Path, results: str | Path | Rows) -> Merged:
         else:
             folder = source
         if not (results_path(folder).is_file() or any((folder / k).is_dir() for k in KEPT)):
-            raise FileNotFoundError(f"{source} holds no {RESULTS_FILE}, analysis/ or figures/")
+            raise FileNotFoundError(f"{source} holds no {RESULTS_FILE} or analysis/")
         return _merge_folder(folder, results if isinstance(results, Rows) else Rows(results))
 
 
