@@ -70,6 +70,13 @@ def test_the_readme_gives_the_cpu_studys_verdicts_as_its_claims_page_does():
     assert totals and said and said.groups() == totals.groups()
 
 
+def test_the_readme_names_the_cpu_studys_decided_claims_as_its_claims_page_does():
+    decided = ("- **reproduced:**", "- **contradicted:**")
+    page = (REPO_ROOT / load_study("cpu").tables_dir / "claims.md").read_text().splitlines()
+    readme = (REPO_ROOT / "README.md").read_text().splitlines()
+    assert [line for line in readme if line.startswith(decided)] == [line for line in page if line.startswith(decided)]
+
+
 def write_study(tmp_path, overrides, grids=("attention",)):
     path = tmp_path / "tiny_study.yaml"
     path.write_text(yaml.safe_dump({

@@ -128,6 +128,9 @@ def test_a_contradiction_is_said_plainly_as_a_finding_about_our_data_set(tmp_pat
     listed = markdown.claims_markdown(claims, tmp_path, runs).splitlines()
     assert cells(listed, "a learned table beats no encoding")[-2] == said  # verdict, then why
     assert "Totals: 0 reproduced, 1 contradicted" in "\n".join(listed)
+    decided = [line for line in listed if line.startswith("- **")]  # the lines the README quotes: decided ones only
+    assert len(decided) == 1  # 51.00 - 80.47: the difference of the means, then its interval
+    assert decided[0].startswith("- **contradicted:** a learned table beats no encoding (-29.47 [")
 
 
 @functools.lru_cache(maxsize=None)

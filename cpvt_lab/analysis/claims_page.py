@@ -86,6 +86,20 @@ INTRO = (
     "`cpvt_lab/analysis/stats.py` states the rule).")
 
 
+def decided_lines(verdicts: pd.DataFrame) -> list[str]:
+    """One line per decisive verdict naming its claims with A-B and its interval (the README quotes these lines);
+    the claim's setting is named where the verdicts span several."""
+    several = verdicts.setting.dropna().nunique() > 1
+    lines = []
+    for verdict in ("reproduced", "contradicted"):
+        mine = verdicts[verdicts.verdict == verdict]
+        if len(mine):
+            named = [f"{r.text} ({_difference(r)}" + (f"; {r.setting}" if several else "") + ")"
+                     for r in mine.itertuples()]
+            lines.append(f"- **{verdict}:** " + "; ".join(named) + ".")
+    return lines
+
+
 def claims_markdown(verdicts: pd.DataFrame, results_dir: str | Path, runs: Optional[pd.DataFrame] = None) -> str:
     """Every claim judged, one section per setting (with the provenance of its ``runs`` when given)."""
     parts = ["# The paper's claims, judged on our runs", "",
@@ -93,6 +107,8 @@ def claims_markdown(verdicts: pd.DataFrame, results_dir: str | Path, runs: Optio
              f"results_dir={Path(results_dir).as_posix()}`); {INTRO}", ""]
     counts = verdicts.verdict.value_counts()
     parts += ["Totals: " + ", ".join(f"{counts.get(v, 0)} {v}" for v in VERDICTS) + ".", ""]
+    decided = decided_lines(verdicts)
+    parts += [*decided, ""] if decided else []
     for key, group in verdicts.groupby(SECTION, dropna=False, sort=False):
         # lines without runs carry NaN settings, which turns whole numbers in these columns into floats
         setting = {k: int(v) if isinstance(v, float) and v.is_integer() else v for k, v in zip(SECTION, key)}
