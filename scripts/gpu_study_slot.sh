@@ -9,7 +9,7 @@
 #      while its weights exist and packed into $OUT/study.tar.gz after every run, so a call cut short at its
 #      limit keeps every run it finished.
 # Back on the development machine (docs/study.md): python -m cpvt_lab.study merge from=study.tar.gz
-# adds the rows, measurements and figures to results/cifar/ (replacing nothing) and rewrites paper_tables/cifar/.
+# adds the rows and measurements to results/cifar/ (replacing nothing) and rewrites paper_tables/cifar/.
 # Needs data_local/cifar10-jpeg.tar.gz and wheels/ beside the checkout (make gpu-carry). GPU_CHECK_DRY=1 runs the
 # same stages at smoke size on any machine (aot_eager for the guard, the smoke study), writing only under $OUT.
 set -uo pipefail
