@@ -99,6 +99,20 @@ def test_peg_initialisation_follows_the_official_code():
     assert abs(conv.weight.std().item() - math.sqrt(2 / 9)) < 0.03
 
 
+@pytest.mark.parametrize("size, reach", [(24, 5), (48, 11)])
+def test_a_27x27_peg_trains_only_the_taps_that_reach_the_grid(size, reach):
+    """On a g x g grid a tap more than g-1 patches from the centre multiplies zero padding at every position, so
+    it gets no gradient and keeps its random init (the PEG has no weight decay): `peg27_at_m1` trained at 24 px
+    (6 x 6 patches) meets taps at 48 px (12 x 12) that never trained."""
+    model = make(dict(name="peg", positions=[-1], kernel=27)).train()
+    model(torch.randn(2, 3, size, size)).sum().backward()
+    grad = model.pos_encoding.generators["-1"].fn.weight.grad
+    centre = 13
+    reached = grad[..., centre - reach:centre + reach + 1, centre - reach:centre + reach + 1]
+    assert (reached.abs().sum(dim=(0, 1)) > 0).all()  # every tap within reach learns
+    assert grad.abs().sum() == reached.abs().sum()  # and none beyond it
+
+
 def test_no_weight_decay_covers_position_parameters_and_class_token():
     model = make(dict(name="peg", positions=[0, 1]))
     names = model.no_weight_decay()
