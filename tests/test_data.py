@@ -170,6 +170,14 @@ def test_environment_variable_locates_the_archive(tiny_archive, monkeypatch):
     assert locate_jpeg_archive(None) == tiny_archive.resolve()
 
 
+def test_the_default_places_of_the_archive_are_each_looked_at_once(tmp_path, monkeypatch):
+    monkeypatch.chdir(REPO_ROOT)  # beside the checkout and beside the working directory: one place
+    assert default_archive_candidates() == [REPO_ROOT.parent / "shared" / "data" / "cifar10-jpeg.tar.gz"]
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    assert default_archive_candidates()[1] == tmp_path / "shared" / "data" / "cifar10-jpeg.tar.gz"
+
+
 @pytest.mark.skipif(not any(p.is_file() for p in default_archive_candidates()), reason="shared archive absent")
 def test_the_shared_archive_is_found_by_default(monkeypatch):
     monkeypatch.delenv("CPVT_CIFAR10_JPEG", raising=False)

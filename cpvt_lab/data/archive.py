@@ -24,8 +24,9 @@ IMAGE_SIGNATURES = (b"\xff\xd8\xff", b"\x89PNG")  # how every JPEG and every PNG
 
 
 def default_archive_candidates() -> list[Path]:
-    return [REPO_ROOT.parent / "shared" / "data" / JPEG_ARCHIVE_NAME,
-            Path.cwd().parent / "shared" / "data" / JPEG_ARCHIVE_NAME]
+    """``../shared/data/`` beside the checkout, then beside the working directory (once, where they are one)."""
+    beside = [REPO_ROOT.parent, Path.cwd().parent]
+    return list(dict.fromkeys(folder / "shared" / "data" / JPEG_ARCHIVE_NAME for folder in beside))
 
 
 def locate_jpeg_archive(archive: Optional[str]) -> Path:
