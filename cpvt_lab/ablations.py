@@ -20,7 +20,7 @@ from .config import ABLATIONS_DIR, ablation_names
 from .results import DEFAULT_RESULTS_DIR, DEFAULT_TABLES_DIR
 
 FOLDERS = {"grid": ABLATIONS_DIR / "grids", "study": ABLATIONS_DIR / "studies"}
-TABLE_KEYS = ("table", "title", "shows", "paper_px")  # what makes a grid one of the paper's tables
+TABLE_KEYS = ("table", "title", "shows", "paper_px", "measured")  # what makes a grid one of the paper's tables
 GRID_KEYS = {"ablations", "seeds", "train_size", "eval_sizes", "overrides", "include", *TABLE_KEYS}
 STUDY_KEYS = {"grids": list, "seeds": list, "overrides": list, "runtime": list, "results_dir": str, "tables_dir": str,
               "analysis_images": int}

@@ -41,6 +41,7 @@ class PaperTable:
     ``paper_px`` are the paper's test resolutions, the first being its training one. Our
     test sizes are matched by rank: our training size to the paper's, the k-th size above
     it to the paper's k-th (CIFAR 24 / 32 / 40 / 48 px beside 224 / 384 / 448 / 512 px).
+    ``measured``: the measured analyses whose headline numbers the table shows beside its top-1.
     """
     id: str
     grid: str
@@ -48,6 +49,7 @@ class PaperTable:
     shows: str
     rows: tuple[tuple[str, Optional[PaperRow]], ...]
     paper_px: tuple[int, ...] = (224,)
+    measured: tuple[str, ...] = ()
 
     @property
     def ablations(self) -> list[str]:
@@ -63,7 +65,8 @@ def table_of(grid: Grid) -> Optional[PaperTable]:
         return None
     spec, paper = grid.table, grid.table.get("paper") or {}
     rows = tuple((a, PaperRow(*paper[a]) if a in paper else None) for a in grid.ablations)
-    return PaperTable(spec["table"], grid.name, spec["title"], spec["shows"], rows, tuple(spec.get("paper_px", [224])))
+    return PaperTable(spec["table"], grid.name, spec["title"], spec["shows"], rows, tuple(spec.get("paper_px", [224])),
+                      tuple(spec.get("measured", [])))
 
 
 def _tables() -> tuple[PaperTable, ...]:

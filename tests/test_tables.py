@@ -1,6 +1,7 @@
 """The paper's tables: pooling over seeds within one setting, the paper beside ours, claims, regeneration."""
 from __future__ import annotations
 
+import dataclasses
 import filecmp
 import functools
 import io
@@ -376,3 +377,58 @@ def test_a_table_says_in_one_sentence_which_row_keeps_the_most_of_its_top1_at_th
     one = one[one.ablation == "peg"]  # one row with runs at both sizes: nothing to compare
     assert "What the data shows" not in markdown.table_markdown("beyond_rope", one, judge_claims(one),
                                                                 load_curves(tmp_path))
+
+
+def stored(r, kind, lines):
+    """Measurements of one run as the study stores them (``analysis.store``), at the run's training size."""
+    from cpvt_lab.analysis import store
+    meta = {k: r[k] for k in store.RUN_FIELDS if k in r}
+    store.save(r["results_dir"], kind, pd.DataFrame([{**meta, "size": 24, "images": 250, **x} for x in lines]))
+
+
+def test_the_rope_table_gives_the_equivariance_and_probe_headlines_with_their_intervals(tmp_path):
+    from cpvt_lab.analysis import report, stats
+    for seed, (share, error, probe) in enumerate([(40.0, 0.10, 2.0), (42.0, 0.12, 10.0), (44.0, 0.14, 30.0)]):
+        r = row("rope_axial", seed, {24: 50.0 + seed, 48: 40.0})
+        append_row(tmp_path, r)
+        r["results_dir"] = tmp_path
+        stored(r, "equivariance", [
+            {"fill": "zeros", "shift": 4, "whole_patch": True, "measure": "consistency", "block": -1, "value": share},
+            {"fill": "zeros", "shift": 8, "whole_patch": True, "measure": "consistency", "block": -1, "value": 1.0},
+            {"fill": "zeros", "shift": 2, "whole_patch": False, "measure": "consistency", "block": -1, "value": 2.0},
+            {"fill": "zeros", "shift": 4, "whole_patch": True, "measure": "equivariance_error", "block": 0,
+             "value": 0.9},
+            {"fill": "zeros", "shift": 4, "whole_patch": True, "measure": "equivariance_error", "block": 11,
+             "value": error}])
+        stored(r, "probe", [{"block": b, "target": t, "accuracy": probe if b == 11 and t == "position" else 99.0,
+                             "chance": 100 / 36} for b in (0, 11) for t in ("position", "row")])
+    report.write_paper_tables(tmp_path, tmp_path / "tables")
+    page = (tmp_path / "tables" / "beyond_rope.md").read_text().splitlines()
+    header = cells(page[page.index(next(x for x in page if x.startswith("Measured on the same runs"))):], "ablation")
+    assert header == ["ablation", "consistency, one-patch shift (%)",
+                      "equivariance error x100, last block, one-patch shift", "position probe, last block (%; chance 2.8)",
+                      "n"]
+    share = stats.cell_summary([40.0, 42.0, 44.0], 250)  # the 250 images each seed was scored on widen it
+    probe = stats.cell_summary([2.0, 10.0, 30.0], 125)  # the probe's test half
+    axial = [cells([line], "rope_axial") for line in page if line.startswith("| rope_axial ")][-1]
+    assert axial == ["rope_axial", f"42.00 ± 2.00 [{share.low:.2f}, {share.high:.2f}]",
+                     "12.00 ± 2.00 [7.03, 16.97]",  # no images: the seeds' Student interval alone
+                     f"14.00 ± 14.42 [0.00, {probe.high:.2f}]", "3"]  # stops at 0, what a share can be
+    assert share.low < 42 - 4.96 and probe.low < 0  # wider than the seeds' interval [37.03, 46.97] alone
+    assert [cells([x], "peg") for x in page if x.startswith("| peg ")][-1][1:] == ["no measurements"] * 3 + ["0"]
+    measured = pd.read_csv(tmp_path / "tables" / "beyond_rope_measured.csv")
+    assert set(measured.n) == {3} and measured.low.notna().all()
+    paper_page = (tmp_path / "tables" / "table1_pe_strategies.md").read_text()
+    assert "Measured on the same runs" not in paper_page  # the paper's tables stay as they are
+    assert not (tmp_path / "tables" / "table1_pe_strategies_measured.csv").exists()
+
+
+def test_a_table_names_only_measured_analyses_that_have_headlines(tmp_path, monkeypatch):
+    from cpvt_lab.analysis import report
+    assert paper.TABLE_BY_ID["beyond_rope"].measured == ("equivariance", "probe")
+    assert all(MEASURED[k].headline for t in paper.TABLES for k in t.measured)
+    wrong = dataclasses.replace(paper.TABLE_BY_ID["beyond_rope"], measured=("attention_maps", "nonsense"))
+    monkeypatch.setattr(report, "TABLES", (wrong,))
+    with pytest.raises(ValueError, match=r"grid beyond_rope: measured: attention_maps, nonsense: not a measured "
+                                         r"analysis with a headline; valid: equivariance, probe"):
+        report.write_paper_tables(tmp_path, tmp_path / "tables")

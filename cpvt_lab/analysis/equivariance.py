@@ -109,6 +109,20 @@ def render(group: pd.DataFrame) -> list[str]:
             .to_markdown(index=False), ""]
 
 
+def headline(frame: pd.DataFrame) -> pd.DataFrame:
+    """Per run, under a shift of one patch with zero fill: the prediction consistency (%, a share of the images)
+    and the equivariance error (x100) of the tokens leaving the last block."""
+    moved = frame[(frame.fill == "zeros") & frame.whole_patch.astype(bool) & (frame["shift"] > 0)]
+    one_patch = moved[moved["shift"] == moved.groupby("run_id")["shift"].transform("min")]
+    errors = one_patch[one_patch.measure == "equivariance_error"]
+    consistency = one_patch[one_patch.measure == "consistency"]
+    last = errors[errors.block == errors.groupby("run_id").block.transform("max")]
+    return pd.concat([
+        consistency.assign(measure="consistency, one-patch shift (%)"),
+        last.assign(measure="equivariance error x100, last block, one-patch shift", value=100 * last.value,
+                    images=float("nan"))])[["run_id", "measure", "value", "images"]]
+
+
 ANALYSIS = MeasuredAnalysis(
     name="equivariance",
     about="shift test images, measure prediction consistency and the feature maps' equivariance error",
@@ -122,4 +136,4 @@ ANALYSIS = MeasuredAnalysis(
     "|F(shift x) - shift F(x)| / |shift F(x)| over the overlap of the patch-token maps leaving each block, "
     "for whole-patch shifts only (a sub-patch shift is no translation of the token grid). "
     "Cells: mean ± std over seeds; n runs.",
-    sections_by=("fill", "size"), render=render, check=check)
+    sections_by=("fill", "size"), render=render, check=check, headline=headline)

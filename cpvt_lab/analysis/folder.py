@@ -8,13 +8,15 @@ from pathlib import Path
 import pandas as pd
 
 from ..results import Rows, rows_of
+from . import store
 from .claims import judge_claims
-from .frames import load_curves, load_runs, repeated_seeds
+from .frames import load_curves, load_runs, measured_runs, repeated_seeds
 
 
 class ResultsFolder:
     def __init__(self, results: "str | Path | Rows | ResultsFolder"):
         self.rows = results.rows if isinstance(results, ResultsFolder) else rows_of(results)
+        self._measured: dict[str, pd.DataFrame] = {}
 
     @property
     def results_dir(self) -> Path:
@@ -39,3 +41,10 @@ class ResultsFolder:
     def repeated(self) -> list[tuple[dict, dict]]:
         """(row left out, the later row that counts instead) for every seed recorded twice in one setting."""
         return repeated_seeds(self.rows)
+
+    def measured(self, kind: str) -> pd.DataFrame:
+        """The stored measurements of ``kind`` of the folder's stable result runs (``frames.measured_runs``)."""
+        if kind not in self._measured:
+            frame = store.load(self.results_dir, kind)
+            self._measured[kind] = measured_runs(frame, self.runs)[0] if len(frame) else frame
+        return self._measured[kind]

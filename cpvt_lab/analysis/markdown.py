@@ -17,6 +17,7 @@ from ..paper import TABLE_BY_ID, TABLES, PaperTable, attention_ablations, paper_
 from .claims_page import claim_directions, claims_markdown  # noqa: F401 (claims_markdown: every page from here)
 from .convergence import convergence_line
 from .frames import load_runs, measured_runs, table_cells
+from .headlines import section_headlines
 from .page_parts import (SCALE_NOTES, in_section, largest_size_sentence, mean_std, plural,  # noqa: F401
                          regenerated_from, sections, setting_heading, with_interval)
 from .settings import SECTION
@@ -38,12 +39,17 @@ def _paper(value, status) -> str:
     return "—" if value is None or pd.isna(value) else f"{value:.1f} ({status})"
 
 
+def _lines(study: PaperTable, table: pd.DataFrame) -> list[tuple[str, str]]:
+    """(ablation, label) of each line of a section (``table`` of it): one per ablation, and per setting of it where
+    the section holds several."""
+    labels = table.drop_duplicates("ablation_label").groupby("ablation", sort=False).ablation_label.agg(sorted)
+    return [(a, label) for a in study.ablations for label in (labels.get(a) or [a])]
+
+
 def _wide(study: PaperTable, table: pd.DataFrame) -> pd.DataFrame:
     """One line per ablation (and per setting of it, where a section holds several), our cell and the paper's
     beside it for each size (``table`` of one section)."""
-    ref = reference()
-    labels = table.drop_duplicates("ablation_label").groupby("ablation", sort=False).ablation_label.agg(sorted)
-    lines = [(a, label) for a in study.ablations for label in (labels.get(a) or [a])]
+    ref, lines = reference(), _lines(study, table)
     sizes = table[["size_px", "size_rank"]].drop_duplicates().sort_values("size_px")
     columns = ["mean", "std", "n", "low", "high", "size_rank", "finetuned", "unstable"]
     cells = table.assign(cell=[_ours(*r) for r in table[columns].itertuples(index=False)])
@@ -60,9 +66,11 @@ def _wide(study: PaperTable, table: pd.DataFrame) -> pd.DataFrame:
     return wide
 
 
-def table_markdown(table_id: str, runs: pd.DataFrame, claims: pd.DataFrame, curves: pd.DataFrame) -> str:
+def table_markdown(table_id: str, runs: pd.DataFrame, claims: pd.DataFrame, curves: pd.DataFrame,
+                   headlines: Optional[pd.DataFrame] = None) -> str:
     """A paper table's Markdown: one table per section with how far from converged its runs' ``curves`` end (as
-    ``frames.load_curves`` gives them), and the paper's claims as ``claims.judge_claims`` judged them."""
+    ``frames.load_curves`` gives them), the headline numbers of its measured analyses (``headlines``, as
+    ``headlines.headline_cells`` gives them) and the paper's claims as ``claims.judge_claims`` judged them."""
     study = TABLE_BY_ID[table_id]
     table, claims = table_cells(table_id, runs), claims[claims.study == table_id]
     px = " / ".join(str(p) for p in study.paper_px)
@@ -84,6 +92,10 @@ def table_markdown(table_id: str, runs: pd.DataFrame, claims: pd.DataFrame, curv
         sentence = largest_size_sentence(cells)
         parts += [_wide(study, cells).to_markdown(index=False), "", *([sentence, ""] if sentence else []),
                   convergence_line(curves[curves.run_id.isin(ran.run_id)], ran.run_id.nunique()), ""]
+        if headlines is not None:
+            train_px = int(cells[cells.size_rank == 0].size_px.min())
+            parts += section_headlines(headlines, setting, [label for _, label in _lines(study, cells)], train_px,
+                                       study.measured)
         mine = in_section(claims, setting)
         if len(mine):
             parts += ["Claims of the paper on our runs: the direction of our means, and the verdict of the 95% "

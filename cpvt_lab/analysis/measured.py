@@ -26,7 +26,9 @@ class MeasuredAnalysis:
     raises ``ValueError("key: problem")`` for options that cannot work (called with
     ``size=depth=None`` before any run is chosen, then with each run's test size and depth);
     ``render(lines of one setting)`` gives the Markdown of its table below ``title`` and
-    ``explains``, one section per setting and ``sections_by`` keys.
+    ``explains``, one section per setting and ``sections_by`` keys; ``headline(lines of runs measured at their
+    training size)`` gives the few numbers per run a paper table shows beside its top-1 (``headlines``): columns
+    ``run_id``, ``measure`` (its label), ``value`` and ``images`` (the images a share was scored on, else NaN).
     """
     name: str
     about: str
@@ -37,6 +39,7 @@ class MeasuredAnalysis:
     sections_by: tuple[str, ...]
     render: Callable[[pd.DataFrame], list[str]]
     check: Callable[..., None] = _no_check
+    headline: Optional[Callable[[pd.DataFrame], pd.DataFrame]] = None
 
 
 @dataclass(frozen=True)

@@ -93,6 +93,16 @@ def render(group: pd.DataFrame) -> list[str]:
     return out
 
 
+def headline(frame: pd.DataFrame) -> pd.DataFrame:
+    """Per run: the probe's position accuracy (%) on the tokens leaving the last block, a share of the tokens of
+    the half of the images it was not trained on (``split_images``)."""
+    position = frame[frame.target == "position"]
+    last = position[position.block == position.groupby("run_id").block.transform("max")]
+    chance = f"chance {last.chance.min():.1f}" + ("" if last.chance.nunique() == 1 else f"-{last.chance.max():.1f}")
+    return pd.DataFrame({"run_id": last.run_id, "measure": f"position probe, last block (%; {chance})",
+                         "value": last.accuracy, "images": last.images - last.images // 2})
+
+
 ANALYSIS = MeasuredAnalysis(
     name="probe",
     about="linear probe for each token's absolute position, per block",
@@ -106,4 +116,4 @@ ANALYSIS = MeasuredAnalysis(
     "other half. Accuracy (%) as mean ± std over seeds; `none` is the floor that image content alone "
     "gives. The paper's mechanism predicts zero padding (`peg`) above circular (`peg_circular`) and no "
     "padding (`peg_nopad`).",
-    sections_by=("size",), render=render, check=check)
+    sections_by=("size",), render=render, check=check, headline=headline)

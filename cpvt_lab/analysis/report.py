@@ -12,11 +12,12 @@ import shutil
 from pathlib import Path
 from typing import Sequence
 
-from ..paper import REFERENCE_CSV, TABLES
+from ..paper import REFERENCE_CSV, TABLES, PaperTable
 from ..results import Rows
 from . import attention, markdown, plots, store
 from .folder import ResultsFolder
 from .frames import table_cells, table_runs
+from .headlines import headline_cells
 from .attention import STORED_KIND
 from .kinds import COMPUTED, MEASURED
 
@@ -25,6 +26,14 @@ def _folder(out_dir: str | Path) -> Path:
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     return out
+
+
+def _check_headlines(table: PaperTable) -> None:
+    wrong = [k for k in table.measured if k not in MEASURED or MEASURED[k].headline is None]
+    if wrong:
+        valid = ", ".join(k for k, a in MEASURED.items() if a.headline)
+        raise ValueError(f"grid {table.grid}: measured: {', '.join(wrong)}: not a measured analysis with a "
+                         f"headline; valid: {valid}")
 
 
 def write_paper_tables(results: "str | Path | Rows | ResultsFolder", out_dir: str | Path,
@@ -37,8 +46,15 @@ def write_paper_tables(results: "str | Path | Rows | ResultsFolder", out_dir: st
     written[1].write_text(markdown.index_markdown(folder.results_dir, folder.rows.set_aside(), folder.repeated,
                                                   figures, block=MEASURED[STORED_KIND].options["block"]))
     for table in TABLES:
+        headlines = None
+        if table.measured:  # the headline numbers of its measured analyses, beside its top-1
+            _check_headlines(table)
+            headlines = headline_cells(folder.runs[folder.runs.ablation.isin(table.ablations)], {k: folder.measured(k) for k in
+                                       table.measured}, [MEASURED[k] for k in table.measured])
+            headlines.to_csv(out / f"{table.id}_measured.csv", index=False)
+            written.append(out / f"{table.id}_measured.csv")
         (out / f"{table.id}.md").write_text(markdown.table_markdown(table.id, folder.runs, folder.claims,
-                                                                    folder.curves))
+                                                                    folder.curves, headlines))
         table_cells(table.id, folder.runs).to_csv(out / f"{table.id}.csv", index=False)
         written += [out / f"{table.id}.md", out / f"{table.id}.csv"]
         mine = table_runs(table.id, folder.curves)
