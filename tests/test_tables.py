@@ -372,7 +372,9 @@ def test_a_table_says_in_one_sentence_which_row_keeps_the_most_of_its_top1_at_th
     page = markdown.table_markdown("beyond_rope", runs, judge_claims(runs), load_curves(tmp_path))
     assert ("from the training size (24 px) to the largest test size (48 px) without fine-tuning, of the 2 rows with "
             "runs at both `learned` keeps the most of its top-1 (-5.00 points) and `peg` the least (-12.00); means "
-            "over 3 seeds") in page
+            "over 3 seeds, and `beyond_rope.csv` gives every cell's 95% interval.") in page  # no claim judges its rows
+    table2 = markdown.table_markdown("table2_resolution", runs, judge_claims(runs), load_curves(tmp_path))
+    assert "means over 3 seeds, and claims.md says which gaps the intervals decide." in table2  # claims judge these
     one = load_runs(tmp_path)
     one = one[one.ablation == "peg"]  # one row with runs at both sizes: nothing to compare
     assert "What the data shows" not in markdown.table_markdown("beyond_rope", one, judge_claims(one),

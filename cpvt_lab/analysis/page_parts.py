@@ -108,10 +108,12 @@ def wide_cells(frame: pd.DataFrame, index: list[str], column: str, value: str, f
     return wide.join(agg.groupby(index, sort=False).n.max()).reset_index()
 
 
-def largest_size_sentence(cells: pd.DataFrame) -> Optional[str]:
+def largest_size_sentence(cells: pd.DataFrame, intervals: str = "claims.md says which gaps the intervals decide"
+                          ) -> Optional[str]:
     """One plain sentence on a section's cells (``frames.table_cells`` of one section): which row keeps the most
     and which the least of its top-1 from the training size to the largest test size without fine-tuning, by the
-    means over seeds. None when fewer than two rows have runs at both sizes."""
+    means over seeds, and (``intervals``) where to read how sure that is. None when fewer than two rows have runs
+    at both sizes."""
     largest = int(cells.size_rank.max()) if len(cells) else 0
     if largest < 1:
         return None
@@ -126,4 +128,4 @@ def largest_size_sentence(cells: pd.DataFrame) -> Optional[str]:
     return (f"What the data shows: from the training size ({int(at[0].size_px.iloc[0])} px) to the largest test size "
             f"({int(at[largest].size_px.iloc[0])} px) without fine-tuning, of the {len(change)} rows with runs at both "
             f"`{best}` keeps the most of its top-1 ({change[best]:+.2f} points) and `{worst}` the least "
-            f"({change[worst]:+.2f}); means over {n}, and claims.md says which gaps the intervals decide.")
+            f"({change[worst]:+.2f}); means over {n}, and {intervals}.")
