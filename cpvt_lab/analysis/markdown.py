@@ -94,10 +94,9 @@ def table_markdown(table_id: str, runs: pd.DataFrame, claims: pd.DataFrame, curv
             cells, f"`{table_id}.csv` gives every cell's 95% interval")
         parts += [_wide(study, cells).to_markdown(index=False), "", *([sentence, ""] if sentence else []),
                   convergence_line(curves[curves.run_id.isin(ran.run_id)], ran.run_id.nunique()), ""]
-        if headlines is not None:
-            train_px = int(cells[cells.size_rank == 0].size_px.min())
-            parts += section_headlines(headlines, setting, [label for _, label in _lines(study, cells)], train_px,
-                                       study.measured)
+        if headlines is not None:  # a run tested at other sizes only has a training size but no cell there
+            parts += section_headlines(headlines, setting, [label for _, label in _lines(study, cells)],
+                                       int(setting["train_size"]), study.measured)
         if len(mine):
             parts += ["Claims of the paper on our runs: the direction of our means, and the verdict of the 95% "
                       "interval of A - B (claims.md gives the intervals; fewer than "
