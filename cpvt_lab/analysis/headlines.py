@@ -16,7 +16,7 @@ import pandas as pd
 
 from . import stats
 from .measured import MeasuredAnalysis
-from .page_parts import in_section, with_interval
+from .page_parts import with_interval
 from .settings import SECTION
 
 COLUMNS = [*SECTION, "ablation_label", "measure", "n", "mean", "std", "low", "high", "images"]
@@ -74,8 +74,3 @@ def headline_markdown(cells: pd.DataFrame, labels: Sequence[str], size_px: int, 
                 "seed was scored on" if shares else "") + f"; {' and '.join(f'{k}.md' for k in kinds)} give the rest.",
             "", table.to_markdown(index=False), ""]
 
-
-def section_headlines(cells: pd.DataFrame, setting: pd.Series, labels: Sequence[str], size_px: int,
-                      kinds: Sequence[str]) -> list[str]:
-    """``headline_markdown`` of the cells of one section (``setting``: its ``SECTION`` values)."""
-    return headline_markdown(in_section(cells, setting) if len(cells) else cells, labels, size_px, kinds)

@@ -17,7 +17,7 @@ from ..paper import TABLE_BY_ID, TABLES, PaperTable, attention_ablations, paper_
 from .claims_page import claim_directions, claims_markdown  # noqa: F401 (claims_markdown: every page from here)
 from .convergence import convergence_line
 from .frames import load_runs, measured_runs, table_cells
-from .headlines import section_headlines
+from .headlines import headline_markdown
 from .page_parts import (SCALE_NOTES, in_section, largest_size_sentence, mean_std, plural,  # noqa: F401
                          regenerated_from, sections, setting_heading, with_interval)
 from .settings import SECTION
@@ -95,7 +95,7 @@ def table_markdown(table_id: str, runs: pd.DataFrame, claims: pd.DataFrame, curv
         parts += [_wide(study, cells).to_markdown(index=False), "", *([sentence, ""] if sentence else []),
                   convergence_line(curves[curves.run_id.isin(ran.run_id)], ran.run_id.nunique()), ""]
         if headlines is not None:  # a run tested at other sizes only has a training size but no cell there
-            parts += section_headlines(headlines, setting, [label for _, label in _lines(study, cells)],
+            parts += headline_markdown(in_section(headlines, setting), [label for _, label in _lines(study, cells)],
                                        int(setting["train_size"]), study.measured)
         if len(mine):
             parts += ["Claims of the paper on our runs: the direction of our means, and the verdict of the 95% "
