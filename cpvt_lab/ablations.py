@@ -4,9 +4,10 @@ One lookup for both (a name in its folder, or the path of a YAML file), one chec
 error, ``SpecError``, whose message names the key and what is allowed. A grid names ablations, seeds and sizes
 (``include:`` unions other grids); a grid with a ``table:`` id is also one of the paper's tables (its keys are
 read by ``cpvt_lab.paper``), its ``ablations`` a mapping of each row to the row of ``reference_numbers.csv`` it
-reproduces (``[study, model, variant]``, or nothing): one line per row of the table. A study names grids in order of priority, seeds, what the runs are (``overrides``,
-their run_id), how they train (``runtime``) and where their rows and tables go. Nothing here composes a run or
-looks at data: ``cpvt_lab.study.plan`` does the one, the runner the other.
+reproduces (``[study, model, variant]``, or nothing): one line per row of the table; its ``compare``, the
+table's own questions, each two of its cells (``ablation@k``). A study names grids in order of priority, seeds,
+what the runs are (``overrides``, their run_id), how they train (``runtime``) and where their rows and tables
+go. Nothing here composes a run or looks at data: ``cpvt_lab.study.plan`` does the one, the runner the other.
 """
 from __future__ import annotations
 
@@ -20,7 +21,8 @@ from .config import ABLATIONS_DIR, ablation_names
 from .results import DEFAULT_RESULTS_DIR, DEFAULT_TABLES_DIR
 
 FOLDERS = {"grid": ABLATIONS_DIR / "grids", "study": ABLATIONS_DIR / "studies"}
-TABLE_KEYS = ("table", "title", "shows", "paper_px", "measured")  # what makes a grid one of the paper's tables
+# what makes a grid one of the paper's tables
+TABLE_KEYS = ("table", "title", "shows", "paper_px", "measured", "compare")
 GRID_KEYS = {"ablations", "seeds", "train_size", "eval_sizes", "overrides", "include", *TABLE_KEYS}
 STUDY_KEYS = {"grids": list, "seeds": list, "overrides": list, "runtime": list, "results_dir": str, "tables_dir": str,
               "analysis_images": int}
@@ -95,6 +97,9 @@ def load_grid(name: str, _seen: tuple[str, ...] = ()) -> list[Grid]:
         if "eval_sizes" in spec:
             overrides.insert(1, f"data.eval_sizes=[{','.join(str(s) for s in spec['eval_sizes'])}]")
         table = {**{k: spec[k] for k in TABLE_KEYS if k in spec}, "paper": paper} if "table" in spec else None
+        if table and "compare" in spec:
+            sizes = len(spec.get("eval_sizes", [None]))
+            table["compare"] = _comparisons(name, spec["compare"], ablations, sizes)
         grids.append(Grid(name, ablations, check_seeds(spec.get("seeds", [0]), f"grid {name!r}: seeds"),
                           tuple(overrides), table))
     if not grids:
@@ -115,6 +120,28 @@ def _ablations(name: str, listed: Any) -> tuple[tuple[str, ...], dict[str, list[
             raise SpecError(f"grid {name!r}: ablations.{ablation}: a paper row is [study, model, variant] (a row of "
                             f"reference_numbers.csv) or nothing, got {row!r}")
     return tuple(listed), {a: row for a, row in rows.items() if row is not None}
+
+
+def _comparisons(name: str, listed: Any, ablations: tuple[str, ...], sizes: int) -> list[tuple]:
+    """A table's questions, each ``[text, "a@k", "b@k"]``: A - B between the top-1 of two of the grid's ablations,
+    each at the k-th of its test sizes (0: the training size), as ``(text, (a, k), (b, k))``."""
+    where = f"grid {name!r}: compare"
+    if not isinstance(listed, list):
+        raise SpecError(f"{where}: must be a list of [text, a@k, b@k], got {listed!r}")
+    parsed = []
+    for entry in listed:
+        if not (isinstance(entry, list) and len(entry) == 3 and all(isinstance(x, str) for x in entry)):
+            raise SpecError(f"{where}: each question is [text, a@k, b@k] (e.g. [PEG beats RoPE, peg@0, "
+                            f"rope_axial@0]), got {entry!r}")
+        cells = []
+        for cell in entry[1:]:
+            ablation, _, rank = cell.partition("@")
+            if ablation not in ablations or not rank.isdigit() or int(rank) >= sizes:
+                raise SpecError(f"{where}: {cell!r} is not ablation@k with an ablation of this grid "
+                                f"({', '.join(ablations)}) and k a test size's rank, 0 to {sizes - 1}")
+            cells.append((ablation, int(rank)))
+        parsed.append((entry[0], *cells))
+    return parsed
 
 
 def grid_ablations(name: str) -> tuple[str, ...]:

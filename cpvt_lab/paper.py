@@ -35,13 +35,37 @@ class PaperRow:
 
 
 @dataclass(frozen=True)
+class Cell:
+    """An ablation's top-1 at a test size given by rank: 0 the training size, k the k-th above it."""
+    ablation: str
+    rank: int = 0
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A direction the paper reports (or, in a table's ``compare``, a question its grid asks): ``a - b > margin``
+    ("greater") or ``a - b <= margin`` ("not_greater"), between two cells of one paper ``table``."""
+    id: str
+    table: str
+    text: str
+    a: Cell
+    b: Cell
+    direction: str = "greater"
+    margin: float = 0.0
+
+    def holds(self, a: float, b: float) -> bool:
+        return a - b > self.margin if self.direction == "greater" else a - b <= self.margin
+
+
+@dataclass(frozen=True)
 class PaperTable:
     """One of the paper's tables: our ablations, each beside the paper's row it reproduces.
 
     ``paper_px`` are the paper's test resolutions, the first being its training one. Our
     test sizes are matched by rank: our training size to the paper's, the k-th size above
     it to the paper's k-th (CIFAR 24 / 32 / 40 / 48 px beside 224 / 384 / 448 / 512 px).
-    ``measured``: the measured analyses whose headline numbers the table shows beside its top-1.
+    ``measured``: the measured analyses whose headline numbers the table shows beside its top-1; ``compare``: the
+    questions of the grid itself (not the paper's claims), each A - B judged as a claim is.
     """
     id: str
     grid: str
@@ -50,6 +74,7 @@ class PaperTable:
     rows: tuple[tuple[str, Optional[PaperRow]], ...]
     paper_px: tuple[int, ...] = (224,)
     measured: tuple[str, ...] = ()
+    compare: tuple[Claim, ...] = ()
 
     @property
     def ablations(self) -> list[str]:
@@ -65,8 +90,10 @@ def table_of(grid: Grid) -> Optional[PaperTable]:
         return None
     spec, paper = grid.table, grid.table.get("paper") or {}
     rows = tuple((a, PaperRow(*paper[a]) if a in paper else None) for a in grid.ablations)
+    compare = tuple(Claim(f"{spec['table']}:{i}", spec["table"], text, Cell(*a), Cell(*b))
+                    for i, (text, a, b) in enumerate(spec.get("compare", [])))
     return PaperTable(spec["table"], grid.name, spec["title"], spec["shows"], rows, tuple(spec.get("paper_px", [224])),
-                      tuple(spec.get("measured", [])))
+                      tuple(spec.get("measured", [])), compare)
 
 
 def _tables() -> tuple[PaperTable, ...]:
@@ -81,29 +108,6 @@ TABLES: tuple[PaperTable, ...] = _tables()
 TABLE_BY_ID = {t.id: t for t in TABLES}
 T1, T2, T3 = "table1_pe_strategies", "table2_resolution", "table3_cls_vs_gap"
 POS, EXTRA = "peg_position", "extra_params"
-
-
-@dataclass(frozen=True)
-class Cell:
-    """An ablation's top-1 at a test size given by rank: 0 the training size, k the k-th above it."""
-    ablation: str
-    rank: int = 0
-
-
-@dataclass(frozen=True)
-class Claim:
-    """A direction the paper reports: ``a - b > margin`` ("greater") or ``a - b <= margin`` ("not_greater"),
-    between two cells of one paper ``table``."""
-    id: str
-    table: str
-    text: str
-    a: Cell
-    b: Cell
-    direction: str = "greater"
-    margin: float = 0.0
-
-    def holds(self, a: float, b: float) -> bool:
-        return a - b > self.margin if self.direction == "greater" else a - b <= self.margin
 
 
 CLAIMS: tuple[Claim, ...] = (

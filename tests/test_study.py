@@ -12,6 +12,7 @@ import sys
 import tarfile
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import yaml
 
@@ -242,3 +243,13 @@ def test_continue_without_the_data_is_refused_before_any_run(fast_overrides, tmp
     err = capsys.readouterr().err
     assert err.startswith("error: data.archive: CIFAR-10 JPEG archive not found") and err.count("\n") == 1
     assert not (tmp_path / "study").exists() and not (tmp_path / "outputs").exists()
+
+
+def test_the_readme_quotes_the_rope_tables_questions_as_that_table_answers_them():
+    """Every A-B [interval] on the README's RoPE line is one of the questions of the committed RoPE table."""
+    line = next(x for x in (REPO_ROOT / "README.md").read_text().splitlines()
+                if x.startswith("- **beyond the paper, RoPE**"))
+    questions = pd.read_csv(REPO_ROOT / load_study("cpu").tables_dir / "beyond_rope_questions.csv")
+    answered = {f"{r.diff:+.2f} [{r.diff_low:+.2f}, {r.diff_high:+.2f}]" for r in questions.itertuples()}
+    quoted = re.findall(r"[+-]\d+\.\d\d \[[+-]\d+\.\d\d, [+-]\d+\.\d\d\]", line)
+    assert quoted and set(quoted) <= answered, set(quoted) - answered

@@ -434,3 +434,46 @@ def test_a_table_names_only_measured_analyses_that_have_headlines(tmp_path, monk
     with pytest.raises(ValueError, match=r"grid beyond_rope: measured: attention_maps, nonsense: not a measured "
                                          r"analysis with a headline; valid: equivariance, probe"):
         report.write_paper_tables(tmp_path, tmp_path / "tables")
+
+
+def test_a_tables_own_questions_are_judged_as_claims_are_and_kept_apart_from_the_papers(tmp_path):
+    from cpvt_lab.analysis import claims_page, report
+    from cpvt_lab.analysis.folder import ResultsFolder
+    for seed in range(3):
+        append_row(tmp_path, row("peg_rope", seed, {24: 56.0 + seed, 32: 50.0, 40: 40.0, 48: 30.0 + 10 * seed}))
+        append_row(tmp_path, row("rope_axial", seed, {24: 50.0 + seed, 32: 50.0, 40: 40.0, 48: 35.0}))
+    for seed in range(2):
+        append_row(tmp_path, row("rope_mixed", seed, {24: 60.0, 32: 50.0, 40: 40.0, 48: 60.0 + seed}))
+    report.write_paper_tables(tmp_path, tmp_path / "tables")
+    claims_page.write(ResultsFolder(tmp_path), tmp_path / "tables")
+    page = (tmp_path / "tables" / "beyond_rope.md").read_text().splitlines()
+    line = cells(page, "does the PEG add to axial RoPE at the training size (peg_rope@0 vs rope_axial@0)")
+    # Welch by hand: 6 points apart, each side's variance 1 over 3 seeds, df 4, t(0.975, 4) = 2.776
+    assert line[3:] == ["+6.00 [+3.73, +8.27]", "A higher"]
+    assert cells(page, "does the PEG add to axial RoPE at the largest test size (peg_rope@3 vs rope_axial@3)")[3:] \
+        == ["+5.00 [-19.84, +29.84]", "not decided"]  # df 2: t 4.303 x sqrt(100 / 3)
+    assert cells(page, "does GAP help axial RoPE (rope_axial_gap@0 vs rope_axial@0)")[-1] == "not decided (no runs)"
+    mixed = cells(page, "does RoPE-Mixed keep more than axial RoPE at the largest test size (Heo et al. on ImageNet) "
+                        "(rope_mixed@3 vs rope_axial@3)")
+    assert mixed[-1] == "not decided (n < 3)"  # 25.5 points apart, but two seeds
+    questions = pd.read_csv(tmp_path / "tables" / "beyond_rope_questions.csv")
+    assert len(questions) == len(paper.TABLE_BY_ID["beyond_rope"].compare) == 6
+    assert sorted(p.name for p in (tmp_path / "tables").glob("*_questions.csv")) == ["beyond_rope_questions.csv"]
+    claims_page = (tmp_path / "tables" / "claims.md").read_text()
+    assert "axial RoPE" not in claims_page and "Questions of this table" not in claims_page  # the paper's alone
+    assert "Questions of this table" not in (tmp_path / "tables" / "table2_resolution.md").read_text()
+
+
+@pytest.mark.parametrize("entry, says", [
+    ("[PEG beats RoPE, peg@0]", r"each question is \[text, a@k, b@k\]"),
+    ("[PEG beats RoPE, peg@0, sincos@0]", r"'sincos@0' is not ablation@k with an ablation of this grid \(peg, "
+                                          r"rope_axial\) and k a test size's rank, 0 to 1"),
+    ("[PEG beats RoPE, peg@2, rope_axial@0]", r"'peg@2' is not ablation@k"),
+    ("[PEG beats RoPE, peg, rope_axial@0]", r"'peg' is not ablation@k")])
+def test_a_tables_question_that_names_no_cell_of_its_grid_is_refused_in_one_line(tmp_path, entry, says):
+    from cpvt_lab.ablations import SpecError, load_grid
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(f"table: x\ntitle: t\nshows: s\nablations: [peg, rope_axial]\neval_sizes: [24, 48]\n"
+                   f"compare:\n  - {entry}\n")
+    with pytest.raises(SpecError, match=f"grid 'bad': compare: {says}"):
+        load_grid(str(bad))

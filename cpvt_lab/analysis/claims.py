@@ -6,12 +6,13 @@ the seed and the ablation equal, ``settings``), the two cells' top-1 over seeds 
 one ablation at two sizes; verdict as defined there: fewer than 3 seeds a cell is inconclusive),
 beside the paper's two figures. Unstable runs are left out of both cells and counted
 (``left_out_unstable``). Both the paper tables and ``claims.md`` show these lines. A claim with
-no runs at all still gets a line, inconclusive.
+no runs at all still gets a line, inconclusive. A table's own questions (its grid's ``compare``: not the
+paper's, never in ``claims.md``) are judged the same way.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional
+from typing import Optional, Sequence
 
 import pandas as pd
 
@@ -59,16 +60,19 @@ def cell_values(runs: pd.DataFrame, claim: Claim) -> Cells:
 
 
 def judge_claims(runs: pd.DataFrame, table_id: Optional[str] = None) -> pd.DataFrame:
-    """One line per claim (of one paper table, or all) and section (``runs`` as ``frames.load_runs`` gives them;
-    column ``study``: the claim's paper table).
+    """One line per claim of the paper (of one paper table, or all) and section (``runs`` as ``frames.load_runs``
+    gives them; column ``study``: the claim's paper table).
 
     ``means_hold``: whether our two means point the paper's way (no interval; None without runs);
     ``verdict``: whether the interval of A - B settles it.
     """
+    return judge([c for c in CLAIMS if table_id is None or c.table == table_id], runs)
+
+
+def judge(claims: Sequence[Claim], runs: pd.DataFrame) -> pd.DataFrame:
+    """One line per claim (the paper's, or a table's own ``compare``) and section of the runs of its table."""
     ref, records = reference(), []
-    for claim in CLAIMS:
-        if table_id is not None and claim.table != table_id:
-            continue
+    for claim in claims:
         table = TABLE_BY_ID[claim.table]
         paper = [paper_value(table, c.ablation, c.rank, ref)[0] for c in (claim.a, claim.b)]
         head = {"claim": claim.id, "study": claim.table, "text": claim.text,

@@ -15,6 +15,7 @@ from typing import Sequence
 from ..paper import REFERENCE_CSV, TABLES, PaperTable
 from ..results import Rows
 from . import attention, markdown, plots, store
+from .claims import judge
 from .folder import ResultsFolder
 from .frames import table_cells, table_runs
 from .headlines import headline_cells
@@ -46,15 +47,20 @@ def write_paper_tables(results: "str | Path | Rows | ResultsFolder", out_dir: st
     written[1].write_text(markdown.index_markdown(folder.results_dir, folder.rows.set_aside(), folder.repeated,
                                                   figures, block=MEASURED[STORED_KIND].options["block"]))
     for table in TABLES:
-        headlines = None
+        headlines = questions = None
         if table.measured:  # the headline numbers of its measured analyses, beside its top-1
             _check_headlines(table)
-            headlines = headline_cells(folder.runs[folder.runs.ablation.isin(table.ablations)], {k: folder.measured(k) for k in
-                                       table.measured}, [MEASURED[k] for k in table.measured])
+            analyses = [MEASURED[k] for k in table.measured]
+            headlines = headline_cells(folder.runs[folder.runs.ablation.isin(table.ablations)],
+                                       {a.name: folder.measured(a.name) for a in analyses}, analyses)
             headlines.to_csv(out / f"{table.id}_measured.csv", index=False)
             written.append(out / f"{table.id}_measured.csv")
+        if table.compare:  # its own questions, judged as the paper's claims are
+            questions = judge(table.compare, folder.runs)
+            questions.to_csv(out / f"{table.id}_questions.csv", index=False)
+            written.append(out / f"{table.id}_questions.csv")
         (out / f"{table.id}.md").write_text(markdown.table_markdown(table.id, folder.runs, folder.claims,
-                                                                    folder.curves, headlines))
+                                                                    folder.curves, headlines, questions))
         table_cells(table.id, folder.runs).to_csv(out / f"{table.id}.csv", index=False)
         written += [out / f"{table.id}.md", out / f"{table.id}.csv"]
         mine = table_runs(table.id, folder.curves)
