@@ -14,7 +14,8 @@ import pandas as pd
 
 from ..curves import LOSS_RISE, LOSS_RISE_FRACTION, TOP1_DROP
 from ..paper import TABLE_BY_ID, TABLES, PaperTable, attention_ablations, paper_value, reference
-from .claims_page import claim_directions, claims_markdown, comparison_lines  # noqa: F401 (claims_markdown: every page from here)
+# claims_markdown: every page from here
+from .claims_page import claim_directions, claims_markdown, comparison_lines  # noqa: F401
 from .convergence import convergence_line
 from .frames import load_runs, measured_runs, table_cells
 from .headlines import headline_markdown
@@ -69,8 +70,8 @@ def _wide(study: PaperTable, table: pd.DataFrame) -> pd.DataFrame:
 def table_markdown(table_id: str, runs: pd.DataFrame, claims: pd.DataFrame, curves: pd.DataFrame,
                    headlines: Optional[pd.DataFrame] = None, questions: Optional[pd.DataFrame] = None) -> str:
     """A paper table's Markdown: one table per section with how far from converged its runs' ``curves`` end (as
-    ``frames.load_curves`` gives them), its own ``questions`` (``claims.judge`` of its ``compare``), the headline numbers
-    of its measured analyses (``headlines``, as ``headlines.headline_cells`` gives them) and the paper's claims as
+    ``frames.load_curves`` gives them), its own ``questions`` (``claims.judge`` of its ``compare``), the headline
+    numbers of its measured analyses (``headlines``, as ``headlines.headline_cells`` gives them) and the paper's claims as
     ``claims.judge_claims`` judged them."""
     study = TABLE_BY_ID[table_id]
     table, claims = table_cells(table_id, runs), claims[claims.study == table_id]
