@@ -458,6 +458,7 @@ def test_a_tables_own_questions_are_judged_as_claims_are_and_kept_apart_from_the
     assert mixed[-1] == "not decided (n < 3)"  # 25.5 points apart, but two seeds
     questions = pd.read_csv(tmp_path / "tables" / "beyond_rope_questions.csv")
     assert len(questions) == len(paper.TABLE_BY_ID["beyond_rope"].compare) == 6
+    assert "verdict" not in questions and questions.answer.iloc[0] == "A higher"  # no paper's figure to reproduce
     assert sorted(p.name for p in (tmp_path / "tables").glob("*_questions.csv")) == ["beyond_rope_questions.csv"]
     claims_page = (tmp_path / "tables" / "claims.md").read_text()
     assert "axial RoPE" not in claims_page and "Questions of this table" not in claims_page  # the paper's alone

@@ -69,6 +69,23 @@ def judge_claims(runs: pd.DataFrame, table_id: Optional[str] = None) -> pd.DataF
     return judge([c for c in CLAIMS if table_id is None or c.table == table_id], runs)
 
 
+def judge_questions(questions: Sequence[Claim], runs: pd.DataFrame) -> pd.DataFrame:
+    """A table's own questions (its grid's ``compare``) judged as the paper's claims are, but ``answer``ed, as there
+    is no paper's figure to reproduce: **A higher** or **A not higher** where the interval of A - B lies wholly on
+    one side of 0, **not decided** otherwise (and always with fewer than ``MIN_SEEDS`` seeds in a cell)."""
+    lines = judge(questions, runs)
+    fewest = lines[["a_n", "b_n"]].fillna(0).min(axis=1)
+    return lines.drop(columns="verdict").assign(answer=[_answer(*v) for v in zip(lines.verdict, fewest)])
+
+
+def _answer(verdict: str, fewest: float) -> str:
+    if verdict != "inconclusive":
+        return "A higher" if verdict == "reproduced" else "A not higher"
+    if fewest == 0:
+        return "not decided (no runs)"
+    return "not decided" + (f" (n < {stats.MIN_SEEDS})" if fewest < stats.MIN_SEEDS else "")
+
+
 def judge(claims: Sequence[Claim], runs: pd.DataFrame) -> pd.DataFrame:
     """One line per claim (the paper's, or a table's own ``compare``) and section of the runs of its table."""
     ref, records = reference(), []

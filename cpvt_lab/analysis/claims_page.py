@@ -48,15 +48,8 @@ def claim_directions(claims: pd.DataFrame) -> str:
     return table.to_markdown(index=False)
 
 
-def _answer(verdict: str, n_a: float, n_b: float) -> str:
-    """What the interval of A - B says about a table's own question (no paper's figure to reproduce)."""
-    if verdict == "inconclusive":
-        return verdict_said(verdict, "", n_a, n_b).replace("inconclusive", "not decided")
-    return "A higher" if verdict == "reproduced" else "A not higher"
-
-
 def comparison_lines(questions: pd.DataFrame) -> list[str]:
-    """The lines of a table's own questions of one section (``claims.judge`` of its ``compare``)."""
+    """The lines of a table's own questions of one section (``claims.judge_questions``)."""
     if questions.empty:
         return []
     table = pd.DataFrame({
@@ -64,7 +57,7 @@ def comparison_lines(questions: pd.DataFrame) -> list[str]:
         "ours A": [_cell(r.a_mean, r.a_std, r.a_low, r.a_high, r.a_n) for r in questions.itertuples()],
         "ours B": [_cell(r.b_mean, r.b_std, r.b_low, r.b_high, r.b_n) for r in questions.itertuples()],
         "A-B [95% CI]": [_difference(r) for r in questions.itertuples()],
-        "answer": [_answer(*v) for v in zip(questions.verdict, questions.a_n, questions.b_n)]})
+        "answer": questions.answer})
     return ["Questions of this table (ours, not claims of the paper): A-B in top-1 points with its 95% interval, "
             "as claims.md computes it (`ablation@k`: at the k-th size, 0 the training one; * paired). The answer is "
             f"**A higher** or **A not higher** where the whole interval lies on one side of 0, **not decided** "

@@ -70,7 +70,7 @@ def _wide(study: PaperTable, table: pd.DataFrame) -> pd.DataFrame:
 def table_markdown(table_id: str, runs: pd.DataFrame, claims: pd.DataFrame, curves: pd.DataFrame,
                    headlines: Optional[pd.DataFrame] = None, questions: Optional[pd.DataFrame] = None) -> str:
     """A paper table's Markdown: one table per section with how far from converged its runs' ``curves`` end (as
-    ``frames.load_curves`` gives them), its own ``questions`` (``claims.judge`` of its ``compare``), the headline
+    ``frames.load_curves`` gives them), its own ``questions`` (``claims.judge_questions``), the headline
     numbers of its measured analyses (``headlines``, as ``headlines.headline_cells`` gives them) and the paper's claims as
     ``claims.judge_claims`` judged them."""
     study = TABLE_BY_ID[table_id]

@@ -15,7 +15,7 @@ from typing import Sequence
 from ..paper import REFERENCE_CSV, TABLES, PaperTable
 from ..results import Rows
 from . import attention, markdown, plots, store
-from .claims import judge
+from .claims import judge_questions
 from .folder import ResultsFolder
 from .frames import table_cells, table_runs
 from .headlines import headline_cells
@@ -56,7 +56,7 @@ def write_paper_tables(results: "str | Path | Rows | ResultsFolder", out_dir: st
             headlines.to_csv(out / f"{table.id}_measured.csv", index=False)
             written.append(out / f"{table.id}_measured.csv")
         if table.compare:  # its own questions, judged as the paper's claims are
-            questions = judge(table.compare, folder.runs)
+            questions = judge_questions(table.compare, folder.runs)
             questions.to_csv(out / f"{table.id}_questions.csv", index=False)
             written.append(out / f"{table.id}_questions.csv")
         (out / f"{table.id}.md").write_text(markdown.table_markdown(table.id, folder.runs, folder.claims,
