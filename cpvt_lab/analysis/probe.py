@@ -28,12 +28,17 @@ from .page_parts import wide_cells
 from .measured import MeasuredAnalysis
 
 
+def _trained_on(count):
+    """How many of ``count`` images the probe trains on (the rest it is scored on)."""
+    return count // 2
+
+
 def split_images(count: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """Disjoint halves of ``count`` image indices (probe-train, probe-test)."""
     if count < 2:
         raise ValueError(f"the probe needs at least 2 images (one to train on, one to test), got {count}")
     order = np.random.default_rng(seed).permutation(count)
-    return np.sort(order[:count // 2]), np.sort(order[count // 2:])
+    return np.sort(order[:_trained_on(count)]), np.sort(order[_trained_on(count):])
 
 
 def probe_block(tokens: torch.Tensor, train: np.ndarray, test: np.ndarray, max_iter: int = 300
@@ -100,7 +105,7 @@ def headline(frame: pd.DataFrame) -> pd.DataFrame:
     last = position[position.block == position.groupby("run_id").block.transform("max")]
     chance = f"chance {last.chance.min():.1f}" + ("" if last.chance.nunique() == 1 else f"-{last.chance.max():.1f}")
     return pd.DataFrame({"run_id": last.run_id, "measure": f"position probe, last block (%; {chance})",
-                         "value": last.accuracy, "images": last.images - last.images // 2})
+                         "value": last.accuracy, "images": last.images - _trained_on(last.images)})
 
 
 ANALYSIS = MeasuredAnalysis(
