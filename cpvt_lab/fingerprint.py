@@ -22,6 +22,7 @@ DATA_RUNTIME_KEYS = ("archive", "cache_dir", "root", "download", "on_device", "n
 # the fingerprint only when they change the run, so older run_ids stay (ImageFolder's random_erasing always did)
 ARRAY_AUGMENT_OFF = {"augment": None, "random_erasing": 0.0}
 RANDAUGMENT_KEYS = ("randaugment_n", "randaugment_m")
+VALIDATION_KEYS = ("val_split", "val_seed")  # enter only when a validation split is held out
 # Trainer arguments that change neither the weights nor the measured top-1. Every other trainer argument that is
 # set (limit_train_batches, max_steps, accumulate_grad_batches, max_time, overfit_batches, ...) enters the
 # identity: a shortened debug run must never pass for the full run. max_epochs always does (IDENTITY_KEYS).
@@ -55,6 +56,9 @@ def identity(cfg: DictConfig, recorded_precision: bool = False) -> dict[str, Any
         if data["augment"] != "randaugment":  # its settings change nothing under another policy
             for key in RANDAUGMENT_KEYS:
                 del ident["data"][key]
+    if not data.get("val_split"):  # training on every training image, as every run before the split existed
+        for key in VALIDATION_KEYS:
+            ident["data"].pop(key, None)
     if cfg.ema.enabled:  # like world_size: enters the fingerprint only when it changes the run
         ident["ema"] = OmegaConf.to_container(cfg.ema)
     if cfg.trainer.get("gradient_clip_val") is not None:  # enters only when set, like ema

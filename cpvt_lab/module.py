@@ -61,9 +61,13 @@ class ClassificationModule(pl.LightningModule):
         if compile:
             compile_in_place(self.model)
         self.eval_sizes = list(eval_sizes)
-        # while fitting, only this size is evaluated after each epoch (the learning curve's); the other sizes
-        # cost as much again each and change nothing in training, so they are evaluated once, after it
-        self.curve_size = curve_size if curve_size in self.eval_sizes else None
+        # while fitting, one set is evaluated after each epoch at this size (the learning curve's: the validation
+        # split where one is held out, else the test set); every test size is evaluated once, after it
+        self.curve_size = curve_size if curve_size is not None else self.eval_sizes[0]
+        self.curve_top1 = MulticlassAccuracy(num_classes, average="micro")
+        # the predicted class of every image of the last evaluation, by size, and the labels (predictions.py)
+        self.predicted: dict[int, list[torch.Tensor]] = {}
+        self.labels: dict[int, list[torch.Tensor]] = {}
         self.lr, self.lr_batch, self.weight_decay = lr, lr_batch, weight_decay
         self.warmup_epochs, self.min_lr_ratio = warmup_epochs, min_lr_ratio
         self._all_finite = None  # all training losses of this epoch finite (a device tensor)
@@ -146,6 +150,7 @@ class ClassificationModule(pl.LightningModule):
                                      f"(by step {self.global_step})")
 
     def on_validation_epoch_start(self):
+        self.predicted, self.labels = {}, {}
         # evaluation runs eager: eval mode and every other image size would each cost a new compilation,
         # more than the few forward passes of an evaluation gain from it
         if self.compiled:
@@ -156,14 +161,24 @@ class ClassificationModule(pl.LightningModule):
             torch.compiler.set_stance("default")
 
     def validation_step(self, batch, batch_idx, dataloader_idx: int = 0):
-        size = self.eval_sizes[dataloader_idx]
-        if self.curve_size not in (None, size) and self.trainer.state.fn == "fit":
-            return
         x, y = batch
-        metric = self.top1[dataloader_idx]
-        metric.update(self.model(x), y)
+        if self.trainer.state.fn == "fit":  # the learning curve's one set (the data module's val_dataloader)
+            size, metric = self.curve_size, self.curve_top1
+        else:
+            size, metric = self.eval_sizes[dataloader_idx], self.top1[dataloader_idx]
+        logits = self.model(x)
+        metric.update(logits, y)
+        if self.trainer.state.fn != "fit":
+            self.predicted.setdefault(size, []).append(logits.argmax(-1).cpu())
+            self.labels.setdefault(size, []).append(y.cpu())
         self.log(f"val/top1@{size}", metric, on_epoch=True,  # a fraction: the epoch lines say it in percent
                  add_dataloader_idx=False)
+
+    def predictions(self) -> tuple[Optional[torch.Tensor], dict[int, torch.Tensor]]:
+        """(labels, predicted class by size) of the last evaluation, in the test split's order."""
+        predicted = {size: torch.cat(parts) for size, parts in self.predicted.items()}
+        labels = next((torch.cat(parts) for parts in self.labels.values()), None)
+        return labels, predicted
 
     def configure_optimizers(self):
         global_batch = self.trainer.datamodule.batch_size * self.trainer.world_size

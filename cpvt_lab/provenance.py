@@ -2,6 +2,7 @@
 measuring command (the bench, ``python -m cpvt_lab.compiled``) runs on this device unless told otherwise."""
 from __future__ import annotations
 
+import hashlib
 import platform
 import shlex
 import subprocess
@@ -50,6 +51,21 @@ def git_commit() -> Optional[str]:
         return None
 
 
+def code_diff() -> Optional[str]:
+    """The sha256 (12 hex digits) of the uncommitted changes to the package (``git diff HEAD -- cpvt_lab``), None
+    where there are none: a row made from a changed checkout says so, and which change, beside its commit."""
+    try:
+        diff = subprocess.run(["git", "diff", "HEAD", "--", "cpvt_lab"], cwd=REPO_ROOT, capture_output=True,
+                              check=True).stdout
+        new = subprocess.run(["git", "ls-files", "--others", "--exclude-standard", "--", "cpvt_lab"], cwd=REPO_ROOT,
+                             capture_output=True, text=True, check=True).stdout.split()
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    for name in new:  # files not yet added to git are changes too
+        diff += name.encode() + (REPO_ROOT / name).read_bytes()
+    return hashlib.sha256(diff).hexdigest()[:12] if diff else None
+
+
 def command_line() -> str:
     """The command that started this process, as a user would type it."""
     script = Path(sys.argv[0])
@@ -67,4 +83,5 @@ def now() -> str:
 
 def stamp(device: Optional[torch.device] = None) -> dict[str, Any]:
     """What every record says of where it comes from: device, versions, commit and command."""
-    return {"device": device_name(device), "versions": versions(), "git_commit": git_commit(), "command": command_line()}
+    return {"device": device_name(device), "versions": versions(), "git_commit": git_commit(), "code_diff": code_diff(),
+            "command": command_line()}

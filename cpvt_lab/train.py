@@ -18,9 +18,9 @@ from omegaconf import DictConfig, OmegaConf
 from pytorch_lightning.callbacks import ModelCheckpoint
 from pytorch_lightning.plugins.io import TorchCheckpointIO
 
-from . import results
+from . import predictions, results
 from .atomic import replacing
-from .config import build_model
+from .config import build_model, world_size
 from .curves import LearningCurve, is_unstable
 from .ema import EMA
 from .fingerprint import run_id
@@ -99,14 +99,33 @@ def evaluate(trainer: pl.Trainer, module: ClassificationModule, datamodule) -> d
     return {k.split("@")[1]: round(100.0 * float(v), 3) for k, v in metrics.items() if k.startswith("val/top1@")}
 
 
-def finetune_at(cfg: DictConfig, model: torch.nn.Module, size: int) -> float:
-    """DeiT's protocol: resample the table to ``size``, fine-tune there, evaluate there."""
+def finetune_at(cfg: DictConfig, model: torch.nn.Module, size: int) -> tuple[float, ClassificationModule]:
+    """DeiT's protocol: resample the table to ``size``, fine-tune there, evaluate there (top-1, and the module
+    that holds that evaluation's predictions)."""
     data = instantiate(cfg.data, train_size=size, eval_sizes=[size])
     module = make_module(cfg, copy.deepcopy(model), [size], lr=cfg.finetune.lr)
     trainer_kwargs = dict(max_epochs=cfg.finetune.epochs, enable_checkpointing=False, logger=False)
     trainer = instantiate(cfg.trainer, **trainer_kwargs)
     trainer.fit(module, datamodule=data)
-    return evaluate(trainer, module, data)[str(size)]
+    return evaluate(trainer, module, data)[str(size)], module
+
+
+def save_predictions(cfg: DictConfig, rid: str, modules: Sequence[ClassificationModule],
+                     data_sha256: Optional[str]) -> Optional[str]:
+    """The per-image predictions of the run's evaluations (the fine-tuned ones' at their sizes), beside its row
+    (``predictions.py``); one process only: under DDP each rank scored a share of the images."""
+    if world_size(cfg) != 1:
+        return None
+    labels, predicted = None, {}
+    for module in modules:
+        module_labels, by_size = module.predictions()
+        labels = module_labels if labels is None else labels
+        predicted.update(by_size)
+    if labels is None:
+        return None
+    saved = predictions.save(cfg.results_dir, rid, labels.numpy(), {s: v.numpy() for s, v in predicted.items()},
+                             data_sha256)
+    return saved.relative_to(cfg.results_dir).as_posix()
 
 
 def base_row(cfg: DictConfig, rid: str) -> dict[str, Any]:
@@ -189,23 +208,29 @@ def _train_and_evaluate(cfg: DictConfig, rid: str, out: Path,
     if trainer.current_epoch % cfg.checkpoint_every:  # the final weights, for analyses, whatever the period
         trainer.save_checkpoint(last)
     top1 = evaluate(trainer, module, datamodule)
-    finetuned = {}
+    evaluated, finetuned = [module], {}
     if cfg.finetune.enabled:
         for size in cfg.data.eval_sizes:
             if size != cfg.data.train_size:
-                finetuned[str(size)] = round(finetune_at(cfg, module.model, size), 3)
+                value, tuned = finetune_at(cfg, module.model, size)
+                finetuned[str(size)] = round(value, 3)
+                evaluated.append(tuned)
         top1 = {**top1, **finetuned}
+    data = datamodule.identity()
+    stored = save_predictions(cfg, rid, evaluated, data["sha256"]) if trainer.is_global_zero else None
     averaged = {}
     if ema is not None:
         ema_module = make_module(cfg, ema.averaged(module.model), list(cfg.data.eval_sizes))
         averaged["top1_ema"] = evaluate(trainer, ema_module, datamodule)
     return {
-        **base_row(cfg, rid), "status": "ok", "dataset": datamodule.describe(),
+        **base_row(cfg, rid), "status": "ok", "dataset": datamodule.describe(), "data_identity": data,
+        "curve_split": datamodule.curve_split, "predictions": stored,
         "params": count_parameters(model), "compiled": module.compiled,
         "compile_check": module.compile_check.as_dict() if module.compile_check else None, "top1": top1,
         "test_images": datamodule.num_test_images, "finetuned_sizes": sorted(finetuned, key=int),
         "train_seconds": round(timer.seconds, 2), "images_trained": timer.images,
         "images_per_second": round(timer.images / timer.seconds, 1) if timer.seconds else None,
-        "curve": curve.compact(), "unstable": is_unstable(curve.compact(), cfg.optim.warmup_epochs),
+        "curve": curve.compact(),
+        "unstable": is_unstable(curve.compact(), cfg.optim.warmup_epochs, datamodule.curve_split),
         "checkpoint": str(last), "finished_at": now(), **averaged,
     }

@@ -105,7 +105,7 @@ def test_the_tables_show_the_unstable_flag_and_draw_each_studys_curves(fast_over
     row = run_experiment(cfg)
     # the stored flag says stable; the curve in the row decides, at table time
     append_row(cfg.results_dir, {**row, "run_id": "unstable0001", "ablation": "none", "unstable": False,
-                                 "curve": COLLAPSE})
+                                 "curve": COLLAPSE, "curve_split": "validation"})
     written = write_tables(cfg.results_dir, tmp_path / "tables")
     table1 = (tmp_path / "tables" / "table1_pe_strategies.md").read_text()
     none_line = next(line for line in table1.splitlines() if line.startswith("| none "))
@@ -124,9 +124,9 @@ def test_while_fitting_only_the_training_size_is_evaluated_and_every_size_at_the
     class Sizes(pl.Callback):
         def on_validation_batch_end(self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0):
             if trainer.state.fn == "fit":
-                sizes_seen.append((batch[0].shape[-1], pl_module.top1[dataloader_idx].update_count))
+                sizes_seen.append((batch[0].shape[-1], pl_module.curve_top1.update_count))
 
     cfg = compose("peg", fast_overrides + ["trainer.max_epochs=2", "data.eval_sizes=[32,48]"])
     row = run_experiment(cfg, callbacks=[Sizes()])
     assert set(row["top1"]) == {"32", "48"}  # the final evaluation covers every size
-    assert {size for size, count in sizes_seen if count} == {32}  # during training only the curve's size
+    assert {size for size, count in sizes_seen} == {32} and all(count for _, count in sizes_seen)  # the curve's

@@ -67,7 +67,8 @@ def load_runs(results: str | Path | Rows) -> pd.DataFrame:
     for r in rows:
         sizes = [int(s) for s in r["top1"]]
         curve = r.get("curve") or {}
-        why = instability(curve, config_value(r.get("config") or {}, "optim.warmup_epochs", 0))
+        why = instability(curve, config_value(r.get("config") or {}, "optim.warmup_epochs", 0),
+                          r.get("curve_split", "test"))
         for size, acc in r["top1"].items():
             records.append({
                 **_run_fields(r, ids), "size_px": int(size),

@@ -7,9 +7,10 @@ from typing import Optional
 import numpy as np
 
 from .archive import (cache_dir, cached_arrays_path, check_imagefolder_archive, decode_imagefolder_archive,
-                      load_jpeg_archive, locate_jpeg_archive)
+                      load_jpeg_archive, locate_jpeg_archive, sha256_of)
 from .arrays import Arrays, cached_summary, save_arrays_atomically
 from .errors import DataError
+from .identity import data_identity, sha256_of_files
 from .memory import ArrayDataModule
 
 CIFAR10_IMAGES = {"train": 50_000, "test": 10_000}
@@ -54,6 +55,12 @@ class Cifar10JpegDataModule(ArrayDataModule):
     def describe(self) -> str:
         return "CIFAR-10, JPEG copy"
 
+    def identity(self) -> dict:
+        archive = locate_jpeg_archive(self.archive_setting)
+        summary = cached_summary(cached_arrays_path(archive, cache_dir(self.cache_setting)))
+        classes = summary[0] if summary else load_jpeg_archive(archive, cache_dir(self.cache_setting)).classes
+        return data_identity(sha256_of(archive), "archive", classes, self.split_text())
+
 
 class Cifar10DataModule(ArrayDataModule):
     """Canonical CIFAR-10 in torchvision's format under ``root``."""
@@ -96,3 +103,10 @@ class Cifar10DataModule(ArrayDataModule):
 
     def describe(self) -> str:
         return "CIFAR-10"
+
+    def identity(self) -> dict:
+        from torchvision.datasets import CIFAR10
+
+        folder = self.root / CIFAR10.base_folder
+        files = [folder / name for name, _ in CIFAR10.train_list + CIFAR10.test_list]
+        return data_identity(sha256_of_files(files), "batch files", self._dataset(False).classes, self.split_text())

@@ -10,6 +10,7 @@ import torch
 from torchvision.datasets.folder import IMG_EXTENSIONS, find_classes, make_dataset
 
 from .errors import DataError
+from .identity import data_identity, sha256_of_listing
 from .subsets import check_subset, stratified_subset
 
 
@@ -40,8 +41,15 @@ class ImageFolderDataModule(pl.LightningDataModule):
         self.subset, self.test_subset, self.subset_seed = subset, test_subset, subset_seed
         self.num_train_images = self.num_test_images = 0
 
+    curve_split = "test"  # ImageNet's val/ is its test set: the learning curve reads it
+
     def describe(self) -> str:
         return f"ImageFolder {self.root}"
+
+    def identity(self) -> dict:
+        classes = find_classes(str(self.root / "train"))[0]
+        split = f"train: {self.num_train_images}; test (val/): {self.num_test_images}"
+        return data_identity(sha256_of_listing(self.root, ("train", "val")), "listing", classes, split)
 
     def check(self) -> None:
         """Cheap: train/ and val/ hold the same class folders, as many as data.num_classes, with images;
@@ -115,6 +123,11 @@ class ImageFolderDataModule(pl.LightningDataModule):
         return self._loader(self.train_set, train=True)
 
     def val_dataloader(self):
+        """While fitting, the learning curve's one set at the training size; afterwards every test size."""
+        trainer = self.trainer
+        if trainer is not None and trainer.state.fn == "fit":
+            at = self.eval_sizes.index(self.train_size) if self.train_size in self.eval_sizes else 0
+            return [self._loader(self.val_sets[at], train=False)]
         return [self._loader(v, train=False) for v in self.val_sets]
 
     def eval_dataloader(self, size: int):

@@ -1,6 +1,7 @@
 """ArrayDataModule: a Lightning data module over a small labelled set held in memory as uint8 tensors."""
 from __future__ import annotations
 
+import hashlib
 from collections import OrderedDict
 from typing import Callable, Hashable, Optional, Sequence
 
@@ -13,7 +14,8 @@ from .arrays import Arrays
 from .augment import RandomAugment
 from .batches import TensorBatches
 from .errors import DataError
-from .subsets import check_subset, stratified_subset
+from .identity import data_identity
+from .subsets import check_subset, held_out_count, stratified_subset, validation_split
 
 CIFAR_MEAN = (0.4914, 0.4822, 0.4465)
 CIFAR_STD = (0.2470, 0.2435, 0.2616)
@@ -64,7 +66,7 @@ class ArrayDataModule(pl.LightningDataModule):
                  test_subset: Optional[int] = None, subset_seed: int = 0, crop_padding: int = 4,
                  flip: bool = True, on_device: bool = True, seed: int = 0, num_classes: int = 10,
                  augment: Optional[str] = None, randaugment_n: int = 2, randaugment_m: int = 9,
-                 random_erasing: float = 0.0):
+                 random_erasing: float = 0.0, val_split: Optional[int] = None, val_seed: int = 0):
         super().__init__()
         self.batch_size = batch_size
         self.eval_batch_size = eval_batch_size or batch_size
@@ -74,7 +76,9 @@ class ArrayDataModule(pl.LightningDataModule):
         self.seed, self.num_classes = seed, num_classes
         self.augment = RandomAugment(augment, randaugment_n, randaugment_m) if augment else None
         self.random_erasing = random_erasing
+        self.val_split, self.val_seed = val_split, val_seed
         self._train: Optional[tuple[torch.Tensor, torch.Tensor]] = None
+        self._val: Optional[tuple[torch.Tensor, torch.Tensor]] = None  # held out of the training images
         self._test: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
 
     def load_arrays(self) -> Arrays:
@@ -84,8 +88,12 @@ class ArrayDataModule(pl.LightningDataModule):
         """A cheap look, before any file is written, that the data is there and readable (raises DataError)."""
 
     def check_subsets(self, images: dict[str, int], where: str) -> None:
-        """data.subset and data.test_subset against the images of each split (``images``, by split)."""
-        check_subset("data.subset", self.subset, images["train"], self.num_classes, f"the training images in {where}")
+        """data.val_split, data.subset and data.test_subset against the images of each split (``images``)."""
+        check_subset("data.val_split", self.val_split, images["train"], self.num_classes,
+                     f"the training images in {where}")
+        left = images["train"] - held_out_count(self.val_split, self.num_classes)
+        check_subset("data.subset", self.subset, left, self.num_classes, f"the training images in {where}"
+                     + (" less the validation split" if self.val_split else ""))
         check_subset("data.test_subset", self.test_subset, images["test"], self.num_classes,
                      f"the test images in {where}")
 
@@ -115,17 +123,26 @@ class ArrayDataModule(pl.LightningDataModule):
                     if len(arrays[0].classes) != self.num_classes:
                         raise DataError(f"{self.describe()} has {len(arrays[0].classes)} classes, "
                                         f"config says {self.num_classes}")
-                x, y = (arrays[0].train_x, arrays[0].train_y) if name == "train" else (arrays[0].test_x,
-                                                                                         arrays[0].test_y)
-                keep = stratified_subset(y, total, self.subset_seed)
+                x, y = (arrays[0].test_x, arrays[0].test_y) if name == "test" else (arrays[0].train_x,
+                                                                                       arrays[0].train_y)
+                if name == "test":
+                    keep = stratified_subset(y, total, self.subset_seed)
+                else:
+                    held, rest = validation_split(y, self.val_split, self.val_seed)
+                    keep = held if name == "val" else rest[stratified_subset(y[rest], total, self.subset_seed)]
                 images = torch.from_numpy(np.ascontiguousarray(x[keep])).permute(0, 3, 1, 2).contiguous()
                 return resize_uint8(images.to(device), size), torch.from_numpy(y[keep]).to(device)
 
-            key = None if source is None else (source, name, total, self.subset_seed, size, str(device))
+            held_out = None if name == "test" else (self.val_split, self.val_seed)
+            key = None if source is None else (source, name, total, self.subset_seed, held_out, size, str(device))
             return recent_or_made(key, make)
 
         self._train = split("train", self.subset, self.train_size)
-        self._test = {s: split("test", self.test_subset, s) for s in self.eval_sizes}
+        if self.val_split:
+            self._val = split("val", None, self.train_size)
+        # the test set at every evaluation size, and at the training size for a learning curve without a split
+        curve = [] if self.val_split else [self.train_size]
+        self._test = {s: split("test", self.test_subset, s) for s in dict.fromkeys([*self.eval_sizes, *curve])}
 
     @property
     def num_train_images(self) -> int:
@@ -135,6 +152,31 @@ class ArrayDataModule(pl.LightningDataModule):
     def num_test_images(self) -> int:
         """The test images every evaluation size is measured on (the same images, resized)."""
         return len(next(iter(self._test.values()))[1]) if self._test else 0
+
+    @property
+    def num_val_images(self) -> int:
+        return 0 if self._val is None else len(self._val[1])
+
+    @property
+    def curve_split(self) -> str:
+        """Which images the per-epoch top-1 is measured on while training: the validation split when one is held
+        out (the test set is then first read once training has ended), else the test set."""
+        return "validation" if self.val_split else "test"
+
+    def identity(self) -> dict:
+        """Subclasses hash their source (an archive, files); this fallback hashes the tensors held in memory."""
+        digest = hashlib.sha256()
+        for images, labels in [self._train, *([self._val] if self._val else []), *self._test.values()]:
+            digest.update(images.cpu().numpy().tobytes())
+            digest.update(labels.cpu().numpy().tobytes())
+        return data_identity(digest.hexdigest(), "tensors", [str(c) for c in range(self.num_classes)],
+                             self.split_text())
+
+    def split_text(self) -> str:
+        train = f"train: {self.num_train_images}"
+        if self.val_split:
+            train += f" (validation: {self.num_val_images} held out, seed {self.val_seed})"
+        return f"{train}; test: {self.num_test_images}"
 
     def _ranks(self) -> dict:
         trainer = self.trainer
@@ -153,4 +195,10 @@ class ArrayDataModule(pl.LightningDataModule):
         return TensorBatches(images, labels, self.eval_batch_size, self.mean, self.std, **self._ranks())
 
     def val_dataloader(self):
+        """While fitting, the learning curve's one set at the training size (ClassificationModule.curve_size);
+        afterwards every test size."""
+        trainer = self.trainer
+        if trainer is not None and trainer.state.fn == "fit":
+            images, labels = self._val if self._val is not None else self._test[self.train_size]
+            return [TensorBatches(images, labels, self.eval_batch_size, self.mean, self.std, **self._ranks())]
         return [self.eval_dataloader(s) for s in self.eval_sizes]
