@@ -128,6 +128,14 @@ def save_predictions(cfg: DictConfig, rid: str, modules: Sequence[Classification
     return saved.relative_to(cfg.results_dir).as_posix()
 
 
+def validation_top1(curve: LearningCurve, datamodule) -> Optional[float]:
+    """Top-1 on the validation split at the training size after the last epoch: what a choice (a sweep) reads,
+    where the row's ``top1`` is the test set's. None without a split."""
+    if datamodule.curve_split != "validation" or not curve.rows:
+        return None
+    return curve.rows[-1]["top1"]
+
+
 def base_row(cfg: DictConfig, rid: str) -> dict[str, Any]:
     return {
         "run_id": rid, "ablation": cfg.ablation_name, "pos": cfg.model.pos.name, "head": cfg.model.head,
@@ -224,7 +232,7 @@ def _train_and_evaluate(cfg: DictConfig, rid: str, out: Path,
         averaged["top1_ema"] = evaluate(trainer, ema_module, datamodule)
     return {
         **base_row(cfg, rid), "status": "ok", "dataset": datamodule.describe(), "data_identity": data,
-        "curve_split": datamodule.curve_split, "predictions": stored,
+        "curve_split": datamodule.curve_split, "predictions": stored, "val_top1": validation_top1(curve, datamodule),
         "params": count_parameters(model), "compiled": module.compiled,
         "compile_check": module.compile_check.as_dict() if module.compile_check else None, "top1": top1,
         "test_images": datamodule.num_test_images, "finetuned_sizes": sorted(finetuned, key=int),

@@ -64,11 +64,12 @@ def test_a_run_with_a_validation_split_reads_the_test_set_only_once_it_has_finis
     read_in_training = [ptr for ptr, ended in phases.walked if ptr in test and not ended]
     if val_split:
         assert row["curve_split"] == "validation" and len(row["curve"]["top1"]) == 2
+        assert row["val_top1"] == row["curve"]["top1"][-1]  # what a sweep chooses by
         assert read_in_training == [], "the test set was read before training ended"
         assert any(ptr == data._val[0].data_ptr() for ptr, ended in phases.walked if not ended)
         assert data.num_val_images == 20 and data.num_train_images == 100  # 120 training images, 20 held out
     else:  # the curve reads the test set while training: the row says so, and no rule reads its top-1
-        assert row["curve_split"] == "test" and read_in_training
+        assert row["curve_split"] == "test" and read_in_training and row["val_top1"] is None
     assert {ptr for ptr, ended in phases.walked if ended} == test  # every test size, once training ended
 
 
