@@ -9,7 +9,9 @@ recorded twice in one setting (two run_ids, as when the fingerprint's rules chan
 the later row. Rows recorded without a config fall back to the old key, the readable ``SETTING``
 columns (with the ablation).
 
-Every section is labelled by its ``SETTING`` (``setting_label``); where one label covers several
+Runs on different data never pool, nor share a section: the data (``row_data.data_key``: content hash and
+split) enters both ids, and the ``dataset`` a table shows names it (``setting_fields``). Every section is
+labelled by its ``SETTING`` (``setting_label``); where one label covers several
 recipes, each label adds the recipe terms that tell them apart and the recipe id.
 """
 from __future__ import annotations
@@ -20,6 +22,7 @@ from typing import Any
 import pandas as pd
 
 from .. import fingerprint
+from ..row_data import data_key, dataset_label
 
 SETTING = ["scale", "dataset", "epochs", "train_size", "model_size"]  # the readable part of a setting
 SECTION = [*SETTING, "recipe_id"]  # the cells of one table section: never compared across
@@ -59,9 +62,20 @@ def recipe(config: dict[str, Any]) -> str:
                               for key, label, missing in RECIPE])
 
 
+def setting_fields(row: dict[str, Any]) -> dict[str, Any]:
+    """The row's readable ``SETTING``, its data named as the tables show it (``row_data.dataset_label``)."""
+    return {**{k: row.get(k) for k in SETTING}, "dataset": dataset_label(row)}
+
+
+def _with_data(fingerprint_id: str, row: dict[str, Any]) -> str:
+    """The id, with the row's data where it is not the project's archive (whose cells keep their ids)."""
+    key = data_key(row)
+    return fingerprint_id if key is None else fingerprint._digest({"setting": fingerprint_id, "data": key})
+
+
 def setting_id(row: dict[str, Any]) -> str:
     """The row's setting fingerprint: its runs pool as seeds of one cell (``UNRECORDED`` without a config)."""
-    return fingerprint.setting_id(row["config"]) if row.get("config") else UNRECORDED
+    return _with_data(fingerprint.setting_id(row["config"]), row) if row.get("config") else UNRECORDED
 
 
 def recipe_id(row: dict[str, Any]) -> str:
@@ -76,7 +90,7 @@ def recipe_id(row: dict[str, Any]) -> str:
             node = node.get(key) if isinstance(node, dict) else None
         if isinstance(node, dict):
             node.pop(last, None)
-    return fingerprint.setting_id(config)
+    return _with_data(fingerprint.setting_id(config), row)
 
 
 def setting_label(setting: dict | pd.Series) -> str:
@@ -85,7 +99,7 @@ def setting_label(setting: dict | pd.Series) -> str:
 
 
 def _seed_key(row: dict[str, Any]) -> tuple:
-    return (row["ablation"], *(row.get(k) for k in SETTING), setting_id(row), row["seed"])
+    return (row["ablation"], *setting_fields(row).values(), setting_id(row), row["seed"])
 
 
 def one_per_seed(rows: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[tuple[dict, dict]]]:
@@ -108,7 +122,7 @@ def describe(rows: list[dict[str, Any]]) -> pd.DataFrame:
     ``ablation_label`` a table shows (the ablation, with its setting id where an ablation holds several
     settings in one section: ``model.pos.kernel=5`` on ``ablation=peg`` is not ``peg``)."""
     frame = pd.DataFrame.from_records(
-        [{"run_id": r["run_id"], "ablation": r["ablation"], **{k: r.get(k) for k in SETTING},
+        [{"run_id": r["run_id"], "ablation": r["ablation"], **setting_fields(r),
           "setting_id": setting_id(r), "recipe_id": recipe_id(r), "recipe": recipe(r.get("config") or {})}
          for r in rows], columns=["run_id", "ablation", *SETTING, "setting_id", "recipe_id", "recipe"])
     base = pd.Series([setting_label(s) for s in frame[SETTING].to_dict("records")], index=frame.index, dtype=object)
