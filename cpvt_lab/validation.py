@@ -41,8 +41,8 @@ def validate(cfg: DictConfig, data: bool = True) -> None:
         raise ConfigError(key, "must be set (it has no default)" + (", e.g. data.root=/path/to/imagenet"
                                                                       if key == "data.root" else ""))
     _check_logger(cfg)
-    for key in ("compile", "finetune.enabled", "ema.enabled"):
-        value = OmegaConf.select(cfg, key)
+    for key in ("compile", "finetune.enabled", "ema.enabled", "rerun"):
+        value = OmegaConf.select(cfg, key, default=False)
         _check(isinstance(value, bool), key, f"must be true or false, got {value!r}")
     _check(_is_int(cfg.seed) and cfg.seed >= 0, "seed", f"must be a non-negative integer, got {cfg.seed!r}")
     _check(cfg.model.size in SIZES, "model.size", f"unknown size {cfg.model.size!r}; valid: {', '.join(SIZES)}")

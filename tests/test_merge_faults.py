@@ -326,3 +326,29 @@ def test_tables_with_a_bad_grid_file_is_one_line(tmp_path, monkeypatch, capsys):
     assert tables_main([f"results_dir={tmp_path / 'rows'}", f"tables_dir={tmp_path / 't'}"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: grid 'table1'") and err.count("\n") == 1
+
+
+# --- rows from before data identities were recorded ----------------------------------------------------------
+
+
+@pytest.mark.slow  # trains one smoke run on the project's archive (about a minute on 2 CPU cores)
+def test_a_committed_smoke_row_reproduces_on_the_project_archive(tmp_path):
+    """The evidence that rows without data_identity were made on the project's archive: the current code, on that
+    archive, gives the first committed smoke row's run_id and top-1 exactly."""
+    from cpvt_lab import compose
+    from cpvt_lab.data.archive import sha256_of
+    from cpvt_lab.fingerprint import run_id
+    from cpvt_lab.train import run_experiment
+
+    archive = Path(os.environ.get("CPVT_CIFAR10_JPEG", Path(__file__).parents[2] / "shared/data/cifar10-jpeg.tar.gz"))
+    if not archive.is_file():
+        pytest.skip(f"the project's archive is not at {archive}")
+    assert sha256_of(archive) == PROJECT_ARCHIVE_SHA256
+    committed = Rows(Path(__file__).parents[1] / "results/smoke").all[0]
+    assert "data_identity" not in committed and committed["dataset"] == "CIFAR-10, JPEG copy"
+    cfg = compose(committed["ablation"], ["scale=smoke", f"seed={committed['seed']}", "data.train_size=24",
+                                          "data.eval_sizes=[24,32,40,48]", f"data.archive={archive}",
+                                          f"results_dir={tmp_path / 'results'}", f"output_dir={tmp_path / 'out'}"])
+    assert run_id(cfg) == committed["run_id"]
+    row = run_experiment(cfg)
+    assert row["top1"] == committed["top1"] and row["data_identity"]["sha256"] == PROJECT_ARCHIVE_SHA256
