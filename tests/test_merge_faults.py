@@ -3,12 +3,10 @@ is tried as a careless or unlucky user would, and each gets one line, exit statu
 byte for byte as it was (or merged whole). Rows are made from planned configs, not trained: seconds in all."""
 from __future__ import annotations
 
-import copy
 import functools
 import gzip
 import io
 import json
-import os
 import tarfile
 from pathlib import Path
 
@@ -336,13 +334,15 @@ def test_a_committed_smoke_row_reproduces_on_the_project_archive(tmp_path):
     """The evidence that rows without data_identity were made on the project's archive: the current code, on that
     archive, gives the first committed smoke row's run_id and top-1 exactly."""
     from cpvt_lab import compose
-    from cpvt_lab.data.archive import sha256_of
+    from cpvt_lab.data import DataError
+    from cpvt_lab.data.archive import locate_jpeg_archive, sha256_of
     from cpvt_lab.fingerprint import run_id
     from cpvt_lab.train import run_experiment
 
-    archive = Path(os.environ.get("CPVT_CIFAR10_JPEG", Path(__file__).parents[2] / "shared/data/cifar10-jpeg.tar.gz"))
-    if not archive.is_file():
-        pytest.skip(f"the project's archive is not at {archive}")
+    try:
+        archive = locate_jpeg_archive(None)  # $CPVT_CIFAR10_JPEG, else ../shared/data beside the checkout
+    except DataError as err:
+        pytest.skip(str(err))
     assert sha256_of(archive) == PROJECT_ARCHIVE_SHA256
     committed = Rows(Path(__file__).parents[1] / "results/smoke").all[0]
     assert "data_identity" not in committed and committed["dataset"] == "CIFAR-10, JPEG copy"

@@ -23,7 +23,7 @@ from filelock import FileLock
 from ..atomic import replacing
 from ..cli import UsageError
 from ..results import RESULTS_FILE, Rows, is_result, results_path, top1_line
-from ..row_check import BadLine, read_numbered
+from ..row_check import read_numbered
 
 # besides the rows: the measurements made while the weights existed (attention maps included), and every test
 # image's predicted class (predictions.py)
