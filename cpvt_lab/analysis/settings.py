@@ -6,8 +6,7 @@ sweep in one folder is three settings, never three seeds. Cells of different abl
 by side (a table section, a claim) where everything but the seed and the ablation is equal: their
 ``recipe_id``, the same fingerprint less what an ablation file sets (``ABLATION_KEYS``). A seed
 recorded twice in one setting (two run_ids, as when the fingerprint's rules changed) counts once:
-the later row. Rows recorded without a config fall back to the old key, the readable ``SETTING``
-columns (with the ablation).
+the later row. Every row holds its config: ``row_check`` refuses one without it when a folder is read.
 
 Runs on different data never pool, nor share a section: the data (``row_data.data_key``: content hash and
 split) enters both ids, and the ``dataset`` a table shows names it (``setting_fields``). Every section is
@@ -27,7 +26,6 @@ from ..row_data import data_key, dataset_label
 SETTING = ["scale", "dataset", "epochs", "train_size", "model_size"]  # the readable part of a setting
 SECTION = [*SETTING, "recipe_id"]  # the cells of one table section: never compared across
 ABLATION_KEYS = ("ablation_name", "model.pos", "model.head", "finetune")  # what an ablations/*.yaml sets
-UNRECORDED = "unrecorded"  # the id of a row recorded without a config
 # (config key, label, value when the row predates the key): what a training recipe is made of
 RECIPE = (("data.augment", "augment", None), ("data.random_erasing", "random erasing", 0),
           ("optim.mixup", "mixup", 0), ("optim.cutmix", "cutmix", 0),
@@ -74,14 +72,12 @@ def _with_data(fingerprint_id: str, row: dict[str, Any]) -> str:
 
 
 def setting_id(row: dict[str, Any]) -> str:
-    """The row's setting fingerprint: its runs pool as seeds of one cell (``UNRECORDED`` without a config)."""
-    return _with_data(fingerprint.setting_id(row["config"]), row) if row.get("config") else UNRECORDED
+    """The row's setting fingerprint: its runs pool as seeds of one cell."""
+    return _with_data(fingerprint.setting_id(row["config"]), row)
 
 
 def recipe_id(row: dict[str, Any]) -> str:
     """The row's setting fingerprint less its ablation: the cells a table section compares."""
-    if not row.get("config"):
-        return UNRECORDED
     config = copy.deepcopy(row["config"])
     for dotted in ABLATION_KEYS:
         *parents, last = dotted.split(".")
@@ -133,8 +129,8 @@ def describe(rows: list[dict[str, Any]]) -> pd.DataFrame:
             common = set.intersection(*(set(r.split(", ")) for r in recipes.values()))
             for rid, words in recipes.items():
                 differ = [w for w in words.split(", ") if w not in common]
-                tag = "no config recorded" if rid == UNRECORDED else f"recipe {rid[:6]}"
-                frame.loc[group.index[group.recipe_id == rid], "setting"] += " · " + ", ".join([*differ, tag])
+                frame.loc[group.index[group.recipe_id == rid], "setting"] += " · " + ", ".join(
+                    [*differ, f"recipe {rid[:6]}"])
     settings = frame.groupby(["recipe_id", *SETTING, "ablation"], dropna=False).setting_id.transform("nunique")
     frame["ablation_label"] = [a if k < 2 else f"{a} · setting {s[:6]}"
                                for a, k, s in zip(frame.ablation, settings, frame.setting_id)]
