@@ -352,3 +352,25 @@ def test_a_committed_smoke_row_reproduces_on_the_project_archive(tmp_path):
     assert run_id(cfg) == committed["run_id"]
     row = run_experiment(cfg)
     assert row["top1"] == committed["top1"] and row["data_identity"]["sha256"] == PROJECT_ARCHIVE_SHA256
+
+
+def test_status_and_tables_read_a_rows_file_that_is_not_text_and_name_its_lines(planned, tmp_path, capsys):
+    path, _ = planned
+    home = tmp_path / "home"
+    archive = archive_of(tmp_path, [make_row(planned, "none", 0)])
+    home.mkdir()
+    (home / "runs.jsonl").write_bytes(archive.read_bytes())  # what pack= once left where the rows were
+    assert study_main(["status", f"study={path}", f"results_dir={home}"]) == 0
+    captured = capsys.readouterr()
+    assert "0 of 9 runs in" in captured.out and "not UTF-8 text" in captured.err
+    assert tables_main([f"results_dir={home}", f"tables_dir={tmp_path / 't'}"]) == 0
+
+
+def test_merge_on_the_command_line_reports_a_refused_row_and_merges_the_rest(planned, tmp_path, home, capsys):
+    path, _ = planned
+    source = archive_of(tmp_path, [make_row(planned, "learned", 0, top1=55.0), make_row(planned, "none", 0)])
+    assert study_main(["merge", f"study={path}", f"results_dir={home}", f"tables_dir={tmp_path / 't'}",
+                       f"from={source}"]) == 0
+    out = capsys.readouterr().out
+    assert "1 rows added, 0 already there, 1 refused" in out and "refused: line 1: learned seed 0" in out
+    assert "2 of 9 runs in" in out
