@@ -114,5 +114,6 @@ def run_command(main: Callable[[list[str]], Optional[int]], doc: str, argv: Opti
     try:
         return main(argv) or 0
     except (UsageError, *errors) as err:
-        print(f"error: {err}", file=sys.stderr)
+        said = " ".join(line.strip() for line in str(err).splitlines() if line.strip())  # one line, always
+        print(f"error: {said}", file=sys.stderr)
         return 2

@@ -91,3 +91,11 @@ def setting_id(config: DictConfig | Mapping[str, Any]) -> str:
     ident = identity(cfg, recorded_precision=True)
     del ident["seed"]
     return _digest(ident)
+
+
+def recorded_run_ids(config: Mapping[str, Any]) -> set[str]:
+    """The run_ids a row's recorded ``config`` can carry, on any machine: precision enters a run_id only where it
+    differs from the training device's own choice (``identity``), which a row does not record, so both are its."""
+    ident = identity(OmegaConf.create(dict(config)), recorded_precision=True)
+    without = {k: v for k, v in ident.items() if k != "precision"}
+    return {_digest(ident), _digest(without)}

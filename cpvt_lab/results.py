@@ -1,8 +1,9 @@
 """Result rows: one JSON line per finished (or failed) run in ``<results_dir>/runs.jsonl``.
 
 Appends happen under a file lock with a single write, so concurrent runners
-never interleave or tear lines; readers skip a torn last line should the
-machine die mid-write.
+never interleave or tear lines; a folder's rows are read through
+``row_check.read_checked``, which names every line that is no row (a line torn by a crash, a row whose
+run_id is not its config's) and leaves it out, so a folder that reads badly is reported, never fatal.
 """
 from __future__ import annotations
 
@@ -13,6 +14,8 @@ from pathlib import Path
 from typing import Any, Iterator, Optional
 
 from filelock import FileLock, Timeout
+
+from .row_check import BadLine, read_checked
 
 RESULTS_FILE = "runs.jsonl"
 # A user's rows and the tables made from them go under outputs/, which git ignores, so that running
@@ -54,6 +57,7 @@ def _ends_with_newline(path: Path) -> bool:
 
 
 def iter_rows(results_dir: str | Path, name: str = RESULTS_FILE) -> Iterator[dict[str, Any]]:
+    """The JSON objects of a records file, unchecked (another command's records; run rows: ``Rows``)."""
     path = results_path(results_dir, name)
     if not path.exists():
         return
@@ -68,7 +72,13 @@ def iter_rows(results_dir: str | Path, name: str = RESULTS_FILE) -> Iterator[dic
 
 
 def read_rows(results_dir: str | Path, status: Optional[str] = "ok") -> list[dict[str, Any]]:
-    return [r for r in iter_rows(results_dir) if status is None or r.get("status") == status]
+    """The checked rows of a results folder (``Rows``), of one status or (None) all."""
+    return [r for r in Rows(results_dir).all if status is None or r.get("status") == status]
+
+
+def is_result(row: dict[str, Any]) -> bool:
+    """A row that can finish its run: ``ok`` and not set aside (``compiled_unchecked``)."""
+    return row.get("status") == "ok" and not compiled_unchecked(row)
 
 
 def compiled_unchecked(row: dict[str, Any]) -> bool:
@@ -84,21 +94,33 @@ class Rows:
 
     def __init__(self, results_dir: str | Path, rows: Optional[list[dict[str, Any]]] = None):
         self.results_dir = Path(results_dir)
-        self.all = list(iter_rows(results_dir)) if rows is None else list(rows)  # every row, failed ones too
+        self.bad: list[BadLine] = []  # the lines of the file that are no row, left out and named
+        if rows is None:
+            rows, self.bad = read_checked(results_path(results_dir))
+        self.all = list(rows)  # every row, failed ones too
+
+    def bad_lines_note(self) -> str:
+        """One line per line left out of the folder's rows, for a command to print ("" when there are none)."""
+        where = results_path(self.results_dir)
+        return "\n".join(f"note: {where} {bad}; left out" for bad in self.bad)
 
     def add(self, row: dict[str, Any]) -> None:
         """A row written to the folder since it was read (by this command's runs)."""
         self.all.append(row)
 
     def finished(self) -> list[dict[str, Any]]:
-        """The results: ``ok`` rows less those set aside (``compiled_unchecked``), one per run_id (the latest), in
-        the order their latest rows were written."""
+        """The results, the one meaning of "finished" (merge, status, planning and the tables use it): the rows
+        that ``is_result``, one per run_id, the latest (an older one is superseded, kept in the file), in the
+        order their latest rows were written."""
         latest: dict[str, dict[str, Any]] = {}
         for row in self.all:
-            if row.get("status") == "ok" and not compiled_unchecked(row):
+            if is_result(row):
                 latest.pop(row["run_id"], None)  # re-inserted: the order is that of the latest rows
                 latest[row["run_id"]] = row
         return list(latest.values())
+
+    def finished_ids(self) -> set[str]:
+        return {r["run_id"] for r in self.finished()}
 
     def set_aside(self) -> list[dict[str, Any]]:
         """``ok`` rows that are not results: trained compiled with no compile check (``compiled_unchecked``)."""

@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 from typing import Optional, Sequence
 
-from .analysis.report import write_all
+from .ablations import SpecError, load_grid, names
 from .cli import UsageError, parse_words, run_command
 from .results import DEFAULT_RESULTS_DIR, DEFAULT_TABLES_DIR, Rows, results_path
 
@@ -25,7 +25,15 @@ OPTIONS = {"results_dir": DEFAULT_RESULTS_DIR, "tables_dir": DEFAULT_TABLES_DIR}
 
 def write_tables(results_dir: str | Path, tables_dir: str | Path) -> list[Path]:
     """Every table (Markdown, CSV, figures) of ``results_dir`` into ``tables_dir``; return the files written."""
+    from .analysis.report import write_all  # reads the grid files as it loads: after check_grids
+
     return write_all(results_dir, tables_dir)
+
+
+def check_grids() -> None:
+    """Every grid file read once, so that a broken one is one line (``SpecError``), not a traceback."""
+    for name in names("grid"):
+        load_grid(name)
 
 
 def _main(argv: list[str]) -> int:
@@ -34,7 +42,10 @@ def _main(argv: list[str]) -> int:
         raise UsageError(extra[0].partition("=")[0], f"unknown key; valid: {', '.join(OPTIONS)} (see --help)")
     if not Path(args["results_dir"]).is_dir():
         raise UsageError("results_dir", f"{args['results_dir']!r} is not a folder (it should hold runs.jsonl)")
+    check_grids()
     rows = Rows(args["results_dir"])
+    if rows.bad:  # named, left out; the tables are made from the rest
+        print(rows.bad_lines_note(), file=sys.stderr, flush=True)
     written = write_tables(rows, args["tables_dir"])
     print(f"{len(written)} files written to {args['tables_dir']}/ from {results_path(args['results_dir'])} "
           f"({len(rows.finished())} finished runs)")
@@ -42,7 +53,7 @@ def _main(argv: list[str]) -> int:
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    return run_command(_main, __doc__, argv)
+    return run_command(_main, __doc__, argv, errors=(SpecError,))
 
 
 if __name__ == "__main__":

@@ -158,10 +158,11 @@ def run_experiment(cfg: DictConfig, callbacks: Sequence[pl.Callback] = ()) -> di
     """Train and evaluate one config; append its row to ``results_dir``; return the row.
 
     A run whose run_id already has a success row is not trained again (its row is
-    returned with ``skipped: True``); one that another process is training now is
-    not started (``skipped`` and ``in_progress``, no row). A failure appends a
-    ``failed`` row with the reason and re-raises. Under DDP every rank calls this,
-    and only rank 0 claims the run and writes files: the other ranks are started
+    returned with ``skipped: True``) unless ``rerun=true``: then it is, from the start, and its
+    new row, which names the one it ``supersedes``, finishes the run (``Rows.finished``: the
+    latest); the old row stays. One that another process is training now is not started
+    (``skipped`` and ``in_progress``, no row). A failure appends a ``failed`` row with the
+    reason and re-raises. Under DDP every rank calls this, and only rank 0 claims the run and writes files: the other ranks are started
     by rank 0 while it holds the claim, so they see the same results file it saw.
     ``callbacks`` join the training Trainer's (a progress bar, a probe).
     """
@@ -170,11 +171,14 @@ def run_experiment(cfg: DictConfig, callbacks: Sequence[pl.Callback] = ()) -> di
     lead = is_global_zero()
     with results.claim(cfg.results_dir, rid) if lead else contextlib.nullcontext(True) as claimed:
         done = results.find_success(cfg.results_dir, rid)
-        if done is not None:
+        if done is not None and not cfg.get("rerun", False):
             return {**done, "skipped": True}
         if not claimed:
             return {"run_id": rid, "ablation": cfg.ablation_name, "skipped": True, "in_progress": True}
         out = run_dir(cfg, rid)
+        if done is not None and lead and out.exists():  # rerun: the old run's folder kept aside, never resumed
+            stamp = "".join(c if c.isalnum() else "-" for c in str(done.get("finished_at", "earlier")))
+            out.rename(out.with_name(f"{out.name}.superseded-{stamp}"))
         if lead:
             out.mkdir(parents=True, exist_ok=True)
             OmegaConf.save(cfg, out / "config.yaml")
@@ -189,6 +193,8 @@ def run_experiment(cfg: DictConfig, callbacks: Sequence[pl.Callback] = ()) -> di
                     "wall_seconds": round(time.time() - started, 2)})
             raise
         row["wall_seconds"] = round(time.time() - started, 2)
+        if done is not None:  # the finished row this one supersedes (the latest finishes a run)
+            row["supersedes"] = done.get("finished_at")
         if lead:
             results.append_row(cfg.results_dir, row)
         return row

@@ -41,8 +41,8 @@ def validate(cfg: DictConfig, data: bool = True) -> None:
         raise ConfigError(key, "must be set (it has no default)" + (", e.g. data.root=/path/to/imagenet"
                                                                       if key == "data.root" else ""))
     _check_logger(cfg)
-    for key in ("compile", "finetune.enabled", "ema.enabled"):
-        value = OmegaConf.select(cfg, key)
+    for key in ("compile", "finetune.enabled", "ema.enabled", "rerun"):
+        value = OmegaConf.select(cfg, key, default=False)
         _check(isinstance(value, bool), key, f"must be true or false, got {value!r}")
     _check(_is_int(cfg.seed) and cfg.seed >= 0, "seed", f"must be a non-negative integer, got {cfg.seed!r}")
     _check(cfg.model.size in SIZES, "model.size", f"unknown size {cfg.model.size!r}; valid: {', '.join(SIZES)}")
@@ -62,9 +62,19 @@ def validate(cfg: DictConfig, data: bool = True) -> None:
                f"image size must be a positive multiple of the patch size {patch} ({cfg.model.size}), got {size!r}")
     _check(len(set(cfg.data.eval_sizes)) == len(cfg.data.eval_sizes), "data.eval_sizes",
            f"sizes repeat: {list(cfg.data.eval_sizes)}")
-    for key in ("data.batch_size", "trainer.max_epochs", "data.num_classes", "checkpoint_every"):
+    for key in ("data.batch_size", "trainer.max_epochs", "data.num_classes", "checkpoint_every", "optim.lr_batch",
+                "finetune.epochs"):
         value = OmegaConf.select(cfg, key)
         _check(_is_int(value) and value >= 1, key, f"must be an integer >= 1, got {value!r}")
+    eval_batch = OmegaConf.select(cfg, "data.eval_batch_size", default=None)
+    _check(eval_batch is None or (_is_int(eval_batch) and eval_batch >= 1), "data.eval_batch_size",
+           f"must be null (the training batch) or an integer >= 1, got {eval_batch!r}")
+    for key in ("data.seed", "data.subset_seed", "data.val_seed", "data.crop_padding"):  # where the data set has them
+        value = OmegaConf.select(cfg, key, default=0)
+        _check(_is_int(value) and value >= 0, key, f"must be an integer >= 0, got {value!r}")
+    for key in ("data.flip", "data.on_device", "model.pos.frozen"):  # where the data set or encoding has them
+        value = OmegaConf.select(cfg, key, default=False)
+        _check(isinstance(value, bool), key, f"must be true or false, got {value!r}")
     augment = OmegaConf.select(cfg, "data.augment")
     _check(augment is None or augment in POLICIES, "data.augment",
            f"unknown policy {augment!r}; valid: null, {', '.join(POLICIES)}")

@@ -95,6 +95,17 @@ def test_the_module_runs_as_a_command(tmp_path):
     assert done.returncode == 2 and "run_id=000000000000 has no finished run" in done.stderr
 
 
+def peg_row() -> dict:
+    """A finished row as a run writes it, made without training: its config, and the run_id that config gives."""
+    from omegaconf import OmegaConf
+
+    from cpvt_lab.fingerprint import run_id
+
+    cfg = compose("peg", ["scale=smoke", "data.train_size=24"])
+    return {"run_id": run_id(cfg), "ablation": "peg", "seed": 0, "scale": "smoke", "dataset": "d", "epochs": 1,
+            "train_size": 24, "model_size": "smoke", "config": OmegaConf.to_container(cfg, resolve=True)}
+
+
 def test_a_measured_analysis_is_known_by_its_declaration_alone(monkeypatch, tmp_path):
     """A new measured analysis is its module's ANALYSIS and a line in kinds.py: the tables then write its page."""
     from cpvt_lab.analysis import report
@@ -104,8 +115,7 @@ def test_a_measured_analysis_is_known_by_its_declaration_alone(monkeypatch, tmp_
     fake = MeasuredAnalysis("fake", "a made-up measure", {}, lambda model, images, labels, seed=0: None,
                             "A made-up measure", "Made up.", ("size",), lambda group: ["rows: " + str(len(group)), ""])
     monkeypatch.setitem(MEASURED, "fake", fake)
-    row = {"run_id": "r1", "ablation": "peg", "seed": 0, "scale": "smoke", "dataset": "d", "epochs": 1,
-           "train_size": 24, "model_size": "smoke"}
+    row = peg_row()
     append_row(tmp_path, {**row, "status": "ok", "top1": {"24": 50.0}})  # measurements are of finished runs
     store.save(tmp_path, "fake", store.annotate(row, pd.DataFrame({"value": [1.0, 2.0]}), size=24))
     [page, _] = report.write_measured("fake", tmp_path, tmp_path / "out")
@@ -127,8 +137,7 @@ def test_a_computed_analysis_is_known_by_its_declaration_alone(monkeypatch, tmp_
 
     monkeypatch.setitem(COMPUTED, "count", ComputedAnalysis("count", "runs counted", {"word": "hello"}, write))
     monkeypatch.setitem(analyze.ANALYSES, "count", {**analyze.FOLDERS, "word": "hello"})
-    append_row(tmp_path, {"run_id": "r1", "ablation": "peg", "seed": 0, "scale": "smoke", "dataset": "d", "epochs": 1,
-                          "train_size": 24, "model_size": "smoke", "status": "ok", "top1": {"24": 50.0}})
+    append_row(tmp_path, {**peg_row(), "status": "ok", "top1": {"24": 50.0}})
     assert analyze.main(["count", f"results_dir={tmp_path}", "tables_dir=a", "word=runs"]) == 0
     assert (tmp_path / "a" / "count.txt").read_text() == "runs 1"
     assert tables.main([f"results_dir={tmp_path}", f"tables_dir={tmp_path / 'b'}"]) == 0

@@ -11,6 +11,7 @@ import functools
 
 import pytest
 import torch
+from omegaconf import OmegaConf
 
 from torch._dynamo.backends.debugging import aot_eager
 
@@ -152,15 +153,17 @@ def test_rows_compiled_without_a_check_are_no_result_and_are_trained_again(fast_
     cfg = compose("peg", fast_overrides)
     good = run_experiment(cfg)
     results_dir = cfg.results_dir
-    old = {**good, "run_id": "0ldc0mpiled0", "config": {**good["config"], "compile": True}}
+    compiled = [compose("peg", [*fast_overrides, f"seed={seed}", "compile=true"]) for seed in (1, 2)]
+    old, null = ({**good, "seed": c.seed, "run_id": run_id(c), "config": OmegaConf.to_container(c, resolve=True)}
+                 for c in compiled)
     del old["compile_check"]  # a row from before the guard
     append_row(results_dir, old)
-    append_row(results_dir, {**old, "run_id": "nu11c0mpiled", "compile_check": None})  # null is no check either
+    append_row(results_dir, {**null, "compile_check": None})  # null is no check either
     assert [r["run_id"] for r in finished_rows(results_dir)] == [good["run_id"]]
-    assert all(find_success(results_dir, rid) is None for rid in ("0ldc0mpiled0", "nu11c0mpiled"))  # so trained again
+    assert all(find_success(results_dir, r["run_id"]) is None for r in (old, null))  # so trained again
     write_tables(results_dir, tmp_path / "tables")
     index = (tmp_path / "tables" / "README.md").read_text()
-    assert "2 rows set aside" in index and "0ldc0mpiled0" in index and "nu11c0mpiled" in index
+    assert "2 rows set aside" in index and old["run_id"] in index and null["run_id"] in index
     assert "0 finished" not in index and good["run_id"] not in index
 
 

@@ -6,6 +6,7 @@ import math
 
 import pytest
 import pytorch_lightning as pl
+from omegaconf import OmegaConf
 
 from cpvt_lab import compose
 from cpvt_lab.curves import LOSS_RISE, LOSS_RISE_FRACTION, TOP1_DROP, instability, is_unstable
@@ -104,13 +105,16 @@ def test_the_tables_show_the_unstable_flag_and_draw_each_studys_curves(fast_over
     cfg = compose("peg", fast_overrides)
     row = run_experiment(cfg)
     # the stored flag says stable; the curve in the row decides, at table time
-    append_row(cfg.results_dir, {**row, "run_id": "unstable0001", "ablation": "none", "unstable": False,
+    none = compose("none", fast_overrides)  # a none row with peg's numbers: its config and run_id are none's
+    unstable_id = run_id(none)
+    append_row(cfg.results_dir, {**row, "run_id": unstable_id, "ablation": "none", "unstable": False,
+                                 "config": OmegaConf.to_container(none, resolve=True),
                                  "curve": COLLAPSE, "curve_split": "validation"})
     written = write_tables(cfg.results_dir, tmp_path / "tables")
     table1 = (tmp_path / "tables" / "table1_pe_strategies.md").read_text()
     none_line = next(line for line in table1.splitlines() if line.startswith("| none "))
     assert "— ⚠ 1 unstable run left out" in none_line and "|   0 |" in none_line  # no stable seed left
-    assert ("Left out of every cell as unstable: 1 run (none seed 0, unstable0001: training loss ends at 2.1, above "
+    assert (f"Left out of every cell as unstable: 1 run (none seed 0, {unstable_id}: training loss ends at 2.1, above "
             "its minimum 1.82; top-1 ends at 28.0%, 7.2 points below its peak)") in table1
     peg_line = next(line for line in table1.splitlines() if line.startswith("| peg "))
     assert "⚠" not in peg_line

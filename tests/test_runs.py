@@ -79,6 +79,20 @@ def test_a_finished_run_is_not_trained_or_recorded_twice(fast_overrides):
     assert len(read_rows(cfg.results_dir)) == 1
 
 
+def test_rerun_trains_a_finished_run_again_and_keeps_the_old_row_as_superseded(fast_overrides):
+    from cpvt_lab.results import Rows
+
+    first = run_experiment(compose("none", fast_overrides))
+    cfg = compose("none", [*fast_overrides, "rerun=true"])
+    second = run_experiment(cfg)
+    assert not second.get("skipped") and second["run_id"] == first["run_id"] == run_id(cfg)  # rerun: same run
+    rows = Rows(cfg.results_dir)
+    assert [r["finished_at"] for r in rows.all] == [first["finished_at"], second["finished_at"]]  # nothing deleted
+    assert rows.finished() == [second] and second["supersedes"] == first["finished_at"]
+    kept = [p.name for p in run_dir(cfg, first["run_id"]).parent.iterdir() if ".superseded-" in p.name]
+    assert len(kept) == 1  # the old run's folder (its checkpoint) set aside, not resumed from
+
+
 def test_a_failing_run_writes_a_failed_row_and_no_success_row(fast_overrides):
     # an absurd lr: the second step's loss is NaN (a missing archive is now caught by validation)
     cfg = compose("peg", fast_overrides + ["optim.lr=1e30", "trainer.limit_train_batches=2"])

@@ -119,8 +119,8 @@ def test_one_call_trains_whole_runs_in_order_and_the_next_goes_on(fast_overrides
     assert f"{len(figures)} of {len(figures)} runs in" in out and "every planned run is in" in out
 
     import cpvt_lab.results as results
-    reads, iter_rows = [], results.iter_rows
-    monkeypatch.setattr(results, "iter_rows", lambda *a, **k: (reads.append(a), iter_rows(*a, **k))[1])
+    reads, read_checked = [], results.read_checked
+    monkeypatch.setattr(results, "read_checked", lambda *a, **k: (reads.append(a), read_checked(*a, **k))[1])
     assert main(["continue", f"study={study}"]) == 0
     assert f"trained 0, already done {len(figures)}" in capsys.readouterr().out
     assert len(reads) == 1  # the rows read once by the command and passed down: plan, measure, tables, status
@@ -162,17 +162,25 @@ def test_a_call_killed_while_measuring_has_packed_the_run(fast_overrides, tmp_pa
     assert merge(packed, tmp_path / "home").rows == 1
 
 
-def _row(run_id, status="ok", finished_at="2026-01-01T00:00:00+00:00"):
-    return {"run_id": run_id, "status": status, "finished_at": finished_at, "ablation": "peg", "seed": 0}
-
-
 def test_merge_adds_rows_and_files_and_replaces_nothing(tmp_path):
+    """Rows made as runs make them (planned configs, so their run_ids check); test_merge_faults tries the faults."""
+    from omegaconf import OmegaConf
+
+    from cpvt_lab.study.plan import plan_grid
+
+    runs = {r.ablation: r for r in plan_grid("attention", ["scale=smoke"], seeds=[0], check=False)}
+
+    def row(ablation, status="ok", finished_at="2026-01-01T00:00:00+00:00", top1=20.0):
+        run = runs[ablation]
+        return {"run_id": run.run_id, "status": status, "finished_at": finished_at, "ablation": ablation, "seed": 0,
+                "train_size": 24, "top1": {"24": top1}, "config": OmegaConf.to_container(run.cfg, resolve=True)}
+
     home, slot = tmp_path / "home", tmp_path / "slot"
-    append_row(home, _row("a"))
+    append_row(home, row("learned"))
     (home / "analysis/probe").mkdir(parents=True)
     (home / "analysis/probe/a.csv").write_text("home")
-    for row in (_row("a", finished_at="2026-02-02T00:00:00+00:00"), _row("b"), _row("c", status="failed")):
-        append_row(slot, row)
+    for each in (row("learned"), row("none"), row("peg", status="failed")):
+        append_row(slot, each)
     (slot / "analysis/probe").mkdir(parents=True)
     (slot / "analysis/probe/a.csv").write_text("slot")
     (slot / "analysis/probe/b.csv").write_text("slot")
@@ -180,8 +188,8 @@ def test_merge_adds_rows_and_files_and_replaces_nothing(tmp_path):
 
     merged = merge(packed, home)
     assert (merged.rows, merged.already) == (2, 1)
-    assert [(r["run_id"], r["finished_at"][:7]) for r in read_rows(home, status=None)] == [
-        ("a", "2026-01"), ("b", "2026-01"), ("c", "2026-01")]
+    assert [(r["ablation"], r["status"]) for r in read_rows(home, status=None)] == [
+        ("learned", "ok"), ("none", "ok"), ("peg", "failed")]
     assert (home / "analysis/probe/a.csv").read_text() == "home" and merged.kept == ["analysis/probe/a.csv"]
     assert (home / "analysis/probe/b.csv").is_file()
     again = merge(packed, home)

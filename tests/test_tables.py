@@ -21,14 +21,33 @@ from cpvt_lab.analysis.frames import load_curves, load_runs, table_cells, count_
 from cpvt_lab.analysis.kinds import MEASURED
 from cpvt_lab.analysis.settings import recipe_id
 from cpvt_lab.config import ablation_names
+from cpvt_lab.fingerprint import recorded_run_ids, run_id
 from cpvt_lab.provenance import REPO_ROOT
 from cpvt_lab.results import append_row
 
 
-def row(ablation, seed, top1, scale="smoke", epochs=2, train_size=24, **extra):
-    return {"run_id": f"{ablation}-{seed}-{scale}-{epochs}", "ablation": ablation, "seed": seed, "scale": scale,
+@functools.lru_cache(maxsize=None)
+def _composed(ablation, *overrides):
+    cfg = compose(ablation, list(overrides))
+    return json.dumps(OmegaConf.to_container(cfg, resolve=True)), run_id(cfg)
+
+
+def row(ablation, seed, top1, scale="smoke", epochs=2, train_size=24, older_id=False, **extra):
+    """A row as a run records it: its config, and the run_id that config gives (``older_id``: the other id the
+    same config may carry, as a row made where the device's own precision differs does)."""
+    config = extra.pop("config", None)
+    if config is None:
+        config = json.loads(_composed(ablation, f"scale={scale}", f"seed={seed}", f"trainer.max_epochs={epochs}",
+                                      f"data.train_size={train_size}")[0])
+        # a data module whose test set size nothing knows: the intervals are the seeds' alone, as worked by hand
+        config["data"] = {**config["data"], "_target_": "tests.UnknownDataModule", "test_subset": None}
+    rid = run_id(OmegaConf.create(config))
+    if older_id:
+        rid = next(i for i in recorded_run_ids(config) if i != rid)
+    return {"run_id": rid, "ablation": ablation, "seed": seed, "scale": scale,
             "dataset": "CIFAR-10, JPEG copy", "epochs": epochs, "train_size": train_size, "model_size": "smoke",
-            "status": "ok", "top1": {str(k): v for k, v in top1.items()}, "finetuned_sizes": [], **extra}
+            "status": "ok", "top1": {str(k): v for k, v in top1.items()}, "finetuned_sizes": [], "config": config,
+            **extra}
 
 
 @pytest.fixture()
@@ -71,7 +90,7 @@ def test_claims_are_checked_per_setting_and_say_when_runs_are_missing(results):
     assert claims.loc[("t1_learned_beats_none", "smoke")].reason == "no runs"
     text = markdown.table_markdown("table1_pe_strategies", runs, judge_claims(runs), load_curves(results))
     assert "no runs" in text and markdown.SCALE_NOTES["smoke"] in text and markdown.SCALE_NOTES["cifar"] in text
-    assert "Recipe: lr ? per ? images, augment off" in text  # rows without a config: every recipe key off
+    assert "Recipe: lr 0.001 per 100 images, augment off" in text and "lr ?" not in text  # from recorded configs
 
 
 def cells(lines, first):
@@ -143,7 +162,7 @@ def recorded_config(ablation, *overrides):
 def configured(ablation, seed, top1, *overrides, **extra):
     """A row with its recorded config (so its setting is known), run_id unique to its ablation, seed, overrides."""
     config = json.loads(recorded_config(ablation, f"seed={seed}", *overrides))
-    return row(ablation, seed, top1, config=config, **{"run_id": f"{ablation}-{seed}-{'-'.join(overrides)}", **extra})
+    return row(ablation, seed, top1, config=config, **extra)
 
 
 LR_SWEEP = ("optim.lr=5e-4", "optim.lr=1e-3", "optim.lr=2e-3")
@@ -168,7 +187,8 @@ def test_an_lr_sweep_in_one_folder_is_three_settings_never_three_seeds(tmp_path)
 
 
 def test_a_seed_recorded_twice_in_one_setting_counts_once_the_later_row(tmp_path):
-    append_row(tmp_path, configured("learned", 0, {24: 10.0}, run_id="learned-old"))  # e.g. an older fingerprint
+    older = configured("learned", 0, {24: 10.0}, older_id=True)  # the same run under its other run_id
+    append_row(tmp_path, older)
     for seed in range(3):
         append_row(tmp_path, configured("learned", seed, {24: 50.0 + seed}))
         append_row(tmp_path, configured("none", seed, {24: 40.0 + seed}))
@@ -178,7 +198,8 @@ def test_a_seed_recorded_twice_in_one_setting_counts_once_the_later_row(tmp_path
     assert judge_claims(runs).set_index("claim").loc["t1_learned_beats_none", "a_n"] == 3
     tables.write_tables(tmp_path, tmp_path / "out")
     assert ("1 row left out, a seed recorded twice in one setting:** one seed is one sample, so the later row counts "
-            "(run_id learned-old (learned seed 0), counted as learned-0-)") in (tmp_path / "out" / "README.md").read_text()
+            f"(run_id {older['run_id']} (learned seed 0), counted as "
+            f"{configured('learned', 0, {})['run_id']})") in (tmp_path / "out" / "README.md").read_text()
 
 
 def test_an_ablation_run_with_its_own_keys_overridden_shows_apart_and_is_not_judged(tmp_path):

@@ -22,7 +22,7 @@ from ..results import Rows, rows_of
 from . import plots, store
 from .measured import ComputedAnalysis
 from .runs import load_run_model, test_images
-from .settings import SETTING, recipe_id, setting_label
+from .settings import SETTING, recipe_id, setting_fields, setting_label
 
 STORED_KIND = "attention_maps"  # the measured analysis that keeps each run's matrix (attention_maps.py)
 
@@ -129,7 +129,7 @@ class RunMaps:
 
 def _setting(row: dict) -> tuple:
     """The row's section: its figures set side by side only runs whose recipe is the same."""
-    return (*(row.get(k) for k in SETTING), recipe_id(row))
+    return (*setting_fields(row).values(), recipe_id(row))
 
 
 def stored_matrix(lines: pd.DataFrame) -> tuple[torch.Tensor, tuple[int, int]]:

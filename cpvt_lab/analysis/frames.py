@@ -20,7 +20,7 @@ from ..data.cifar import CIFAR10_IMAGES
 from ..results import Rows, rows_of
 from ..paper import TABLE_BY_ID, paper_value, reference
 from . import stats
-from .settings import SECTION, SETTING, config_value, describe, one_per_seed
+from .settings import SECTION, SETTING, config_value, describe, one_per_seed, setting_fields
 
 IDS = ["setting_id", "recipe_id", "setting", "ablation_label"]
 RUN_COLUMNS = ["run_id", "ablation", "seed", *SETTING, *IDS, "size_px", "size_rank", "top1", "test_images",
@@ -56,7 +56,7 @@ def repeated_seeds(results: str | Path | Rows) -> list[tuple[dict, dict]]:
 
 def _run_fields(row: dict[str, Any], ids: pd.DataFrame) -> dict[str, Any]:
     return {"run_id": row["run_id"], "ablation": row["ablation"], "seed": row["seed"],
-            **{k: row.get(k) for k in SETTING}, **ids.loc[row["run_id"], IDS].to_dict()}
+            **setting_fields(row), **ids.loc[row["run_id"], IDS].to_dict()}
 
 
 def load_runs(results: str | Path | Rows) -> pd.DataFrame:

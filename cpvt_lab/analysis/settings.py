@@ -6,10 +6,11 @@ sweep in one folder is three settings, never three seeds. Cells of different abl
 by side (a table section, a claim) where everything but the seed and the ablation is equal: their
 ``recipe_id``, the same fingerprint less what an ablation file sets (``ABLATION_KEYS``). A seed
 recorded twice in one setting (two run_ids, as when the fingerprint's rules changed) counts once:
-the later row. Rows recorded without a config fall back to the old key, the readable ``SETTING``
-columns (with the ablation).
+the later row. Every row holds its config: ``row_check`` refuses one without it when a folder is read.
 
-Every section is labelled by its ``SETTING`` (``setting_label``); where one label covers several
+Runs on different data never pool, nor share a section: the data (``row_data.data_key``: content hash and
+split) enters both ids, and the ``dataset`` a table shows names it (``setting_fields``). Every section is
+labelled by its ``SETTING`` (``setting_label``); where one label covers several
 recipes, each label adds the recipe terms that tell them apart and the recipe id.
 """
 from __future__ import annotations
@@ -20,11 +21,11 @@ from typing import Any
 import pandas as pd
 
 from .. import fingerprint
+from ..row_data import data_key, dataset_label
 
 SETTING = ["scale", "dataset", "epochs", "train_size", "model_size"]  # the readable part of a setting
 SECTION = [*SETTING, "recipe_id"]  # the cells of one table section: never compared across
 ABLATION_KEYS = ("ablation_name", "model.pos", "model.head", "finetune")  # what an ablations/*.yaml sets
-UNRECORDED = "unrecorded"  # the id of a row recorded without a config
 # (config key, label, value when the row predates the key): what a training recipe is made of
 RECIPE = (("data.augment", "augment", None), ("data.random_erasing", "random erasing", 0),
           ("optim.mixup", "mixup", 0), ("optim.cutmix", "cutmix", 0),
@@ -59,15 +60,24 @@ def recipe(config: dict[str, Any]) -> str:
                               for key, label, missing in RECIPE])
 
 
+def setting_fields(row: dict[str, Any]) -> dict[str, Any]:
+    """The row's readable ``SETTING``, its data named as the tables show it (``row_data.dataset_label``)."""
+    return {**{k: row.get(k) for k in SETTING}, "dataset": dataset_label(row)}
+
+
+def _with_data(fingerprint_id: str, row: dict[str, Any]) -> str:
+    """The id, with the row's data where it is not the project's archive (whose cells keep their ids)."""
+    key = data_key(row)
+    return fingerprint_id if key is None else fingerprint._digest({"setting": fingerprint_id, "data": key})
+
+
 def setting_id(row: dict[str, Any]) -> str:
-    """The row's setting fingerprint: its runs pool as seeds of one cell (``UNRECORDED`` without a config)."""
-    return fingerprint.setting_id(row["config"]) if row.get("config") else UNRECORDED
+    """The row's setting fingerprint: its runs pool as seeds of one cell."""
+    return _with_data(fingerprint.setting_id(row["config"]), row)
 
 
 def recipe_id(row: dict[str, Any]) -> str:
     """The row's setting fingerprint less its ablation: the cells a table section compares."""
-    if not row.get("config"):
-        return UNRECORDED
     config = copy.deepcopy(row["config"])
     for dotted in ABLATION_KEYS:
         *parents, last = dotted.split(".")
@@ -76,7 +86,7 @@ def recipe_id(row: dict[str, Any]) -> str:
             node = node.get(key) if isinstance(node, dict) else None
         if isinstance(node, dict):
             node.pop(last, None)
-    return fingerprint.setting_id(config)
+    return _with_data(fingerprint.setting_id(config), row)
 
 
 def setting_label(setting: dict | pd.Series) -> str:
@@ -85,7 +95,7 @@ def setting_label(setting: dict | pd.Series) -> str:
 
 
 def _seed_key(row: dict[str, Any]) -> tuple:
-    return (row["ablation"], *(row.get(k) for k in SETTING), setting_id(row), row["seed"])
+    return (row["ablation"], *setting_fields(row).values(), setting_id(row), row["seed"])
 
 
 def one_per_seed(rows: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[tuple[dict, dict]]]:
@@ -108,7 +118,7 @@ def describe(rows: list[dict[str, Any]]) -> pd.DataFrame:
     ``ablation_label`` a table shows (the ablation, with its setting id where an ablation holds several
     settings in one section: ``model.pos.kernel=5`` on ``ablation=peg`` is not ``peg``)."""
     frame = pd.DataFrame.from_records(
-        [{"run_id": r["run_id"], "ablation": r["ablation"], **{k: r.get(k) for k in SETTING},
+        [{"run_id": r["run_id"], "ablation": r["ablation"], **setting_fields(r),
           "setting_id": setting_id(r), "recipe_id": recipe_id(r), "recipe": recipe(r.get("config") or {})}
          for r in rows], columns=["run_id", "ablation", *SETTING, "setting_id", "recipe_id", "recipe"])
     base = pd.Series([setting_label(s) for s in frame[SETTING].to_dict("records")], index=frame.index, dtype=object)
@@ -119,8 +129,8 @@ def describe(rows: list[dict[str, Any]]) -> pd.DataFrame:
             common = set.intersection(*(set(r.split(", ")) for r in recipes.values()))
             for rid, words in recipes.items():
                 differ = [w for w in words.split(", ") if w not in common]
-                tag = "no config recorded" if rid == UNRECORDED else f"recipe {rid[:6]}"
-                frame.loc[group.index[group.recipe_id == rid], "setting"] += " · " + ", ".join([*differ, tag])
+                frame.loc[group.index[group.recipe_id == rid], "setting"] += " · " + ", ".join(
+                    [*differ, f"recipe {rid[:6]}"])
     settings = frame.groupby(["recipe_id", *SETTING, "ablation"], dropna=False).setting_id.transform("nunique")
     frame["ablation_label"] = [a if k < 2 else f"{a} · setting {s[:6]}"
                                for a, k, s in zip(frame.ablation, settings, frame.setting_id)]

@@ -19,7 +19,7 @@ The interval is mean ± t * sqrt(V) with Welch-Satterthwaite degrees of freedom 
 binomial part counts as a known variance (infinite degrees of freedom):
 df = V^2 / sum((s_i^2 / n_i)^2 / (n_i - 1)). With no seed spread at all that is a normal
 interval (df infinite), as wide as the test set makes it; without a known number of test
-images (rows recorded without a config) the seed part alone remains, as in Student's and
+images (a data set whose test set nothing records) the seed part alone remains, as in Student's and
 Welch's tests, and zero spread then gives no interval at all. One seed gives none either.
 
 Then a verdict on a claim about A - B. A claim is ``greater`` (A - B > margin) or

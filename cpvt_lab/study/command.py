@@ -8,9 +8,11 @@
              among them, once the seed-0 runs of the attention grid are measured), and print the status.
              Run it again, on any machine, to go on: runs with a row are not trained again, so rows brought
              back from several machines add up.
-  merge      from=FILE: add the rows and measurements of a packed results folder (pack=, below) or
-             another results folder to the study's, replacing nothing (a run_id already finished here keeps
-             its row), then rewrite the tables and print the status.
+  merge      from=FILE: add the rows, measurements and predictions of a packed results folder (pack=, below)
+             or another results folder to the study's, all at once or not at all: every incoming line is
+             checked first (its fields, its run_id against its config, its data), and one that is no row
+             refuses the whole merge, named; a finished row of a run finished here is refused with the
+             difference, the rest added. Then rewrite the tables and print the status.
 
 Keys:
   study=cifar        a study file in ablations/studies/ (cifar: the paper's grids, seeds 0-2, at scale=cifar
@@ -18,7 +20,8 @@ Keys:
                      smoke: a miniature that measures nothing), or the path of one
   budget_seconds=0   continue: start no run that would not end within this many seconds (0: no budget)
   pack=FILE          continue: write the results folder into FILE (.tar.gz) after every run and at the end,
-                     so a call killed at its time limit keeps every run it finished
+                     so a call killed at its time limit keeps every run it finished; checked before any
+                     run trains, and never a file that pack did not write
   results_dir=, tables_dir=   instead of the study file's folders
 Every other KEY=VALUE is a run-config override for every run that leaves the runs what they are
 (data.archive=PATH, compile=false); one that would change their run_id is refused.
@@ -37,7 +40,7 @@ from ..config import ConfigError
 from ..data import DataError
 from ..results import Rows
 from .advance import advance
-from .exchange import merge
+from .exchange import check_pack_target, merge
 from .plan import plan_study
 from .standing import standing
 
@@ -60,8 +63,12 @@ def _main(argv: list[str]) -> int:
         if not args["from"] or not source.exists():
             raise UsageError("from", f"merge needs from=FILE, a packed study (.tar.gz) or a results folder; "
                                      f"got {args['from']!r}" + (" (not found)" if args["from"] else ""))
+    if args["pack"]:
+        check_pack_target(args["pack"])
     planned = plan_study(study, extra)  # every run composed and checked (the data before training) before any work
     rows, failed = Rows(study.results_dir), []  # read once, passed down; the rows this call adds join them
+    if rows.bad:
+        print(rows.bad_lines_note(), file=sys.stderr, flush=True)
     if action == "continue":
         _warn_without_gpu(study)
         failed = advance(study, planned, rows, args["budget_seconds"], pack_to=args["pack"] or None).failed
