@@ -1,8 +1,9 @@
 """The paper's claims as Markdown: ``claims.md`` (every claim with its interval) and the claims table of a paper table's page.
 
-A verdict is said plainly: a contradiction as a finding about our data set (the paper's figures
-are ImageNet ones), and an inconclusive verdict with its cause where that is too few seeds
-(``inconclusive (n < 3)``) or no runs.
+``claims.md`` opens with the verdicts (totals under Holm and raw, then the decided claims) and
+says how they are reached after them. A verdict is said plainly: a contradiction as a finding
+about our data set (the paper's figures are ImageNet ones), and an inconclusive verdict with its
+cause where that is too few seeds (``inconclusive (n < 3)``) or no runs.
 """
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ import pandas as pd
 from .measured import ComputedAnalysis
 from .page_parts import in_section, plural, regenerated_from, setting_heading, with_interval
 from .settings import SECTION
-from .stats import MIN_SEEDS, VERDICTS
+from .stats import FAMILY_ALPHA, MIN_SEEDS, VERDICTS
 
 
 def verdict_said(verdict: str, dataset: str, n_a: float = MIN_SEEDS, n_b: float = MIN_SEEDS) -> str:
@@ -44,7 +45,8 @@ def claim_directions(claims: pd.DataFrame) -> str:
                         for a, b in zip(claims.a_mean, claims.b_mean)],
         "same direction as the paper?": [direction(*v) for v in zip(claims.means_hold, claims.a_n, claims.b_n)],
         "verdict (95% interval)": [verdict_said(*v) for v in zip(claims.verdict, claims.dataset, claims.a_n,
-                                                                   claims.b_n)]})
+                                                                   claims.b_n)],
+        "under Holm": [verdict_said(*v) for v in zip(claims.verdict_holm, claims.dataset, claims.a_n, claims.b_n)]})
     return table.to_markdown(index=False)
 
 
@@ -57,12 +59,24 @@ def comparison_lines(questions: pd.DataFrame) -> list[str]:
         "ours A": [_cell(r.a_mean, r.a_std, r.a_low, r.a_high, r.a_n) for r in questions.itertuples()],
         "ours B": [_cell(r.b_mean, r.b_std, r.b_low, r.b_high, r.b_n) for r in questions.itertuples()],
         "A-B [95% CI]": [_difference(r) for r in questions.itertuples()],
-        "answer": questions.answer})
+        "design": questions.design,
+        "p (Holm)": [_p(r.p, r.p_holm) for r in questions.itertuples()],
+        "answer (each at 95%)": questions.answer_raw,
+        "answer (Holm)": questions.answer})
     return ["Questions of this table (ours, not claims of the paper): A-B in top-1 points with its 95% interval, "
-            "as claims.md computes it (`ablation@k`: at the k-th size, 0 the training one; * paired). The answer is "
+            "as claims.md computes it (`ablation@k`: at the k-th size, 0 the training one). The answer is "
             f"**A higher** or **A not higher** where the whole interval lies on one side of 0, **not decided** "
-            f"otherwise and always with fewer than {MIN_SEEDS} seeds in a cell.", "", table.to_markdown(index=False),
-            ""]
+            f"otherwise and always with fewer than {MIN_SEEDS} seeds in a cell; under Holm, the table's questions "
+            f"are one family (family-wise error {FAMILY_ALPHA:.0%}): an answer stands where its Holm-adjusted p is "
+            f"below {FAMILY_ALPHA:g}.", "", table.to_markdown(index=False), ""]
+
+
+def _p(p, p_holm) -> str:
+    return "—" if pd.isna(p) else f"{_p_value(p)} ({_p_value(p_holm)})"
+
+
+def _p_value(p: float) -> str:
+    return "<0.001" if p < 0.001 else f"{p:.3f}"
 
 
 def _cell(mean, std, low, high, n) -> str:
@@ -80,7 +94,7 @@ def _difference(r) -> str:
         return "—"
     if pd.isna(r.diff_low):
         return f"{r.diff:+.2f}"
-    return f"{r.diff:+.2f} [{r.diff_low:+.2f}, {r.diff_high:+.2f}]" + (" *" if r.paired else "")
+    return f"{r.diff:+.2f} [{r.diff_low:+.2f}, {r.diff_high:+.2f}]"
 
 
 def _claim(r) -> str:
@@ -88,32 +102,59 @@ def _claim(r) -> str:
     return f"{r.text} (A={r.a}, B={r.b}: A-B {rel} {r.margin:g})"
 
 
-INTRO = (
-    "do not edit by hand. A cell is `ablation@k`: the ablation's top-1 (%) at its training size (k=0) or the k-th "
-    "larger test size. Ours: mean ± std [95% interval of the mean] over seeds (n), from the seeds' spread and the "
-    "test set's sampling (a top-1 on m test images varies by p(1-p)/m however many seeds share them). A-B: "
-    "difference of means with its 95% interval (Welch's degrees of freedom, the test-set terms of both cells added), "
-    "or, for one ablation at two sizes (the same runs twice), the mean per-seed difference with its paired interval "
-    "(marked *); d: Cohen's d (pooled SD; paired: mean difference over the SD of the differences). Runs whose "
-    "learning curve ends clearly worse than it once was are left out as unstable (counted under 'unstable'). "
-    "Verdict: **reproduced** when the claim holds over the whole interval, **contradicted** when it fails over the "
-    "whole interval (the paper measured on ImageNet: a contradiction is a finding about our data set, not a failure "
-    f"of the runs), **inconclusive** otherwise, and always with fewer than {MIN_SEEDS} seeds in a cell "
-    f"(`inconclusive (n < {MIN_SEEDS})`: two seeds say too little about the spread of a third; "
-    "`cpvt_lab/analysis/stats.py` states the rule).")
+METHOD = (
+    "## How the verdicts are reached", "",
+    "A cell is `ablation@k`: the ablation's top-1 (%) at its training size (k=0) or the k-th larger test size. "
+    "Ours: mean ± std [95% interval of the mean] over seeds (n), from the seeds' spread and the test set's sampling "
+    "(a top-1 on m test images varies by p(1-p)/m however many seeds share them).", "",
+    "A-B: the difference with its 95% interval, formed by the claim's design. **Paired by seed**: the two ablations "
+    "were trained with the same seeds, and a seed fixes the data order and the augmentation draws as well as the "
+    "initialisation, so A-B is the mean of the per-seed differences over the seeds both cells have (a seed without a "
+    "partner is left out, and the why says so). **One run at two sizes**: one ablation at two test sizes, the same "
+    "runs measured twice, paired the same way. **Unpaired (Welch)**: two ablations sharing fewer than two seeds, "
+    "Welch's interval. The test-set term of A-B (column *test-set term*) comes from the runs' stored predictions "
+    "where they exist: for each test image the difference of the two cells' share of runs getting it right, whose "
+    "variance over the m images, divided by m, is the variance of A-B over resampled test sets; with predictions "
+    "from only some of the runs it is measured on those. Without any, both cells' binomial terms are added as if "
+    "the two cells had been scored on independent images, which overstates it (both share one test set). d: Cohen's "
+    "d (pooled SD; paired: mean difference over the SD of the differences), in `claims.csv`.", "",
+    "Verdict (each claim at 95%): **reproduced** when the claim holds over the whole interval, **contradicted** when "
+    "it fails over the whole interval (the paper measured on ImageNet: a contradiction is a finding about our data "
+    f"set, not a failure of the runs), **inconclusive** otherwise, and always with fewer than {MIN_SEEDS} seeds in "
+    f"a cell (`inconclusive (n < {MIN_SEEDS})`: two seeds say too little about the spread of a third). p: the "
+    "two-sided test of A-B against the claim's margin with the interval's standard error and degrees of freedom "
+    "(below 0.05 exactly where the interval excludes the margin). The paper's claims on one set of runs are one "
+    f"family of questions: at 95% each, some would be decided by chance alone, so under Holm (family-wise error "
+    f"{FAMILY_ALPHA:.0%}; p adjusted by Holm's step-down rule, in brackets) a verdict stays decisive only where its "
+    f"adjusted p is below {FAMILY_ALPHA:g}. Runs whose learning curve ends clearly worse than it once was are left "
+    "out as unstable (counted under 'unstable'). `cpvt_lab/analysis/stats.py` states the rules, "
+    "`cpvt_lab/analysis/claims.py` the designs and `cpvt_lab/analysis/test_set_term.py` the test-set term.", "")
+
+
+def totals(verdicts: pd.Series) -> str:
+    counts = verdicts.value_counts()
+    return ", ".join(f"{counts.get(v, 0)} {v}" for v in VERDICTS)
 
 
 def decided_lines(verdicts: pd.DataFrame) -> list[str]:
-    """One line per decisive verdict naming its claims with A-B and its interval (the README quotes these lines);
-    the claim's setting is named where the verdicts span several."""
+    """One line per verdict that Holm leaves decisive, naming its claims with A-B, its interval and adjusted p (the
+    README quotes these lines), then one naming the claims decided at 95% alone but not under Holm; the claim's
+    setting is named where the verdicts span several."""
     several = verdicts.setting.dropna().nunique() > 1
+
+    def named(lines: pd.DataFrame) -> str:
+        return "; ".join(f"{r.text} ({_difference(r)}, p {_p_value(r.p_holm)} after Holm"
+                         + (f"; {r.setting}" if several else "") + ")" for r in lines.itertuples())
     lines = []
     for verdict in ("reproduced", "contradicted"):
-        mine = verdicts[verdicts.verdict == verdict]
+        mine = verdicts[verdicts.verdict_holm == verdict]
         if len(mine):
-            named = [f"{r.text} ({_difference(r)}" + (f"; {r.setting}" if several else "") + ")"
-                     for r in mine.itertuples()]
-            lines.append(f"- **{verdict}:** " + "; ".join(named) + ".")
+            lines.append(f"- **{verdict}:** " + named(mine) + ".")
+    lost = verdicts[(verdicts.verdict != "inconclusive") & (verdicts.verdict_holm == "inconclusive")]
+    if len(lost):
+        lines.append("- decided at 95% alone, inconclusive under Holm: " + "; ".join(
+            f"{r.text} ({r.verdict} at 95%: {_difference(r)}, p {_p_value(r.p)}, {_p_value(r.p_holm)} after Holm)"
+            for r in lost.itertuples()) + ".")
     return lines
 
 
@@ -121,9 +162,11 @@ def claims_markdown(verdicts: pd.DataFrame, results_dir: str | Path, runs: Optio
     """Every claim judged, one section per setting (with the provenance of its ``runs`` when given)."""
     parts = ["# The paper's claims, judged on our runs", "",
              f"{regenerated_from(results_dir)} (or `python -m cpvt_lab.analyze claims "
-             f"results_dir={Path(results_dir).as_posix()}`); {INTRO}", ""]
-    counts = verdicts.verdict.value_counts()
-    parts += ["Totals: " + ", ".join(f"{counts.get(v, 0)} {v}" for v in VERDICTS) + ".", ""]
+             f"results_dir={Path(results_dir).as_posix()}`); do not edit by hand. A-B in top-1 points with its 95% "
+             "interval; how the verdicts are reached is said [after the tables](#how-the-verdicts-are-reached).", "",
+             f"Totals under Holm (the paper's claims on one set of runs as one family, family-wise error "
+             f"{FAMILY_ALPHA:.0%}): {totals(verdicts.verdict_holm)}.", "",
+             f"Totals with each claim judged alone at 95%: {totals(verdicts.verdict)}.", ""]
     decided = decided_lines(verdicts)
     parts += [*decided, ""] if decided else []
     for key, group in verdicts.groupby(SECTION, dropna=False, sort=False):
@@ -140,13 +183,16 @@ def claims_markdown(verdicts: pd.DataFrame, results_dir: str | Path, runs: Optio
             "ours A": [_cell(r.a_mean, r.a_std, r.a_low, r.a_high, r.a_n) for r in group.itertuples()],
             "ours B": [_cell(r.b_mean, r.b_std, r.b_low, r.b_high, r.b_n) for r in group.itertuples()],
             "A-B [95% CI]": [_difference(r) for r in group.itertuples()],
-            "d": ["—" if pd.isna(d) else f"{d:+.2f}" for d in group.cohens_d],
+            "design": group.design,
+            "test-set term": group.test_set_source,
             "unstable": ["—" if pd.isna(k) or not k else plural(int(k), "run") + " left out"
                          for k in group.left_out_unstable],
+            "p (Holm)": [_p(r.p, r.p_holm) for r in group.itertuples()],
             "verdict": [verdict_said(*v) for v in zip(group.verdict, group.dataset, group.a_n, group.b_n)],
+            "under Holm": [verdict_said(*v) for v in zip(group.verdict_holm, group.dataset, group.a_n, group.b_n)],
             "why": group.reason})
         parts += [table.to_markdown(index=False), ""]
-    return "\n".join(parts)
+    return "\n".join(parts + list(METHOD))
 
 
 def write(folder, out_dir: str | Path) -> list[Path]:

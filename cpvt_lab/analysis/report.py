@@ -56,7 +56,7 @@ def write_paper_tables(results: "str | Path | Rows | ResultsFolder", out_dir: st
             headlines.to_csv(out / f"{table.id}_measured.csv", index=False)
             written.append(out / f"{table.id}_measured.csv")
         if table.compare:  # its own questions, judged as the paper's claims are
-            questions = judge_questions(table.compare, folder.runs)
+            questions = judge_questions(table.compare, folder.runs, folder.predictions)
             questions.to_csv(out / f"{table.id}_questions.csv", index=False)
             written.append(out / f"{table.id}_questions.csv")
         (out / f"{table.id}.md").write_text(markdown.table_markdown(table.id, folder.runs, folder.claims,
