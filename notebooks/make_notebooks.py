@@ -21,12 +21,13 @@ from IPython.display import Markdown, display
 
 from cpvt_lab.analysis import frames, markdown, plots
 from cpvt_lab.analysis.claims import judge_claims
+from cpvt_lab.analysis.test_set_term import StoredPredictions
 from cpvt_lab.paper import TABLE_BY_ID
 
 RESULTS = Path(os.environ.get("CPVT_RESULTS_DIR", "../outputs/results"))
 runs = frames.load_runs(RESULTS)
 curves = frames.load_curves(RESULTS)
-claims = judge_claims(runs)
+claims = judge_claims(runs, stored=StoredPredictions(RESULTS, runs.run_id))
 print(f"{runs.run_id.nunique()} finished runs in {RESULTS}")"""
 
 ATTENTION_SETUP = """\
@@ -114,8 +115,9 @@ if maps.matrices:
          new_code_cell("plots.probe_plot(positions);")], setup=MEASURE_SETUP),
     "claims.ipynb": notebook(
         "Beyond the paper: every claim with an interval and a verdict",
-        "Each claim of the paper, judged on our seeds: difference of means with a 95% Welch interval, Cohen's d, "
-        "n, and reproduced / contradicted / inconclusive (rule in `cpvt_lab/analysis/stats.py`). Then top-1 "
+        "Each claim of the paper, judged on our seeds: A - B with its 95% interval (paired by seed where the cells "
+        "share seeds), p raw and under Holm, and reproduced / contradicted / inconclusive, each claim alone and "
+        "under Holm (rules in `cpvt_lab/analysis/stats.py`, `docs/analyses.md`). Then top-1 "
         "against test resolution for each encoding. `python -m cpvt_lab.tables` writes the same table to "
         "`claims.md` (`paper_tables/smoke/claims.md` for the committed smoke runs).",
         [new_code_cell("display(Markdown(markdown.claims_markdown(claims, RESULTS)))"),
