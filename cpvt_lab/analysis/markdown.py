@@ -103,7 +103,8 @@ def table_markdown(table_id: str, runs: pd.DataFrame, claims: pd.DataFrame, curv
                                        int(setting["train_size"]), study.measured)
         if len(mine):
             parts += ["Claims of the paper on our runs: the direction of our means, and the verdict of the 95% "
-                      "interval of A - B (claims.md gives the intervals; fewer than "
+                      "interval of A - B, alone and under Holm with all the paper's claims on these runs as one "
+                      "family (claims.md gives the intervals and p-values; fewer than "
                       f"{MIN_SEEDS} seeds in a cell is `inconclusive (n < {MIN_SEEDS})` whatever the interval). The "
                       "paper measured on ImageNet: a contradicted claim is a finding about "
                       f"{setting['dataset']}, not a failure of these runs.", "", claim_directions(mine), ""]
