@@ -2,7 +2,7 @@
 
 Writes into ``tables_dir`` (default outputs/tables) everything made from ``<results_dir>/runs.jsonl``
 (default outputs/results) and the published figures: one page per table of the paper, the claims
-judged, the analyses' tables and the figures (``cpvt_lab.analysis.report``). The committed tables:
+judged, the analyses' tables and the figures (``cpvt_lab.analysis.pages.report``). The committed tables:
 ``python -m cpvt_lab.tables results_dir=results/smoke tables_dir=paper_tables/smoke``.
 
 Keys:
@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 from typing import Optional, Sequence
 
-from .analysis.report import write_all
+from .analysis.pages.report import write_all
 from .cli import UsageError, parse_words, run_command
 from .results import DEFAULT_RESULTS_DIR, DEFAULT_TABLES_DIR, Rows, results_path
 

@@ -9,7 +9,9 @@ import pytest
 import torch
 
 from cpvt_lab import paper
-from cpvt_lab.analysis import claims, equivariance, markdown, probe, stats
+from cpvt_lab.analysis.verdicts import claims, stats
+from cpvt_lab.analysis.measures import equivariance, probe
+from cpvt_lab.analysis.pages import markdown
 from cpvt_lab.models import CPVTViT
 
 # the smoke geometry (patch 4, 8 x 8 grid, 12 blocks) of these ablations, untrained

@@ -12,9 +12,10 @@ import pytest
 from scipy.stats import t as student_t
 
 from cpvt_lab import predictions
-from cpvt_lab.analysis import markdown, plots, stats
+from cpvt_lab.analysis.pages import markdown, plots
+from cpvt_lab.analysis.verdicts import stats
 from cpvt_lab.analysis.folder import ResultsFolder
-from cpvt_lab.analysis.page_parts import provenance
+from cpvt_lab.analysis.pages.page_parts import provenance
 from cpvt_lab.results import append_row
 
 matplotlib.use("Agg")

@@ -15,8 +15,8 @@ import pytest
 from omegaconf import OmegaConf
 
 from cpvt_lab import compose, paper, tables
-from cpvt_lab.analysis import markdown
-from cpvt_lab.analysis.claims import judge_claims
+from cpvt_lab.analysis.pages import markdown
+from cpvt_lab.analysis.verdicts.claims import judge_claims
 from cpvt_lab.analysis.frames import load_curves, load_runs, table_cells, count_test_images
 from cpvt_lab.analysis.kinds import MEASURED
 from cpvt_lab.analysis.settings import recipe_id
@@ -385,14 +385,15 @@ def test_a_table_says_in_one_sentence_which_row_keeps_the_most_of_its_top1_at_th
 
 
 def stored(r, kind, lines):
-    """Measurements of one run as the study stores them (``analysis.store``), at the run's training size."""
-    from cpvt_lab.analysis import store
+    """Measurements of one run as the study stores them (``analysis.measures.store``), at the run's training size."""
+    from cpvt_lab.analysis.measures import store
     meta = {k: r[k] for k in store.RUN_FIELDS if k in r}
     store.save(r["results_dir"], kind, pd.DataFrame([{**meta, "size": 24, "images": 250, **x} for x in lines]))
 
 
 def test_the_rope_table_gives_the_equivariance_and_probe_headlines_with_their_intervals(tmp_path):
-    from cpvt_lab.analysis import report, stats
+    from cpvt_lab.analysis.pages import report
+    from cpvt_lab.analysis.verdicts import stats
     for seed, (share, error, probe) in enumerate([(40.0, 0.10, 2.0), (42.0, 0.12, 10.0), (44.0, 0.14, 30.0)]):
         r = row("rope_axial", seed, {24: 50.0 + seed, 48: 40.0})
         append_row(tmp_path, r)
@@ -429,7 +430,7 @@ def test_the_rope_table_gives_the_equivariance_and_probe_headlines_with_their_in
 
 
 def test_a_table_names_only_measured_analyses_that_have_headlines(tmp_path, monkeypatch):
-    from cpvt_lab.analysis import report
+    from cpvt_lab.analysis.pages import report
     assert paper.TABLE_BY_ID["beyond_rope"].measured == ("equivariance", "probe")
     assert all(MEASURED[k].headline for t in paper.TABLES for k in t.measured)
     wrong = dataclasses.replace(paper.TABLE_BY_ID["beyond_rope"], measured=("attention_maps", "nonsense"))
@@ -440,7 +441,7 @@ def test_a_table_names_only_measured_analyses_that_have_headlines(tmp_path, monk
 
 
 def test_a_tables_own_questions_are_judged_as_claims_are_and_kept_apart_from_the_papers(tmp_path):
-    from cpvt_lab.analysis import claims_page, report
+    from cpvt_lab.analysis.pages import claims_page, report
     from cpvt_lab.analysis.folder import ResultsFolder
     for seed in range(3):
         append_row(tmp_path, row("peg_rope", seed, {24: 56.0 + seed, 32: 50.0, 40: 40.0, 48: 30.0 + 10 * seed}))

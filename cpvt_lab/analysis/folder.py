@@ -8,10 +8,10 @@ from pathlib import Path
 import pandas as pd
 
 from ..results import Rows, rows_of
-from . import store
-from .claims import judge_claims
+from .measures import store
+from .verdicts.claims import judge_claims
 from .frames import load_curves, load_runs, measured_runs, repeated_seeds
-from .test_set_term import StoredPredictions
+from .verdicts.test_set_term import StoredPredictions
 
 
 class ResultsFolder:

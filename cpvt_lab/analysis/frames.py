@@ -19,7 +19,7 @@ from ..curves import instability
 from ..data.cifar import CIFAR10_IMAGES
 from ..results import Rows, rows_of
 from ..paper import TABLE_BY_ID, paper_value, reference
-from . import stats
+from .verdicts import stats
 from .settings import SECTION, SETTING, config_value, describe, one_per_seed
 
 IDS = ["setting_id", "recipe_id", "setting", "ablation_label"]

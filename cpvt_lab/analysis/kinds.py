@@ -4,7 +4,9 @@ an ``ANALYSIS``, ``measured.py``) and a line here: ``python -m cpvt_lab.analyze 
 ``python -m cpvt_lab.tables`` then know it."""
 from __future__ import annotations
 
-from . import attention, attention_maps, claims_page, equivariance, probe, resolution
+from .measures import attention, attention_maps, equivariance, probe
+from .pages import claims_page
+from . import resolution
 from .measured import ComputedAnalysis, MeasuredAnalysis
 
 MEASURED: dict[str, MeasuredAnalysis] = {a.name: a for a in (equivariance.ANALYSIS, probe.ANALYSIS, attention_maps.ANALYSIS)}

@@ -13,8 +13,8 @@ import matplotlib.pyplot as plt
 import pandas as pd
 import seaborn as sns
 
-from .settings import SECTION, SETTING, setting_label
-from .stats import VERDICTS
+from ..settings import SECTION, SETTING, setting_label
+from ..verdicts.stats import VERDICTS
 
 
 def resolution_plot(runs: pd.DataFrame, title: Optional[str] = None) -> Optional[sns.FacetGrid]:

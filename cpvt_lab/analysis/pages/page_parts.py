@@ -15,8 +15,8 @@ from typing import Callable, Optional, Sequence
 
 import pandas as pd
 
-from ..results import RESULTS_FILE
-from .settings import SECTION, setting_label
+from ...results import RESULTS_FILE
+from ..settings import SECTION, setting_label
 
 # What each scale is, said in every section of its runs: none of them is the paper's ImageNet setting
 SCALE_NOTES = {

@@ -24,7 +24,7 @@ from typing import Iterable, Optional, Sequence
 
 import numpy as np
 
-from .. import predictions
+from ... import predictions
 
 BINOMIAL = "binomial, as if independent (no predictions)"
 

@@ -27,9 +27,9 @@ from typing import Optional, Sequence
 
 import pandas as pd
 
-from ..paper import CLAIMS, TABLE_BY_ID, Claim, paper_value, reference
+from ...paper import CLAIMS, TABLE_BY_ID, Claim, paper_value, reference
 from . import stats
-from .settings import SECTION
+from ..settings import SECTION
 from .test_set_term import StoredPredictions, term
 
 SAME_RUNS, PAIRED_BY_SEED, WELCH = "one run at two sizes", "paired by seed", "unpaired (Welch)"
@@ -165,7 +165,8 @@ def _judged(claim: Claim, cells: Cells, stored: Optional[StoredPredictions]) -> 
     both = record["a_n"] and record["b_n"]
     record = {**record, "a_images": cells.images[0], "b_images": cells.images[1], "design": cells.design,
               "unpaired_left_out": cells.unpaired, "test_set_source": measured.source,
-              "test_set_term": math.nan if measured.variance is None else measured.variance, "left_out_unstable": cells.left_out_unstable,
+              "test_set_term": math.nan if measured.variance is None else measured.variance,
+              "left_out_unstable": cells.left_out_unstable,
               "means_hold": claim.holds(record["a_mean"], record["b_mean"]) if both else None}
     if cells.ambiguous:
         record.update(verdict="inconclusive", reason=f"{' and '.join(cells.ambiguous)} hold several settings in "

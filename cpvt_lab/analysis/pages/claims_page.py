@@ -13,10 +13,10 @@ from typing import Optional
 
 import pandas as pd
 
-from .measured import ComputedAnalysis
+from ..measured import ComputedAnalysis
 from .page_parts import in_section, plural, regenerated_from, setting_heading, with_interval
-from .settings import SECTION
-from .stats import FAMILY_ALPHA, MIN_SEEDS, VERDICTS
+from ..settings import SECTION
+from ..verdicts.stats import FAMILY_ALPHA, MIN_SEEDS, VERDICTS
 
 
 def verdict_said(verdict: str, dataset: str, n_a: float = MIN_SEEDS, n_b: float = MIN_SEEDS) -> str:
@@ -127,8 +127,9 @@ METHOD = (
     f"family of questions: at 95% each, some would be decided by chance alone, so under Holm (family-wise error "
     f"{FAMILY_ALPHA:.0%}; p adjusted by Holm's step-down rule, in brackets) a verdict stays decisive only where its "
     f"adjusted p is below {FAMILY_ALPHA:g}. Runs whose learning curve ends clearly worse than it once was are left "
-    "out as unstable (counted under 'unstable'). `cpvt_lab/analysis/stats.py` states the rules, "
-    "`cpvt_lab/analysis/claims.py` the designs and `cpvt_lab/analysis/test_set_term.py` the test-set term.", "")
+    "out as unstable (counted under 'unstable'). `cpvt_lab/analysis/verdicts/stats.py` states the rules, "
+    "`cpvt_lab/analysis/verdicts/claims.py` the designs and `cpvt_lab/analysis/verdicts/test_set_term.py` the "
+    "test-set term.", "")
 
 
 def totals(verdicts: pd.Series) -> str:
