@@ -16,6 +16,7 @@ from cpvt_lab.analysis.pages import markdown, plots
 from cpvt_lab.analysis.verdicts import stats
 from cpvt_lab.analysis.folder import ResultsFolder
 from cpvt_lab.analysis.pages.page_parts import provenance
+from cpvt_lab.analysis.verdicts.test_set_term import measured
 from cpvt_lab.results import append_row
 
 matplotlib.use("Agg")
@@ -85,6 +86,12 @@ def test_with_predictions_from_some_seeds_the_term_is_measured_on_those(tmp_path
     assert (line.test_set_term, line.diff_low) == (pytest.approx(hand["term"]), pytest.approx(hand["low"]))
 
 
+def test_two_models_that_agree_on_every_test_image_still_leave_a_doubt():
+    same = [np.array([True, False, True, True])]
+    assert measured(same, same) == pytest.approx(1e4 * 0.5 / 4 / 4)  # as if half an image were disagreed on
+    assert measured([np.array([True, False])], [np.array([False, True])]) == pytest.approx(1e4 * 2 / 2)
+
+
 def test_without_predictions_the_term_is_the_binomial_one(tmp_path):
     synthetic_folder(tmp_path, with_predictions=())
     line = claim_line(tmp_path)
@@ -94,7 +101,7 @@ def test_without_predictions_the_term_is_the_binomial_one(tmp_path):
     assert (line.diff_low, line.diff_high) == (pytest.approx(expected.low), pytest.approx(expected.high))
 
 
-def test_seeds_not_shared_are_compared_by_welch_and_a_seed_without_partner_is_left_out(tmp_path):
+def test_a_seed_without_a_partner_in_the_other_cell_is_left_out_of_a_paired_claim_and_counted(tmp_path):
     for seed, top1 in ((0, 60.0), (1, 61.0), (2, 60.5), (3, 62.0)):
         append_row(tmp_path, row("learned", seed, top1))
     for seed, top1 in ((0, 55.0), (1, 56.5), (2, 55.2)):

@@ -1,6 +1,6 @@
 """The analyses by name. Measured ones are measured on a run's weights and stored beside its row; computed ones
-are written from a results folder's rows (and what is stored beside them). Adding one is its module (ending in
-an ``ANALYSIS``, ``measured.py``) and a line here: ``python -m cpvt_lab.analyze NAME``, its ``--help`` and
+are written from a results folder's rows (and what is stored beside them). Adding one is its module (in
+``measures/`` for a measured one, ending in an ``ANALYSIS``, ``measured.py``) and a line here: ``python -m cpvt_lab.analyze NAME``, its ``--help`` and
 ``python -m cpvt_lab.tables`` then know it."""
 from __future__ import annotations
 
