@@ -18,10 +18,11 @@ from __future__ import annotations
 import sys
 from typing import Any, Optional, Sequence
 
-from .analysis import report, runs, store
 from .analysis.folder import ResultsFolder
 from .analysis.kinds import COMPUTED, MEASURED
-from .analysis.measure import measure_run
+from .analysis.measures import runs, store
+from .analysis.measures.measure import measure_run
+from .analysis.pages import report
 from .cli import UsageError, names_option, parse_words, run_command
 from .models import SIZES
 from .results import DEFAULT_RESULTS_DIR, DEFAULT_TABLES_DIR, Rows

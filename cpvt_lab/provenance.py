@@ -40,12 +40,13 @@ def versions() -> dict[str, str]:
 
 
 def git_commit() -> Optional[str]:
-    """HEAD of the checkout the code runs from, ``-dirty`` when tracked files differ; None outside git."""
+    """HEAD of the checkout the code runs from, ``-dirty`` when tracked files of the package differ (a study's own
+    rows, written into the checkout as it runs, are no change to the code); None outside git."""
     try:
         head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO_ROOT, capture_output=True, text=True,
                               check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=REPO_ROOT,
-                               capture_output=True, text=True, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", "cpvt_lab"],
+                               cwd=REPO_ROOT, capture_output=True, text=True, check=True).stdout.strip()
         return head + ("-dirty" if dirty else "")
     except (OSError, subprocess.CalledProcessError):
         return None

@@ -2,7 +2,7 @@
 
 Writes into ``tables_dir`` (default outputs/tables) everything made from ``<results_dir>/runs.jsonl``
 (default outputs/results) and the published figures: one page per table of the paper, the claims
-judged, the analyses' tables and the figures (``cpvt_lab.analysis.report``). The committed tables:
+judged, the analyses' tables and the figures (``cpvt_lab.analysis.pages.report``). The committed tables:
 ``python -m cpvt_lab.tables results_dir=results/smoke tables_dir=paper_tables/smoke``.
 
 Keys:
@@ -25,7 +25,7 @@ OPTIONS = {"results_dir": DEFAULT_RESULTS_DIR, "tables_dir": DEFAULT_TABLES_DIR}
 
 def write_tables(results_dir: str | Path, tables_dir: str | Path) -> list[Path]:
     """Every table (Markdown, CSV, figures) of ``results_dir`` into ``tables_dir``; return the files written."""
-    from .analysis.report import write_all  # reads the grid files as it loads: after check_grids
+    from .analysis.pages.report import write_all  # reads the grid files as it loads: after check_grids
 
     return write_all(results_dir, tables_dir)
 

@@ -19,21 +19,23 @@ from pathlib import Path
 
 from IPython.display import Markdown, display
 
-from cpvt_lab.analysis import frames, markdown, plots
-from cpvt_lab.analysis.claims import judge_claims
+from cpvt_lab.analysis import frames
+from cpvt_lab.analysis.pages import markdown, plots
+from cpvt_lab.analysis.verdicts.claims import judge_claims
+from cpvt_lab.analysis.verdicts.test_set_term import StoredPredictions
 from cpvt_lab.paper import TABLE_BY_ID
 
 RESULTS = Path(os.environ.get("CPVT_RESULTS_DIR", "../outputs/results"))
 runs = frames.load_runs(RESULTS)
 curves = frames.load_curves(RESULTS)
-claims = judge_claims(runs)
+claims = judge_claims(runs, stored=StoredPredictions(RESULTS, runs.run_id))
 print(f"{runs.run_id.nunique()} finished runs in {RESULTS}")"""
 
 ATTENTION_SETUP = """\
 import os
 from pathlib import Path
 
-from cpvt_lab.analysis import attention
+from cpvt_lab.analysis.measures import attention
 
 RESULTS = Path(os.environ.get("CPVT_RESULTS_DIR", "../outputs/results"))
 maps = attention.maps_from_runs(RESULTS, ["learned", "none", "peg"], block=1)
@@ -45,8 +47,9 @@ from pathlib import Path
 
 from IPython.display import Markdown, display
 
-from cpvt_lab.analysis import markdown, measure, plots
 from cpvt_lab.analysis.kinds import MEASURED
+from cpvt_lab.analysis.measures import measure
+from cpvt_lab.analysis.pages import markdown, plots
 
 RESULTS = Path(os.environ.get("CPVT_RESULTS_DIR", "../outputs/results"))
 ABLATIONS = ["none", "none_gap", "learned", "peg", "peg_gap", "peg_circular", "peg_nopad"]"""
@@ -114,14 +117,15 @@ if maps.matrices:
          new_code_cell("plots.probe_plot(positions);")], setup=MEASURE_SETUP),
     "claims.ipynb": notebook(
         "Beyond the paper: every claim with an interval and a verdict",
-        "Each claim of the paper, judged on our seeds: difference of means with a 95% Welch interval, Cohen's d, "
-        "n, and reproduced / contradicted / inconclusive (rule in `cpvt_lab/analysis/stats.py`). Then top-1 "
+        "Each claim of the paper, judged on our seeds: A - B with its 95% interval (paired by seed where the cells "
+        "share seeds), p raw and under Holm, and reproduced / contradicted / inconclusive, each claim alone and "
+        "under Holm (rules in `cpvt_lab/analysis/verdicts/stats.py`, `docs/analyses.md`). Then top-1 "
         "against test resolution for each encoding. `python -m cpvt_lab.tables` writes the same table to "
         "`claims.md` (`paper_tables/smoke/claims.md` for the committed smoke runs).",
         [new_code_cell("display(Markdown(markdown.claims_markdown(claims, RESULTS)))"),
          new_code_cell("plots.claims_plot(claims);"),
          new_code_cell('plots.resolution_plot(resolution.curve(runs), "Top-1 against test resolution");')],
-        setup=SETUP.replace("import frames, markdown, plots", "import frames, markdown, plots, resolution")),
+        setup=SETUP.replace("analysis import frames", "analysis import frames, resolution")),
 }
 
 

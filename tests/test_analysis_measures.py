@@ -3,12 +3,15 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pandas as pd
 import pytest
 import torch
 
 from cpvt_lab import paper
-from cpvt_lab.analysis import claims, equivariance, markdown, probe, stats
+from cpvt_lab.analysis.verdicts import claims, stats
+from cpvt_lab.analysis.measures import equivariance, probe
+from cpvt_lab.analysis.pages import markdown
 from cpvt_lab.models import CPVTViT
 
 # the smoke geometry (patch 4, 8 x 8 grid, 12 blocks) of these ablations, untrained
@@ -186,13 +189,13 @@ def test_the_test_set_term_widens_the_seed_interval_with_welch_satterthwaite_deg
 
 
 # ------------------------------------------------------------------ the paper's claims on made-up runs
-def made_up_runs(test_images=None) -> pd.DataFrame:
+def made_up_runs(test_images=None, none_seeds=(0, 1, 2)) -> pd.DataFrame:
     """learned beats none by ~5 points at 24 px over three seeds; learned loses 2 +- 0.1 points at 32 px."""
     lines = []
     for seed, (learned, none, drop) in enumerate([(70.0, 65.0, 2.0), (71.0, 66.5, 2.1), (70.5, 65.2, 1.9)]):
-        for ablation, top1 in (("learned", learned), ("none", none)):
+        for ablation, top1, run_seed in (("learned", learned, seed), ("none", none, none_seeds[seed])):
             for size, rank, value in ((24, 0, top1), (32, 1, top1 - drop)):
-                lines.append(dict(run_id=f"{ablation}{seed}", ablation=ablation, seed=seed, scale="cifar",
+                lines.append(dict(run_id=f"{ablation}{run_seed}", ablation=ablation, seed=run_seed, scale="cifar",
                                   dataset="CIFAR-10, JPEG copy", epochs=100, train_size=24, model_size="vit_ti4",
                                   setting_id=f"{ablation}-setting", recipe_id="recipe", setting="cifar",
                                   ablation_label=ablation, size_px=size, size_rank=rank, top1=value,
@@ -200,18 +203,24 @@ def made_up_runs(test_images=None) -> pd.DataFrame:
     return pd.DataFrame(lines)
 
 
-def test_claims_get_welch_or_paired_verdicts_and_claims_without_runs_stay_listed():
+def test_claims_get_paired_or_welch_verdicts_and_claims_without_runs_stay_listed():
     verdicts = claims.judge_claims(made_up_runs()).set_index("claim")
     assert set(verdicts.index) == {c.id for c in paper.CLAIMS}
-    beats = verdicts.loc["t1_learned_beats_none"]
-    assert (beats.verdict, beats.paired, beats.a_n, beats.b_n) == ("reproduced", False, 3, 3)
-    assert beats["diff"] == pytest.approx(70.5 - 65.5667, abs=1e-3)
-    loses = verdicts.loc["t1_learned_loses_larger"]  # the same runs at two sizes: paired by seed
-    assert (loses.verdict, loses.paired) == ("reproduced", True)
+    beats = verdicts.loc["t1_learned_beats_none"]  # two ablations trained with the same seeds: paired by seed
+    assert (beats.verdict, beats.design, beats.a_n, beats.b_n) == ("reproduced", "paired by seed", 3, 3)
+    per_seed = np.array([70.0 - 65.0, 71.0 - 66.5, 70.5 - 65.2])
+    assert beats["diff"] == pytest.approx(per_seed.mean())
+    assert beats.diff_low == pytest.approx(per_seed.mean() - 4.303 * per_seed.std(ddof=1) / 3 ** 0.5, abs=1e-3)
+    loses = verdicts.loc["t1_learned_loses_larger"]  # the same runs at two sizes
+    assert (loses.verdict, loses.design) == ("reproduced", "one run at two sizes")
     assert loses.diff_low == pytest.approx(2.0 - 4.303 * 0.1 / 3 ** 0.5, abs=1e-3)
     assert verdicts.loc["pos_0_beats_10", "reason"] == "no runs"
     text = markdown.claims_markdown(verdicts.reset_index(), "made_up")
     assert "2 reproduced, 0 contradicted" in text and "## Claims without any runs" in text
+    # seeds not shared: two independent samples, Welch's interval
+    apart = claims.judge_claims(made_up_runs(none_seeds=(3, 4, 5))).set_index("claim").loc["t1_learned_beats_none"]
+    welch = stats.welch_difference([70.0, 71.0, 70.5], [65.0, 66.5, 65.2])
+    assert (apart.design, apart.diff_low, apart.diff_high) == ("unpaired (Welch)", welch.low, welch.high)
     # measured on 500 test images, a 2-point loss at the larger size is no longer settled: the binomial terms
     # of both sizes apply to the paired difference, however alike the seeds' differences are
     on_500 = claims.judge_claims(made_up_runs(test_images=500)).set_index("claim")

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from cpvt_lab import analyze, compose, paper, tables
-from cpvt_lab.analysis import runs, store
+from cpvt_lab.analysis.measures import runs, store
 from cpvt_lab.results import append_row
 from cpvt_lab.train import run_experiment
 
@@ -108,7 +108,7 @@ def peg_row() -> dict:
 
 def test_a_measured_analysis_is_known_by_its_declaration_alone(monkeypatch, tmp_path):
     """A new measured analysis is its module's ANALYSIS and a line in kinds.py: the tables then write its page."""
-    from cpvt_lab.analysis import report
+    from cpvt_lab.analysis.pages import report
     from cpvt_lab.analysis.kinds import MEASURED
     from cpvt_lab.analysis.measured import MeasuredAnalysis
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import torch
 
 from cpvt_lab import build_model, compose
-from cpvt_lab.analysis import attention
+from cpvt_lab.analysis.measures import attention
 
 
 def test_hooked_probabilities_are_the_softmax_the_model_uses_relative_bias_included():

@@ -8,7 +8,7 @@ import torch
 from timm.models._features import FeatureGetterNet
 
 from cpvt_lab import build_model
-from cpvt_lab.analysis.features import block_outputs
+from cpvt_lab.analysis.measures.features import block_outputs
 from cpvt_lab.config import ablation_names, compose
 from cpvt_lab.models import vit
 

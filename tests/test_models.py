@@ -8,7 +8,7 @@ import timm
 import torch
 from timm.layers import apply_rot_embed_cat
 
-from cpvt_lab.analysis.attention import attention_probs
+from cpvt_lab.analysis.measures.attention import attention_probs
 from cpvt_lab.models import CPVTViT, load_timm_state_dict
 from cpvt_lab.models.pos_encodings import GridResidual, conv1x1_stack, peg_conv
 

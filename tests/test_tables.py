@@ -15,8 +15,8 @@ import pytest
 from omegaconf import OmegaConf
 
 from cpvt_lab import compose, paper, tables
-from cpvt_lab.analysis import markdown
-from cpvt_lab.analysis.claims import judge_claims
+from cpvt_lab.analysis.pages import markdown
+from cpvt_lab.analysis.verdicts.claims import judge_claims
 from cpvt_lab.analysis.frames import load_curves, load_runs, table_cells, count_test_images
 from cpvt_lab.analysis.kinds import MEASURED
 from cpvt_lab.analysis.settings import recipe_id
@@ -146,8 +146,9 @@ def test_a_contradiction_is_said_plainly_as_a_finding_about_our_data_set(tmp_pat
     assert cells(page, "a learned table beats the 2-D relative bias")[-1] == "inconclusive (no runs)"
     assert any("a contradicted claim is a finding about CIFAR-10, JPEG copy, not a failure" in line for line in page)
     listed = markdown.claims_markdown(claims, tmp_path, runs).splitlines()
-    assert cells(listed, "a learned table beats no encoding")[-2] == said  # verdict, then why
-    assert "Totals: 0 reproduced, 1 contradicted" in "\n".join(listed)
+    assert cells(listed, "a learned table beats no encoding")[-3:-1] == [said, said]  # verdict, under Holm, then why
+    assert "Totals under Holm (the paper's claims on one set of runs as one family, family-wise error 5%): 0 " \
+           "reproduced, 1 contradicted" in "\n".join(listed)
     decided = [line for line in listed if line.startswith("- **")]  # the lines the README quotes: decided ones only
     assert len(decided) == 1  # 51.00 - 80.47: the difference of the means, then its interval
     assert decided[0].startswith("- **contradicted:** a learned table beats no encoding (-29.47 [")
@@ -230,12 +231,14 @@ def test_unstable_runs_are_left_out_of_cells_and_claims_and_counted(tmp_path):
     assert cell.loc[("none", 24), ["n", "unstable"]].tolist() == [4, 0]  # no curve: not judged, kept
     claim = judge_claims(runs).set_index("claim").loc["t1_learned_beats_none"]
     assert (claim.a_n, claim.left_out_unstable, claim.verdict) == (3, 1, "reproduced")
-    assert claim.reason.endswith("; 1 run left out as unstable")
+    # paired by seed: none's seed 3 loses its partner with learned's unstable seed 3
+    assert claim.b_n == 3 and claim.reason.endswith("; 1 run left out as unstable; 1 seed without a partner in the "
+                                                    "other cell left out")
     page = markdown.table_markdown("table1_pe_strategies", runs, judge_claims(runs), load_curves(tmp_path))
     assert cells(page.splitlines(), "learned")[3].endswith("⚠ 1 unstable run left out")
     assert "No curve: 7 runs recorded none, so not judged for stability." in page
     listed = markdown.claims_markdown(judge_claims(runs), tmp_path, runs).splitlines()
-    assert cells(listed, "a learned table beats no encoding")[-3] == "1 run left out"
+    assert cells(listed, "a learned table beats no encoding")[-5] == "1 run left out"
 
 
 def test_every_ablation_file_sets_only_keys_that_the_recipe_id_leaves_out():
@@ -403,14 +406,15 @@ def test_a_table_says_in_one_sentence_which_row_keeps_the_most_of_its_top1_at_th
 
 
 def stored(r, kind, lines):
-    """Measurements of one run as the study stores them (``analysis.store``), at the run's training size."""
-    from cpvt_lab.analysis import store
+    """Measurements of one run as the study stores them (``analysis.measures.store``), at the run's training size."""
+    from cpvt_lab.analysis.measures import store
     meta = {k: r[k] for k in store.RUN_FIELDS if k in r}
     store.save(r["results_dir"], kind, pd.DataFrame([{**meta, "size": 24, "images": 250, **x} for x in lines]))
 
 
 def test_the_rope_table_gives_the_equivariance_and_probe_headlines_with_their_intervals(tmp_path):
-    from cpvt_lab.analysis import report, stats
+    from cpvt_lab.analysis.pages import report
+    from cpvt_lab.analysis.verdicts import stats
     for seed, (share, error, probe) in enumerate([(40.0, 0.10, 2.0), (42.0, 0.12, 10.0), (44.0, 0.14, 30.0)]):
         r = row("rope_axial", seed, {24: 50.0 + seed, 48: 40.0})
         append_row(tmp_path, r)
@@ -447,7 +451,7 @@ def test_the_rope_table_gives_the_equivariance_and_probe_headlines_with_their_in
 
 
 def test_a_table_names_only_measured_analyses_that_have_headlines(tmp_path, monkeypatch):
-    from cpvt_lab.analysis import report
+    from cpvt_lab.analysis.pages import report
     assert paper.TABLE_BY_ID["beyond_rope"].measured == ("equivariance", "probe")
     assert all(MEASURED[k].headline for t in paper.TABLES for k in t.measured)
     wrong = dataclasses.replace(paper.TABLE_BY_ID["beyond_rope"], measured=("attention_maps", "nonsense"))
@@ -458,21 +462,23 @@ def test_a_table_names_only_measured_analyses_that_have_headlines(tmp_path, monk
 
 
 def test_a_tables_own_questions_are_judged_as_claims_are_and_kept_apart_from_the_papers(tmp_path):
-    from cpvt_lab.analysis import claims_page, report
+    from cpvt_lab.analysis.pages import claims_page, report
     from cpvt_lab.analysis.folder import ResultsFolder
     for seed in range(3):
         append_row(tmp_path, row("peg_rope", seed, {24: 56.0 + seed, 32: 50.0, 40: 40.0, 48: 30.0 + 10 * seed}))
-        append_row(tmp_path, row("rope_axial", seed, {24: 50.0 + seed, 32: 50.0, 40: 40.0, 48: 35.0}))
+        append_row(tmp_path, row("rope_axial", seed, {24: 50.0 + (0, 2, 1)[seed], 32: 50.0, 40: 40.0, 48: 35.0}))
     for seed in range(2):
         append_row(tmp_path, row("rope_mixed", seed, {24: 60.0, 32: 50.0, 40: 40.0, 48: 60.0 + seed}))
     report.write_paper_tables(tmp_path, tmp_path / "tables")
     claims_page.write(ResultsFolder(tmp_path), tmp_path / "tables")
     page = (tmp_path / "tables" / "beyond_rope.md").read_text().splitlines()
     line = cells(page, "does the PEG add to axial RoPE at the training size (peg_rope@0 vs rope_axial@0)")
-    # Welch by hand: 6 points apart, each side's variance 1 over 3 seeds, df 4, t(0.975, 4) = 2.776
-    assert line[3:] == ["+6.00 [+3.73, +8.27]", "A higher"]
-    assert cells(page, "does the PEG add to axial RoPE at the largest test size (peg_rope@3 vs rope_axial@3)")[3:] \
-        == ["+5.00 [-19.84, +29.84]", "not decided"]  # df 2: t 4.303 x sqrt(100 / 3)
+    # paired by seed by hand: per-seed differences 6, 5, 7 (SD 1), df 2, t(0.975, 2) = 4.303; p = 0.0091, and
+    # three questions have an interval (the family): 3 x 0.0091 under Holm
+    assert line[3:5] == ["+6.00 [+3.52, +8.48]", "paired by seed"]
+    assert line[5:] == ["0.009 (0.027)", "A higher", "A higher"]
+    assert cells(page, "does the PEG add to axial RoPE at the largest test size (peg_rope@3 vs rope_axial@3)")[3] \
+        == "+5.00 [-19.84, +29.84]"  # differences -5, 5, 15: t 4.303 x 10 / sqrt(3)
     assert cells(page, "does GAP help axial RoPE (rope_axial_gap@0 vs rope_axial@0)")[-1] == "not decided (no runs)"
     mixed = cells(page, "does RoPE-Mixed keep more than axial RoPE at the largest test size (Heo et al. on ImageNet) "
                         "(rope_mixed@3 vs rope_axial@3)")

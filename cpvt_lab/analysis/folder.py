@@ -8,9 +8,10 @@ from pathlib import Path
 import pandas as pd
 
 from ..results import Rows, rows_of
-from . import store
-from .claims import judge_claims
+from .measures import store
+from .verdicts.claims import judge_claims
 from .frames import load_curves, load_runs, measured_runs, repeated_seeds
+from .verdicts.test_set_term import StoredPredictions
 
 
 class ResultsFolder:
@@ -33,9 +34,15 @@ class ResultsFolder:
         return load_curves(self.rows)
 
     @cached_property
+    def predictions(self) -> StoredPredictions:
+        """The runs' stored predictions: which test images each got right (runs made before they were stored have
+        none)."""
+        return StoredPredictions(self.results_dir, self.runs.run_id)
+
+    @cached_property
     def claims(self) -> pd.DataFrame:
         """Every claim of the paper judged on the runs (``claims.judge_claims``)."""
-        return judge_claims(self.runs)
+        return judge_claims(self.runs, stored=self.predictions)
 
     @cached_property
     def repeated(self) -> list[tuple[dict, dict]]:

@@ -19,12 +19,15 @@ from ..curves import instability
 from ..data.cifar import CIFAR10_IMAGES
 from ..results import Rows, rows_of
 from ..paper import TABLE_BY_ID, paper_value, reference
-from . import stats
+from .verdicts import stats
 from .settings import SECTION, SETTING, config_value, describe, one_per_seed, setting_fields
 
+# a row from before rows recorded their uncommitted changes (``code_diff``: null there means none in the package)
+UNRECORDED = "not recorded"
 IDS = ["setting_id", "recipe_id", "setting", "ablation_label"]
 RUN_COLUMNS = ["run_id", "ablation", "seed", *SETTING, *IDS, "size_px", "size_rank", "top1", "test_images",
-               "finetuned", "curve", "unstable", "instability", "device", "command", "recipe"]
+               "finetuned", "curve", "unstable", "instability", "device", "command", "recipe", "git_commit", "code_diff",
+               "finished_at"]
 CURVE_COLUMNS = ["run_id", "ablation", "seed", *SETTING, *IDS, "epoch", "train_loss", "top1", "lr"]
 # the test-set size of each data set (by its data module) when a row records no test_subset
 TEST_SET_IMAGES = {"Cifar10JpegDataModule": CIFAR10_IMAGES["test"], "Cifar10DataModule": CIFAR10_IMAGES["test"]}
@@ -75,7 +78,8 @@ def load_runs(results: str | Path | Rows) -> pd.DataFrame:
                 "size_rank": size_rank(int(size), r["train_size"], sizes), "top1": float(acc),
                 "test_images": count_test_images(r), "finetuned": size in r.get("finetuned_sizes", []),
                 "curve": bool(curve.get("epoch")), "unstable": bool(why), "instability": why,
-                "device": r.get("device"), "command": r.get("command"), "recipe": ids.loc[r["run_id"], "recipe"]})
+                "device": r.get("device"), "command": r.get("command"), "recipe": ids.loc[r["run_id"], "recipe"],
+                "git_commit": r.get("git_commit"), "code_diff": r.get("code_diff", UNRECORDED), "finished_at": r.get("finished_at")})
     runs = pd.DataFrame.from_records(records, columns=RUN_COLUMNS)
     return runs.sort_values(["ablation", *SETTING, "setting_id", "seed", "size_px"], ignore_index=True)
 

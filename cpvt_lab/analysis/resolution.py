@@ -12,7 +12,7 @@ from typing import Optional, Sequence
 import pandas as pd
 
 from ..paper import T1, T2, TABLE_BY_ID
-from . import plots
+from .pages import plots
 from .frames import pool_seeds, with_setting
 from .measured import ComputedAnalysis
 

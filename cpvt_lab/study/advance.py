@@ -8,10 +8,11 @@ from pathlib import Path
 from typing import Any, Optional, Sequence
 
 from ..ablations import Study
-from ..analysis import report, store
+from ..analysis.pages import report
+from ..analysis.measures import store
 from ..analysis.kinds import MEASURED
-from ..analysis.measure import measure_run
-from ..analysis.runs import checkpoint_path
+from ..analysis.measures.measure import measure_run
+from ..analysis.measures.runs import checkpoint_path
 from ..results import Rows
 from .exchange import pack
 from .plan import PlannedRun

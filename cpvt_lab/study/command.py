@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Optional, Sequence
 
 from ..ablations import SpecError, load_study
-from ..analysis import report
+from ..analysis.pages import report
 from ..cli import UsageError, parse_words, run_command
 from ..config import ConfigError
 from ..data import DataError

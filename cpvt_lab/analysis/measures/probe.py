@@ -24,8 +24,8 @@ from sklearn.linear_model import LogisticRegression
 from threadpoolctl import threadpool_limits
 
 from .features import all_block_outputs
-from .page_parts import wide_cells
-from .measured import MeasuredAnalysis
+from ..pages.page_parts import wide_cells
+from ..measured import MeasuredAnalysis
 
 
 def _trained_on(count):

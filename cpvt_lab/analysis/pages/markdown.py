@@ -12,17 +12,17 @@ from typing import Optional, Sequence
 
 import pandas as pd
 
-from ..curves import LOSS_RISE, LOSS_RISE_FRACTION, TOP1_DROP
-from ..paper import TABLE_BY_ID, TABLES, PaperTable, attention_ablations, paper_value, reference
+from ...curves import LOSS_RISE, LOSS_RISE_FRACTION, TOP1_DROP
+from ...paper import TABLE_BY_ID, TABLES, PaperTable, attention_ablations, paper_value, reference
 # claims_markdown: every page from here
 from .claims_page import claim_directions, claims_markdown, comparison_lines  # noqa: F401
-from .convergence import convergence_line
-from .frames import load_runs, measured_runs, table_cells
+from ..convergence import convergence_line
+from ..frames import load_runs, measured_runs, table_cells
 from .headlines import headline_markdown
 from .page_parts import (SCALE_NOTES, in_section, largest_size_sentence, mean_std, plural,  # noqa: F401
                          regenerated_from, sections, setting_heading, with_interval)
-from .settings import SECTION
-from .stats import MIN_SEEDS
+from ..settings import SECTION
+from ..verdicts.stats import MIN_SEEDS
 
 UNSTABLE = (f"a run is unstable when its training loss ends more than max({LOSS_RISE:g}, "
             f"{LOSS_RISE_FRACTION:.0%} of it) above its minimum or its top-1 at the training size more than "
@@ -103,7 +103,8 @@ def table_markdown(table_id: str, runs: pd.DataFrame, claims: pd.DataFrame, curv
                                        int(setting["train_size"]), study.measured)
         if len(mine):
             parts += ["Claims of the paper on our runs: the direction of our means, and the verdict of the 95% "
-                      "interval of A - B (claims.md gives the intervals; fewer than "
+                      "interval of A - B, alone and under Holm with all the paper's claims on these runs as one "
+                      "family (claims.md gives the intervals and p-values; fewer than "
                       f"{MIN_SEEDS} seeds in a cell is `inconclusive (n < {MIN_SEEDS})` whatever the interval). The "
                       "paper measured on ImageNet: a contradicted claim is a finding about "
                       f"{setting['dataset']}, not a failure of these runs.", "", claim_directions(mine), ""]

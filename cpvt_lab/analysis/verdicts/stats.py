@@ -10,10 +10,14 @@ cell's mean is
 the seed variance of the mean plus the binomial variance of a top-1 measured on m images
 (p held 0.5/m inside 0 and 1, so a perfect or a zero score still carries a doubt). The
 binomial part does not shrink with more seeds: every seed is scored on the same images.
-A difference of two cells A - B adds both cells' terms (paired by seed, one ablation at two
-test sizes: the seed variance of the per-seed differences, plus the binomial terms of both
-sizes); as both cells share one test set, adding their binomial terms overstates the
-variance of the difference, which errs on the side of "inconclusive".
+A difference of two cells A - B has a seed part and a test-set part. The seed part is Welch's
+(two independent sets of runs) or, where both cells were trained with the same seeds (the
+seed fixes the data order and the augmentation draws) or are the same runs at two sizes, the
+variance of the per-seed differences over n pairs. The test-set part is the variance of the
+difference over resampled test images: measured from the runs' stored predictions where they
+exist (``image_term``: which images each model gets right), else both cells' binomial terms
+added, as if the two models had been scored on independent images. Both share one test set,
+so that fallback overstates the variance: it errs on the side of "inconclusive".
 
 The interval is mean ± t * sqrt(V) with Welch-Satterthwaite degrees of freedom in which the
 binomial part counts as a known variance (infinite degrees of freedom):
@@ -34,6 +38,12 @@ what the paper says ("GAP adds more than 1 point": margin 1), so:
 - inconclusive: the interval straddles the margin, there is no interval, or either cell has
   fewer than ``MIN_SEEDS`` (3) seeds, whatever its interval: two seeds say too little about
   the spread of a third. The reason says which.
+
+The paper's claims are many questions asked of one set of runs, so each verdict also has a
+p-value (the two-sided test of A - B against the margin, with the interval's standard error and
+degrees of freedom: p < 0.05 exactly where the interval excludes the margin) and a Holm-adjusted
+one over its family (``holm``); under Holm a verdict stays decisive only where the adjusted p is
+below 0.05 (family-wise error 5%), and is inconclusive otherwise.
 """
 from __future__ import annotations
 
@@ -48,6 +58,7 @@ CONFIDENCE = 0.95
 MIN_SEEDS = 3  # fewer seeds in a cell: inconclusive whatever the interval
 DIRECTIONS = ("greater", "not_greater")
 VERDICTS = ("reproduced", "contradicted", "inconclusive")
+FAMILY_ALPHA = 0.05  # the family-wise error rate Holm's verdicts keep
 
 
 @dataclass(frozen=True)
@@ -62,12 +73,13 @@ class Summary:
 
 @dataclass(frozen=True)
 class Difference:
-    """A - B with its interval and a standardised effect size (Cohen's d, pooled SD)."""
+    """A - B with its interval, standard error and df, and a standardised effect size (Cohen's d, pooled SD)."""
     diff: float
     low: float
     high: float
     df: float
     cohens_d: float
+    se: float = math.nan
 
 
 def binomial_variance(mean: float, test_images: Optional[int]) -> float:
@@ -113,32 +125,73 @@ def _cohens_d(diff: float, spread: float) -> float:
     return diff / spread if spread > 0 else math.copysign(math.inf, diff) if diff else 0.0
 
 
+def _test_set_term(means: tuple[float, float], test_images: tuple[Optional[int], Optional[int]],
+                   image_term: Optional[float]) -> float:
+    """The test-set variance of A - B: measured (``image_term``), else both cells' binomial terms added."""
+    if image_term is not None:
+        return image_term
+    return binomial_variance(means[0], test_images[0]) + binomial_variance(means[1], test_images[1])
+
+
+def _difference(diff: float, seed_parts, known: float, cohens_d: float, confidence: float) -> Difference:
+    low, high, df = interval(diff, seed_parts, known, confidence)
+    return Difference(diff, low, high, df, cohens_d, math.sqrt(sum(v for v, _ in seed_parts) + known))
+
+
 def welch_difference(a: Sequence[float], b: Sequence[float], confidence: float = CONFIDENCE,
-                     test_images: tuple[Optional[int], Optional[int]] = (None, None)) -> Difference:
-    """Mean of ``a`` minus mean of ``b`` with its interval (Welch, plus both cells' binomial terms);
-    needs two or more values on each side."""
+                     test_images: tuple[Optional[int], Optional[int]] = (None, None),
+                     image_term: Optional[float] = None) -> Difference:
+    """Mean of ``a`` minus mean of ``b`` with its interval (Welch, plus the test-set term: ``image_term`` when
+    measured, else both cells' binomial terms); needs two or more values on each side."""
     a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
     if len(a) < 2 or len(b) < 2:
         raise ValueError(f"a Welch interval needs >= 2 values per side, got {len(a)} and {len(b)}")
     diff = float(a.mean() - b.mean())
     pooled = math.sqrt(((len(a) - 1) * a.var(ddof=1) + (len(b) - 1) * b.var(ddof=1)) / (len(a) + len(b) - 2))
-    known = binomial_variance(a.mean(), test_images[0]) + binomial_variance(b.mean(), test_images[1])
-    low, high, df = interval(diff, [(x.var(ddof=1) / len(x), len(x)) for x in (a, b)], known, confidence)
-    return Difference(diff, low, high, df, _cohens_d(diff, pooled))
+    known = _test_set_term((a.mean(), b.mean()), test_images, image_term)
+    seed_parts = [(x.var(ddof=1) / len(x), len(x)) for x in (a, b)]
+    return _difference(diff, seed_parts, known, _cohens_d(diff, pooled), confidence)
 
 
 def paired_difference(a: Sequence[float], b: Sequence[float], confidence: float = CONFIDENCE,
-                      test_images: tuple[Optional[int], Optional[int]] = (None, None)) -> Difference:
-    """Mean of the per-pair differences ``a[i] - b[i]`` (one run measured twice) with its interval (paired t,
-    plus the binomial terms of both measurements)."""
+                      test_images: tuple[Optional[int], Optional[int]] = (None, None),
+                      image_term: Optional[float] = None) -> Difference:
+    """Mean of the per-pair differences ``a[i] - b[i]`` (one seed, or one run measured twice) with its interval
+    (paired t, plus the test-set term: ``image_term`` when measured, else both cells' binomial terms)."""
     if len(a) != len(b) or len(a) < 2:
         raise ValueError(f"a paired interval needs >= 2 pairs of equal length, got {len(a)} and {len(b)}")
     a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
     pairs = a - b
     mean, std = float(pairs.mean()), float(pairs.std(ddof=1))
-    known = binomial_variance(a.mean(), test_images[0]) + binomial_variance(b.mean(), test_images[1])
-    low, high, df = interval(mean, [(std ** 2 / len(pairs), len(pairs))], known, confidence)
-    return Difference(mean, low, high, df, _cohens_d(mean, std))
+    known = _test_set_term((a.mean(), b.mean()), test_images, image_term)
+    return _difference(mean, [(std ** 2 / len(pairs), len(pairs))], known, _cohens_d(mean, std), confidence)
+
+
+def p_value(difference: Difference, margin: float = 0.0) -> float:
+    """Two-sided p of A - B = margin, with the interval's standard error and df (NaN where there is no interval):
+    below 1 - CONFIDENCE exactly where the interval excludes the margin."""
+    if math.isnan(difference.low) or not difference.se > 0:
+        return math.nan
+    return float(2 * sps.t.sf(abs(difference.diff - margin) / difference.se, difference.df))
+
+
+def holm(p_values: Sequence[float]) -> list[float]:
+    """Holm's step-down adjustment of one family of p-values (family-wise error control, whatever the dependence
+    between the tests): the k-th smallest of m times (m - k + 1), made non-decreasing, at most 1. A question
+    without a p-value (NaN: no interval, it was not tested) is no member of the family and stays NaN."""
+    tested = [i for i, v in enumerate(p_values) if not math.isnan(v)]
+    p = np.array([p_values[i] for i in tested], dtype=float)
+    order = np.argsort(p, kind="stable")
+    adjusted = np.minimum(np.maximum.accumulate((len(p) - np.arange(len(p))) * p[order]), 1.0)
+    out = [math.nan] * len(p_values)
+    for rank, k in enumerate(order):
+        out[tested[k]] = float(adjusted[rank])
+    return out
+
+
+def holm_verdict(raw: str, p_holm: float, alpha: float = FAMILY_ALPHA) -> str:
+    """The verdict under Holm: the raw one where it is decisive and its adjusted p is below ``alpha``."""
+    return raw if raw != "inconclusive" and p_holm < alpha else "inconclusive"
 
 
 def verdict(difference: Difference, direction: str, margin: float = 0.0) -> tuple[str, str]:
@@ -158,11 +211,14 @@ def verdict(difference: Difference, direction: str, margin: float = 0.0) -> tupl
 
 
 def compare(a: Sequence[float], b: Sequence[float], direction: str, margin: float = 0.0,
-            paired: bool = False, test_images: tuple[Optional[int], Optional[int]] = (None, None)) -> dict:
-    """Both cells' summaries, the difference and the verdict, as one flat record (a table row).
+            paired: bool = False, test_images: tuple[Optional[int], Optional[int]] = (None, None),
+            image_term: Optional[float] = None) -> dict:
+    """Both cells' summaries, the difference, its p-value against the margin and the verdict, as one flat record
+    (a table row).
 
-    ``paired``: ``a[i]`` and ``b[i]`` come from the same run (Cohen's d is then d_z, over the differences);
-    ``test_images``: the number of test images each cell's top-1 was measured on (None: unknown).
+    ``paired``: ``a[i]`` and ``b[i]`` share a seed, or come from the same run (Cohen's d is then d_z, over the
+    differences); ``test_images``: the number of test images each cell's top-1 was measured on (None: unknown);
+    ``image_term``: the test-set variance of A - B measured from predictions (None: the binomial terms).
     """
     sa, sb = (cell_summary(v, m) for v, m in zip((a, b), test_images))
     record = {**{f"a_{k}": v for k, v in asdict(sa).items()}, **{f"b_{k}": v for k, v in asdict(sb).items()}}
@@ -170,11 +226,11 @@ def compare(a: Sequence[float], b: Sequence[float], direction: str, margin: floa
     if sa.n < 2 or sb.n < 2:
         diff = sa.mean - sb.mean if sa.n and sb.n else math.nan
         reason = "no runs" if not (sa.n and sb.n) else f"{few}; one seed gives no interval"
-        return {**record, "diff": diff, "diff_low": math.nan, "diff_high": math.nan, "cohens_d": math.nan,
-                "paired": paired, "verdict": "inconclusive", "reason": reason}
-    d = (paired_difference if paired else welch_difference)(a, b, test_images=test_images)
+        return {**record, "diff": diff, "diff_low": math.nan, "diff_high": math.nan, "df": math.nan,
+                "cohens_d": math.nan, "paired": paired, "p": math.nan, "verdict": "inconclusive", "reason": reason}
+    d = (paired_difference if paired else welch_difference)(a, b, test_images=test_images, image_term=image_term)
     outcome, reason = verdict(d, direction, margin)
     if min(sa.n, sb.n) < MIN_SEEDS:
         outcome, reason = "inconclusive", f"{few}, whatever the interval ({reason})"
-    return {**record, "diff": d.diff, "diff_low": d.low, "diff_high": d.high, "cohens_d": d.cohens_d,
-            "paired": paired, "verdict": outcome, "reason": reason}
+    return {**record, "diff": d.diff, "diff_low": d.low, "diff_high": d.high, "df": d.df, "cohens_d": d.cohens_d,
+            "paired": paired, "p": p_value(d, margin), "verdict": outcome, "reason": reason}

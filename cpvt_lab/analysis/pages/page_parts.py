@@ -4,8 +4,9 @@ Every page opens with the folder it was read from and the command that regenerat
 every cell of seeds is ``mean ± std`` (``mean_std``), with the 95% interval of its mean where
 the page gives one (``with_interval``), pooled only within one setting (``settings``); each
 section's heading names the setting (and, where one label covers several, the recipe that
-tells them apart) and its provenance line names the runs, devices, commands, training recipe
-and the runs left out as unstable or not judged for want of a curve.
+tells them apart) and its provenance line names the runs, devices, commands, code (the commits
+the runs were made from, and the runs made from a checkout with uncommitted changes), training
+recipe and the runs left out as unstable or not judged for want of a curve.
 """
 from __future__ import annotations
 
@@ -14,8 +15,9 @@ from typing import Callable, Optional, Sequence
 
 import pandas as pd
 
-from ..results import RESULTS_FILE
-from .settings import SECTION, setting_label
+from ...results import RESULTS_FILE
+from ..frames import UNRECORDED
+from ..settings import SECTION, setting_label
 
 # What each scale is, said in every section of its runs: none of them is the paper's ImageNet setting
 SCALE_NOTES = {
@@ -85,7 +87,7 @@ def provenance(runs: pd.DataFrame) -> str:
     recipes = each.groupby("recipe").run_id.nunique()
     recipe = ("; ".join(recipes.index) if len(recipes) == 1
               else "; ".join(f"{n} runs: {r}" for r, n in recipes.items()))
-    said = (f"{len(each)} runs, seeds {seeds}, on {devices}; made by {commands}. "
+    said = (f"{len(each)} runs, seeds {seeds}, on {devices}; made by {commands}. {code_identity(each)} "
             f"Recipe: {recipe or 'not recorded'}.")
     unstable = each[each.unstable]
     if len(unstable):
@@ -94,6 +96,39 @@ def provenance(runs: pd.DataFrame) -> str:
                  + ").")
     if (~each.curve).any():
         said += f" No curve: {plural(int((~each.curve).sum()), 'run')} recorded none, so not judged for stability."
+    return said
+
+
+DIRTY = "-dirty"  # what a row's git_commit ends with when its checkout had uncommitted changes
+
+
+def _short(commit: str) -> str:
+    return commit[:7] + (DIRTY if commit.endswith(DIRTY) else "")
+
+
+def code_identity(each: pd.DataFrame) -> str:
+    """Which code made the runs (one line per run, ``git_commit`` and ``code_diff`` as recorded): the commits, first
+    and last by when the runs finished, and each run made from a checkout with uncommitted changes, flagged with
+    the hash of those changes where the row records it."""
+    if "git_commit" not in each or each.git_commit.isna().all():
+        return "Code: not recorded."
+    known = each[each.git_commit.notna()].sort_values("finished_at", na_position="first", kind="stable")
+    commits = known.git_commit.str.removesuffix(DIRTY)
+    unrecorded = len(each) - len(known)
+    said = (f"Code: commit {_short(commits.iloc[0])} for every run." if commits.nunique() == 1 else
+            f"Code: {commits.nunique()} commits, from {_short(commits.iloc[0])} (first run) to "
+            f"{_short(commits.iloc[-1])} (last run).")
+    if unrecorded:
+        said = said[:-1] + f"; {plural(unrecorded, 'run')} recorded none."
+    # a checkout whose package had changes: a row that records them says so by their hash (a null code_diff: the
+    # changes lay outside the package, in the results files a running study writes); an older row by -dirty alone
+    dirty = known[known.git_commit.str.endswith(DIRTY) & known.code_diff.notna()]
+    if len(dirty):
+        def changes(diff) -> str:
+            return ", changes not recorded" if diff == UNRECORDED else f", changes {diff}"
+        said += (f" ⚠ {plural(len(dirty), 'run')} made from a checkout with uncommitted changes: "
+                 + "; ".join(f"{r.ablation} seed {r.seed} ({_short(r.git_commit)}{changes(r.code_diff)})"
+                             for r in dirty.itertuples()) + ".")
     return said
 
 

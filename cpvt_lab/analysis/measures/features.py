@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import torch
 
-from ..models import CPVTViT
+from ...models import CPVTViT
 
 
 @torch.no_grad()

@@ -11,8 +11,8 @@ import torch
 import torch.nn as nn
 
 from .attention import STORED_KIND, model_patch_attention
-from .page_parts import wide_cells
-from .measured import MeasuredAnalysis
+from ..pages.page_parts import wide_cells
+from ..measured import MeasuredAnalysis
 
 DIGITS = 5  # significant digits of a stored weight: far below what the figures can show
 

@@ -12,7 +12,7 @@ from typing import Any
 
 import pandas as pd
 
-from ..atomic import replacing
+from ...atomic import replacing
 
 RUN_FIELDS = ("run_id", "ablation", "pos", "head", "seed", "scale", "dataset", "epochs", "train_size", "model_size")
 

@@ -13,8 +13,8 @@ import matplotlib.pyplot as plt
 import pandas as pd
 import seaborn as sns
 
-from .settings import SECTION, SETTING, setting_label
-from .stats import VERDICTS
+from ..settings import SECTION, SETTING, setting_label
+from ..verdicts.stats import VERDICTS
 
 
 def resolution_plot(runs: pd.DataFrame, title: Optional[str] = None) -> Optional[sns.FacetGrid]:
@@ -110,22 +110,29 @@ def probe_plot(frame: pd.DataFrame):
 VERDICT_COLOURS = dict(zip(VERDICTS, ("tab:green", "tab:red", "tab:grey")))
 
 
+def claim_labels(verdicts: pd.DataFrame) -> list[str]:
+    """Each claim in words, with its section's label where the claims span several (never internal ids)."""
+    several = verdicts.setting.dropna().nunique() > 1
+    return [f"{r.text} ({r.setting})" if several else r.text for r in verdicts.itertuples()]
+
+
 def claims_plot(verdicts: pd.DataFrame):
-    """Each claim's A - B with its 95% interval (a non-zero margin marked |), coloured by verdict."""
+    """Each claim's A - B with its 95% interval (a non-zero margin marked |), coloured by its verdict under Holm."""
     judged = verdicts.dropna(subset=["diff_low"])
     if judged.empty:
         print("no claim has two or more seeds in both cells: nothing to plot")
         return None
-    labels = [f"{r.claim} ({r.scale}, {int(r.train_size)} px, recipe {r.recipe_id[:6]})" for r in judged.itertuples()]
-    fig, ax = plt.subplots(figsize=(8, 0.4 * len(judged) + 1.2))
-    ax.hlines(labels, judged.diff_low, judged.diff_high, color=[VERDICT_COLOURS[v] for v in judged.verdict])
-    sns.scatterplot(x=judged["diff"].to_numpy(), y=labels, hue=judged.verdict.to_numpy(), palette=VERDICT_COLOURS,
-                    ax=ax, zorder=3)
+    labels = claim_labels(judged)
+    fig, ax = plt.subplots(figsize=(9, 0.4 * len(judged) + 1.2))
+    ax.hlines(labels, judged.diff_low, judged.diff_high, color=[VERDICT_COLOURS[v] for v in judged.verdict_holm])
+    sns.scatterplot(x=judged["diff"].to_numpy(), y=labels, hue=judged.verdict_holm.to_numpy(),
+                    palette=VERDICT_COLOURS, ax=ax, zorder=3)
     ax.axvline(0, color="black", linewidth=0.8)
     for label, margin in zip(labels, judged.margin):
         if margin:
             ax.plot([margin], [label], marker="|", color="black", markersize=12)
     ax.set(xlabel="A - B, top-1 points (95% interval: seeds and test images)", ylabel="")
+    ax.legend(title="verdict under Holm")
     fig.tight_layout()
     return fig
 

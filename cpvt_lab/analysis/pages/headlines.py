@@ -14,10 +14,10 @@ from typing import Mapping, Sequence
 
 import pandas as pd
 
-from . import stats
-from .measured import MeasuredAnalysis
+from ..verdicts import stats
+from ..measured import MeasuredAnalysis
 from .page_parts import with_interval
-from .settings import SECTION
+from ..settings import SECTION
 
 COLUMNS = [*SECTION, "ablation_label", "measure", "n", "mean", "std", "low", "high", "images"]
 

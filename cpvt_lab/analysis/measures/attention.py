@@ -16,13 +16,14 @@ import matplotlib.pyplot as plt
 import pandas as pd
 import torch
 
-from ..models import CPVTViT
-from ..paper import attention_ablations
-from ..results import Rows, rows_of
-from . import plots, store
-from .measured import ComputedAnalysis
+from ...models import CPVTViT
+from ...paper import attention_ablations
+from ...results import Rows, rows_of
+from ..pages import plots
+from . import store
+from ..measured import ComputedAnalysis
 from .runs import load_run_model, test_images
-from .settings import SETTING, recipe_id, setting_fields, setting_label
+from ..settings import SETTING, recipe_id, setting_fields, setting_label
 
 STORED_KIND = "attention_maps"  # the measured analysis that keeps each run's matrix (attention_maps.py)
 

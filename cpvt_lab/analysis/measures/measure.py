@@ -6,11 +6,11 @@ from typing import Any, Optional, Sequence
 import pandas as pd
 import torch
 
-from ..provenance import command_line, device_name
-from ..results import Rows
+from ...provenance import command_line, device_name
+from ...results import Rows
 from . import store
-from .frames import load_runs, measured_runs
-from .kinds import MEASURED
+from ..frames import load_runs, measured_runs
+from ..kinds import MEASURED
 from .runs import load_run_model, select_rows, test_images
 
 

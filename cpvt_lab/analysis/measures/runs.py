@@ -8,10 +8,10 @@ import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from ..config import build_model
-from ..provenance import REPO_ROOT
-from ..models import CPVTViT
-from ..results import Rows, results_path, rows_of
+from ...config import build_model
+from ...provenance import REPO_ROOT
+from ...models import CPVTViT
+from ...results import Rows, results_path, rows_of
 
 
 class RunSelectionError(ValueError):

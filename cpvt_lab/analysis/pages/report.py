@@ -12,15 +12,16 @@ import shutil
 from pathlib import Path
 from typing import Sequence
 
-from ..paper import REFERENCE_CSV, TABLES, PaperTable
-from ..results import Rows
-from . import attention, markdown, plots, store
-from .claims import judge_questions
-from .folder import ResultsFolder
-from .frames import table_cells, table_runs
+from ...paper import REFERENCE_CSV, TABLES, PaperTable
+from ...results import Rows
+from ..measures import attention, store
+from . import markdown, plots
+from ..verdicts.claims import judge_questions
+from ..folder import ResultsFolder
+from ..frames import table_cells, table_runs
 from .headlines import headline_cells
-from .attention import STORED_KIND
-from .kinds import COMPUTED, MEASURED
+from ..measures.attention import STORED_KIND
+from ..kinds import COMPUTED, MEASURED
 
 
 def _folder(out_dir: str | Path) -> Path:
@@ -56,7 +57,7 @@ def write_paper_tables(results: "str | Path | Rows | ResultsFolder", out_dir: st
             headlines.to_csv(out / f"{table.id}_measured.csv", index=False)
             written.append(out / f"{table.id}_measured.csv")
         if table.compare:  # its own questions, judged as the paper's claims are
-            questions = judge_questions(table.compare, folder.runs)
+            questions = judge_questions(table.compare, folder.runs, folder.predictions)
             questions.to_csv(out / f"{table.id}_questions.csv", index=False)
             written.append(out / f"{table.id}_questions.csv")
         (out / f"{table.id}.md").write_text(markdown.table_markdown(table.id, folder.runs, folder.claims,

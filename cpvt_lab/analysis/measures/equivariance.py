@@ -24,8 +24,8 @@ import torch
 import torch.nn as nn
 
 from .features import all_block_outputs
-from .page_parts import wide_cells
-from .measured import MeasuredAnalysis
+from ..pages.page_parts import wide_cells
+from ..measured import MeasuredAnalysis
 
 FILLS = ("zeros", "cyclic")
 
