@@ -1,13 +1,19 @@
 """Shared fixtures: a tiny CIFAR-like JPEG archive built on the fly, and shrunk run configs."""
 from __future__ import annotations
 
+import functools
 import io
+import json
 import tarfile
 from pathlib import Path
 
 import numpy as np
 import pytest
+from omegaconf import OmegaConf
 from PIL import Image
+
+from cpvt_lab import compose
+from cpvt_lab.fingerprint import recorded_run_ids, run_id
 
 CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
 
@@ -137,3 +143,27 @@ def stop_after_training():
             raise Interrupted()
 
     return StopAfterTraining()
+
+
+@functools.lru_cache(maxsize=None)
+def _composed(ablation, *overrides):
+    cfg = compose(ablation, list(overrides))
+    return json.dumps(OmegaConf.to_container(cfg, resolve=True)), run_id(cfg)
+
+
+def made_row(ablation, seed, top1, scale="smoke", epochs=2, train_size=24, older_id=False, **extra):
+    """A row as a run records it: its config, and the run_id that config gives (``older_id``: the other id the
+    same config may carry, as a row made where the device's own precision differs does)."""
+    config = extra.pop("config", None)
+    if config is None:
+        config = json.loads(_composed(ablation, f"scale={scale}", f"seed={seed}", f"trainer.max_epochs={epochs}",
+                                      f"data.train_size={train_size}")[0])
+        # a data module whose test set size nothing knows: the intervals are the seeds' alone, as worked by hand
+        config["data"] = {**config["data"], "_target_": "tests.UnknownDataModule", "test_subset": None}
+    rid = run_id(OmegaConf.create(config))
+    if older_id:
+        rid = next(i for i in recorded_run_ids(config) if i != rid)
+    return {"run_id": rid, "ablation": ablation, "seed": seed, "scale": scale,
+            "dataset": "CIFAR-10, JPEG copy", "epochs": epochs, "train_size": train_size, "model_size": "smoke",
+            "status": "ok", "top1": {str(k): v for k, v in top1.items()}, "finetuned_sizes": [], "config": config,
+            **extra}

@@ -18,6 +18,7 @@ from cpvt_lab.analysis.folder import ResultsFolder
 from cpvt_lab.analysis.pages.page_parts import provenance
 from cpvt_lab.analysis.verdicts.test_set_term import measured
 from cpvt_lab.results import append_row
+from conftest import made_row
 
 matplotlib.use("Agg")
 M = 2_000  # test images
@@ -25,9 +26,8 @@ TOP1 = {"learned": 0.62, "none": 0.55}
 
 
 def row(ablation, seed, top1, **extra):
-    return {"run_id": f"{ablation}-{seed}", "ablation": ablation, "seed": seed, "scale": "cpu",
-            "dataset": "CIFAR-10, JPEG copy", "epochs": 4, "train_size": 24, "model_size": "smoke", "status": "ok",
-            "top1": {"24": top1}, "finetuned_sizes": [], "test_images": M, **extra}
+    """A row as a run at CPU scale records it (its config and the run_id that gives), scored on M test images."""
+    return made_row(ablation, seed, {24: top1}, scale="cpu", epochs=4, test_images=M, **extra)
 
 
 def synthetic_folder(folder, seeds=(0, 1, 2), with_predictions=(0, 1, 2)):
@@ -42,9 +42,10 @@ def synthetic_folder(folder, seeds=(0, 1, 2), with_predictions=(0, 1, 2)):
             noise = rng.uniform(size=M)
             hit = 0.7 * difficulty + 0.3 * noise < top1 + 0.02 * rng.standard_normal()
             correct[ablation, seed] = hit
-            append_row(folder, row(ablation, seed, round(100.0 * hit.mean(), 3)))
+            made = row(ablation, seed, round(100.0 * hit.mean(), 3))
+            append_row(folder, made)
             if seed in with_predictions:
-                predictions.save(folder, f"{ablation}-{seed}", labels, {24: np.where(hit, labels, (labels + 1) % 10)})
+                predictions.save(folder, made["run_id"], labels, {24: np.where(hit, labels, (labels + 1) % 10)})
     return correct
 
 

@@ -21,33 +21,9 @@ from cpvt_lab.analysis.frames import load_curves, load_runs, table_cells, count_
 from cpvt_lab.analysis.kinds import MEASURED
 from cpvt_lab.analysis.settings import recipe_id
 from cpvt_lab.config import ablation_names
-from cpvt_lab.fingerprint import recorded_run_ids, run_id
 from cpvt_lab.provenance import REPO_ROOT
 from cpvt_lab.results import append_row
-
-
-@functools.lru_cache(maxsize=None)
-def _composed(ablation, *overrides):
-    cfg = compose(ablation, list(overrides))
-    return json.dumps(OmegaConf.to_container(cfg, resolve=True)), run_id(cfg)
-
-
-def row(ablation, seed, top1, scale="smoke", epochs=2, train_size=24, older_id=False, **extra):
-    """A row as a run records it: its config, and the run_id that config gives (``older_id``: the other id the
-    same config may carry, as a row made where the device's own precision differs does)."""
-    config = extra.pop("config", None)
-    if config is None:
-        config = json.loads(_composed(ablation, f"scale={scale}", f"seed={seed}", f"trainer.max_epochs={epochs}",
-                                      f"data.train_size={train_size}")[0])
-        # a data module whose test set size nothing knows: the intervals are the seeds' alone, as worked by hand
-        config["data"] = {**config["data"], "_target_": "tests.UnknownDataModule", "test_subset": None}
-    rid = run_id(OmegaConf.create(config))
-    if older_id:
-        rid = next(i for i in recorded_run_ids(config) if i != rid)
-    return {"run_id": rid, "ablation": ablation, "seed": seed, "scale": scale,
-            "dataset": "CIFAR-10, JPEG copy", "epochs": epochs, "train_size": train_size, "model_size": "smoke",
-            "status": "ok", "top1": {str(k): v for k, v in top1.items()}, "finetuned_sizes": [], "config": config,
-            **extra}
+from conftest import made_row as row
 
 
 @pytest.fixture()

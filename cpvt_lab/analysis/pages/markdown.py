@@ -25,8 +25,10 @@ from ..settings import SECTION
 from ..verdicts.stats import MIN_SEEDS
 
 UNSTABLE = (f"a run is unstable when its training loss ends more than max({LOSS_RISE:g}, "
-            f"{LOSS_RISE_FRACTION:.0%} of it) above its minimum or its top-1 at the training size more than "
-            f"{TOP1_DROP:g} points below its peak, judged from the curve in its row (a run without one is not judged)")
+            f"{LOSS_RISE_FRACTION:.0%} of it) above its minimum or, where its curve was measured on a validation "
+            f"split, its top-1 at the training size more than {TOP1_DROP:g} points below its peak (a curve measured "
+            "on the test set is not read: those images judge the run), judged from the curve in its row (a run "
+            "without one is not judged)")
 
 
 def _ours(mean, std, n, low, high, rank, finetuned, unstable) -> str:
