@@ -27,6 +27,15 @@ def ratios(measurements: Sequence[Measurement], baseline: str) -> dict[str, floa
     return {k: round(v, 4) for k, v in out.items()}
 
 
+def verdict_said(measurement: dict, check: dict) -> str:
+    """A compile check's verdict with what was timed: the bench times the step it checked, compiled, whatever
+    the verdict (a run whose check fails trains eager, so its rate would be the eager step's)."""
+    if check["passed"]:
+        return "passed"
+    timed = "compiled" if measurement["compiled"] else "eager"
+    return f"FAILED ({check['reason']}; the rate above is of the {timed} step all the same, a run would train eager)"
+
+
 def format_report(report: dict) -> str:
     s = report["settings"]
     lines = [f"bench on {report['device']}: {s['model_size']}, batch {s['batch_size']}, {s['train_size']} px, "
@@ -45,7 +54,7 @@ def format_report(report: dict) -> str:
                      + (f", {ratio:.3f} of the single run's end-to-end rate" if ratio else ""))
     lines += [f"{m['name']}: one checkpoint write takes {m['checkpoint_seconds']:.2f} s"
               for m in report["measurements"] if m["checkpoint_seconds"] is not None]
-    lines += [f"{m['name']}: compile check {'passed' if c['passed'] else 'FAILED (timed eager)'}, worst gradient "
+    lines += [f"{m['name']}: compile check {verdict_said(m, c)}, worst gradient "
               f"error {c['grad_error']:.2g} (eager's {c['grad_error_eager']:.2g}, {c['worst_parameter']})"
               + (f"; inductor options NOT applied, unknown to this torch: {', '.join(c['options_unknown'])}"
                  if c.get("options_unknown") else "")
