@@ -1,0 +1,91 @@
+"""Stacked training is the separate runs' training: K = 3 seeds trained as one stacked network (torch.func) give
+each seed the per-step losses and final weights (and EMA weights) of its separate run, in fp32 on a CPU.
+
+The separate runs are the project's own path (``run_experiment``: Lightning, the LightningModule, its AdamW,
+schedule, clipping and EMA callback); the stack gets the same configs. Two epochs of two batches each: the
+schedule's warm-up and decay, each seed's own data order per epoch, clipping that bites, and an EMA that moves.
+"""
+from __future__ import annotations
+
+import pytest
+import pytorch_lightning as pl
+import torch
+
+from cpvt_lab import compose
+from cpvt_lab.ema import EMA
+from cpvt_lab.stacked import StackedTraining, build_members
+from cpvt_lab.stacked import training as stacked_training
+from cpvt_lab.stacked.loop import batches_per_epoch, train_epochs
+from cpvt_lab.train import run_experiment
+
+pytestmark = pytest.mark.usefixtures("single_thread")
+
+SEEDS = (0, 1, 2)
+# clipping at 0.5 bites on every step of the smoke model at init (its gradient norms are 1 to 3)
+SETTINGS = ["trainer.max_epochs=2", "trainer.limit_train_batches=2", "trainer.gradient_clip_val=0.5",
+            "ema.enabled=true", "ema.decay=0.9", "model.drop_path=0.0", "data.eval_sizes=[32]"]
+TOLERANCE = dict(atol=1e-5, rtol=1e-4)
+
+
+class Recorder(pl.Callback):
+    """What a separate run trained: its loss at every step, its final weights and its EMA's."""
+
+    def __init__(self):
+        self.losses, self.weights, self.ema = [], None, None
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+        self.losses.append(float(outputs["loss"]))
+
+    def on_train_end(self, trainer, pl_module):
+        self.weights = {k: v.detach().clone() for k, v in pl_module.model.state_dict().items()}
+        ema = next(c for c in trainer.callbacks if isinstance(c, EMA))
+        self.ema = {k: v.detach().clone() for k, v in ema.ema.module.state_dict().items()}
+
+
+def separate(cfgs):
+    recorders = []
+    for cfg in cfgs:
+        recorders.append(Recorder())
+        assert run_experiment(cfg, callbacks=[recorders[-1]])["status"] == "ok"
+    return recorders
+
+
+def stacked(cfgs):
+    device = torch.device("cpu")
+    members = build_members(cfgs, device)
+    cfg = cfgs[0]
+    per_epoch = batches_per_epoch(len(members[0].train_batches()), cfg.trainer.limit_train_batches)
+    training = StackedTraining([m.model for m in members], [m.generator for m in members], cfg,
+                               cfg.data.batch_size, per_epoch * cfg.trainer.max_epochs, cfg.trainer.max_epochs,
+                               device, ema_decay=cfg.ema.decay)
+    losses, norms = [], []
+
+    def after_step(epoch, index, step_losses):
+        losses.append(step_losses.tolist())
+        norms.append(training.last_norms.tolist())
+    train_epochs(training, members, 0, cfg.trainer.max_epochs, per_epoch, after_step)
+    return losses, norms, training.state_dicts(), training.ema_state_dicts()
+
+
+def configs(ablation, fast_overrides, extra=()):
+    return [compose(ablation, fast_overrides + SETTINGS + list(extra) + [f"seed={s}"]) for s in SEEDS]
+
+
+def assert_same_training(runs, losses, weights, ema):
+    for k, run in enumerate(runs):
+        assert [step[k] for step in losses] == pytest.approx(run.losses, abs=1e-5), f"seed {SEEDS[k]}: losses"
+        for name, value in run.weights.items():
+            torch.testing.assert_close(weights[k][name], value, **TOLERANCE, msg=f"seed {SEEDS[k]}: {name}")
+        for name, value in run.ema.items():
+            torch.testing.assert_close(ema[k][name], value, **TOLERANCE, msg=f"seed {SEEDS[k]}: EMA {name}")
+
+
+@pytest.mark.parametrize("ablation", ["learned", "peg", "peg_gap", "rope_axial"])
+def test_three_stacked_seeds_train_as_their_three_separate_runs(ablation, fast_overrides):
+    cfgs = configs(ablation, fast_overrides)
+    runs = separate(cfgs)
+    losses, norms, weights, ema = stacked(cfgs)
+    assert len(losses) == 4 and all(len(run.losses) == 4 for run in runs)
+    assert all(n > 0.5 for step in norms for n in step)  # clipping bit on every step of every seed
+    assert len({tuple(step) for step in losses}) == 4 and len(set(losses[0])) == 3  # seeds and steps differ
+    assert_same_training(runs, losses, weights, ema)
