@@ -1,8 +1,9 @@
 """Stacked training is the separate runs' training: K = 3 seeds trained as one stacked network (torch.func) give
 each seed the per-step losses and final weights (and EMA weights) of its separate run, in fp32 on a CPU.
 
-The separate runs are the project's own path (``run_experiment``: Lightning, the LightningModule, its AdamW,
-schedule, clipping and EMA callback); the stack gets the same configs. Two epochs of two batches each: the
+The separate runs are the project's own path: ``peg`` through ``run_experiment`` itself, the others through
+the same start (seed, data module, network, LightningModule, the run's Trainer with its clipping and the EMA
+callback) without the evaluations and files, which change no weight. The stack gets the same configs. Two epochs of two batches each: the
 schedule's warm-up and decay, each seed's own data order per epoch, clipping that bites, and an EMA that moves.
 """
 from __future__ import annotations
@@ -11,12 +12,14 @@ import pytest
 import pytorch_lightning as pl
 import torch
 
-from cpvt_lab import compose
+from hydra.utils import instantiate
+
+from cpvt_lab import build_model, compose
 from cpvt_lab.ema import EMA
 from cpvt_lab.stacked import StackedTraining, build_members
 from cpvt_lab.stacked import training as stacked_training
 from cpvt_lab.stacked.loop import batches_per_epoch, train_epochs
-from cpvt_lab.train import run_experiment
+from cpvt_lab.train import make_module, run_experiment
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 
@@ -42,11 +45,24 @@ class Recorder(pl.Callback):
         self.ema = {k: v.detach().clone() for k, v in ema.ema.module.state_dict().items()}
 
 
-def separate(cfgs):
+def trained_as_a_run_starts(cfg, recorder):
+    """``cpvt_lab.train._train_and_evaluate`` up to the end of ``fit``, without evaluations, logs or files."""
+    pl.seed_everything(cfg.seed, workers=True, verbose=False)
+    datamodule = instantiate(cfg.data)
+    module = make_module(cfg, build_model(cfg), [cfg.data.train_size])
+    trainer = instantiate(cfg.trainer, callbacks=[EMA(cfg.ema.decay), recorder], logger=False,
+                          enable_checkpointing=False, limit_val_batches=0, num_sanity_val_steps=0)
+    trainer.fit(module, datamodule=datamodule)
+
+
+def separate(cfgs, whole_runs=False):
     recorders = []
     for cfg in cfgs:
         recorders.append(Recorder())
-        assert run_experiment(cfg, callbacks=[recorders[-1]])["status"] == "ok"
+        if whole_runs:
+            assert run_experiment(cfg, callbacks=[recorders[-1]])["status"] == "ok"
+        else:
+            trained_as_a_run_starts(cfg, recorders[-1])
     return recorders
 
 
@@ -64,6 +80,7 @@ def stacked(cfgs):
         losses.append(step_losses.tolist())
         norms.append(training.last_norms.tolist())
     train_epochs(training, members, 0, cfg.trainer.max_epochs, per_epoch, after_step)
+    stacked.drop_paths = training.drop_paths  # the drop-path branches whose masks the stack drew
     return losses, norms, training.state_dicts(), training.ema_state_dicts()
 
 
@@ -80,12 +97,34 @@ def assert_same_training(runs, losses, weights, ema):
             torch.testing.assert_close(ema[k][name], value, **TOLERANCE, msg=f"seed {SEEDS[k]}: EMA {name}")
 
 
-@pytest.mark.parametrize("ablation", ["learned", "peg", "peg_gap", "rope_axial"])
-def test_three_stacked_seeds_train_as_their_three_separate_runs(ablation, fast_overrides):
-    cfgs = configs(ablation, fast_overrides)
-    runs = separate(cfgs)
+@pytest.mark.parametrize("ablation, extra", [("learned", []), ("peg", []), ("peg_gap", []), ("rope_axial", []),
+                                           ("peg", ["model.drop_path=0.1"])],
+                         ids=["learned", "peg", "peg_gap", "rope_axial", "peg_drop_path"])
+def test_three_stacked_seeds_train_as_their_three_separate_runs(ablation, extra, fast_overrides):
+    cfgs = configs(ablation, fast_overrides, extra)
+    runs = separate(cfgs, whole_runs=ablation == "peg" and not extra)
     losses, norms, weights, ema = stacked(cfgs)
     assert len(losses) == 4 and all(len(run.losses) == 4 for run in runs)
+    assert len(stacked.drop_paths) == (22 if extra else 0)  # blocks 1-11 draw two masks each (block 0: rate 0)
     assert all(n > 0.5 for step in norms for n in step)  # clipping bit on every step of every seed
     assert len({tuple(step) for step in losses}) == 4 and len(set(losses[0])) == 3  # seeds and steps differ
     assert_same_training(runs, losses, weights, ema)
+
+
+@pytest.fixture(scope="module")
+def learned_runs(module_fast_overrides):
+    cfgs = configs("learned", module_fast_overrides)
+    return cfgs, separate(cfgs)
+
+
+def test_the_comparison_fails_when_clipping_spans_the_stack(learned_runs, monkeypatch):
+    # one norm over all three seeds' gradients, as clip_grad_norm_ over the stacked tensors would take it
+    def across_the_stack(grads, max_norm):
+        total = torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g) for g in grads]))
+        torch._foreach_mul_(grads, (max_norm / (total + 1e-6)).clamp(max=1.0))
+        return total.expand(len(SEEDS))
+    monkeypatch.setattr(stacked_training, "clip_per_model", across_the_stack)
+    cfgs, runs = learned_runs
+    losses, _, weights, ema = stacked(cfgs)
+    with pytest.raises(AssertionError):
+        assert_same_training(runs, losses, weights, ema)
