@@ -88,8 +88,8 @@ def test_the_bench_reports_every_measurement_and_writes_json(tiny_archive, tmp_p
     report = json.loads(out.read_text())
     names = [m["name"] for m in report["measurements"]]
     # the first ablation completely, then the next
-    assert names == ["timm_eager", "ours_step[peg]", "end_to_end[peg]", "end_to_end_augmented[peg]",
-                     "ours_step[learned]", "end_to_end[learned]"]
+    assert names == ["timm_eager", "ours_step[peg]", "stacked[peg]", "end_to_end[peg]", "end_to_end_augmented[peg]",
+                     "ours_step[learned]", "stacked[learned]", "end_to_end[learned]"]
     by_name = {m["name"]: m for m in report["measurements"]}
     assert all(m["images_per_second"] > 0 and m["flops_per_image"] > 0 for m in by_name.values())
     assert by_name["end_to_end[peg]"]["images"] == 8 and by_name["end_to_end[peg]"]["checkpoint_seconds"] > 0
@@ -97,7 +97,9 @@ def test_the_bench_reports_every_measurement_and_writes_json(tiny_archive, tmp_p
     assert report["baseline"] == "timm_eager" and report["settings"]["device_kind"] == "cpu"
     assert set(report["ratios"]) == {f"{n}/timm_eager" for n in names[1:]} | {
         "ours_step[peg]/ours_step[learned]", "end_to_end[peg]/end_to_end[learned]",
-        "end_to_end_augmented[peg]/end_to_end[peg]"}
+        "end_to_end_augmented[peg]/end_to_end[peg]", "stacked[peg]/ours_step[peg]",
+        "stacked[learned]/ours_step[learned]", "stacked[peg]/stacked[learned]"}
+    assert by_name["stacked[peg]"]["images"] == 3 * 4 * 2  # three seeds' batches of 4, two timed steps
     assert "trivialaugment" in by_name["end_to_end_augmented[peg]"]["what"]
     ratio = by_name["end_to_end[peg]"]["images_per_second"] / by_name["timm_eager"]["images_per_second"]
     assert report["ratios"]["end_to_end[peg]/timm_eager"] == pytest.approx(ratio, abs=1e-4)
@@ -112,6 +114,7 @@ def test_the_bench_reports_every_measurement_and_writes_json(tiny_archive, tmp_p
     (["json=/no/such/folder/bench.json"], "json:"),
     (["data.archive=/no/such/archive.tar.gz"], "not found"),
     (["steps=0"], "steps:"),
+    (["stack=1"], "stack:"),
     (["steps=many"], "steps:"),
     (["synthetic=maybe"], "synthetic:"),
     (["--steps", "2"], "--steps:"),

@@ -1,10 +1,11 @@
 """Stacked training is the separate runs' training: K = 3 seeds trained as one stacked network (torch.func) give
 each seed the per-step losses and final weights (and EMA weights) of its separate run, in fp32 on a CPU.
 
-The separate runs are the project's own path: ``peg`` through ``run_experiment`` itself, the others through
-the same start (seed, data module, network, LightningModule, the run's Trainer with its clipping and the EMA
-callback) without the evaluations and files, which change no weight. The stack gets the same configs. Two epochs of two batches each: the
-schedule's warm-up and decay, each seed's own data order per epoch, clipping that bites, and an EMA that moves.
+The separate runs are the project's own path: ``peg`` through ``run_experiment`` itself, the others through the
+same start (seed, data module, network, LightningModule, the run's Trainer with its clipping and the EMA callback)
+without the evaluations and files, which change no weight. The stack gets the same configs. Two epochs of two
+batches each: the schedule's warm-up and decay, each seed's own data order per epoch, clipping that bites, and an
+EMA that moves.
 """
 from __future__ import annotations
 

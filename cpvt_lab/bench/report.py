@@ -12,7 +12,10 @@ def ratios(measurements: Sequence[Measurement], baseline: str) -> dict[str, floa
     by_name = {m.name: m for m in measurements}
     base = by_name[baseline].images_per_second
     out = {f"{m.name}/{baseline}": m.images_per_second / base for m in measurements if m.name != baseline}
-    for kind in ("ours_step", "end_to_end"):
+    for m in measurements:  # K seeds stacked over one seed's step
+        if m.name.startswith("stacked[") and (single := by_name.get(m.name.replace("stacked[", "ours_step["))):
+            out[f"{m.name}/{single.name}"] = m.images_per_second / single.images_per_second
+    for kind in ("ours_step", "stacked", "end_to_end"):
         ref = by_name.get(f"{kind}[learned]")
         for m in measurements:
             if ref is not None and m.name.startswith(f"{kind}[") and m is not ref:
