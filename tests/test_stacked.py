@@ -9,17 +9,25 @@ EMA that moves.
 """
 from __future__ import annotations
 
+import io
+
 import pytest
 import pytorch_lightning as pl
 import torch
 
 from hydra.utils import instantiate
 
+from conftest import fast_overrides_for
 from cpvt_lab import build_model, compose
 from cpvt_lab.ema import EMA
+from cpvt_lab.fingerprint import run_id
+from cpvt_lab.results import finished_rows
 from cpvt_lab.stacked import StackedTraining, build_members
 from cpvt_lab.stacked import training as stacked_training
 from cpvt_lab.stacked.loop import batches_per_epoch, train_epochs
+from cpvt_lab.stacked.runs import stackable_groups, why_not_stacked
+from cpvt_lab.study.plan import PlannedRun
+from cpvt_lab.study.runner import run_planned
 from cpvt_lab.train import make_module, run_experiment
 
 pytestmark = pytest.mark.usefixtures("single_thread")
@@ -129,3 +137,43 @@ def test_the_comparison_fails_when_clipping_spans_the_stack(learned_runs, monkey
     losses, _, weights, ema = stacked(cfgs)
     with pytest.raises(AssertionError):
         assert_same_training(runs, losses, weights, ema)
+
+
+# ---------------------------------------------------------------- a grid with stacking on
+def planned_seeds(ablation, overrides, stack):
+    cfgs = [compose(ablation, overrides + SETTINGS + ["data.eval_sizes=[32,48]", f"stack={stack}", f"seed={s}"])
+            for s in SEEDS]
+    return [PlannedRun(ablation, s, cfg, run_id(cfg)) for s, cfg in zip(SEEDS, cfgs)]
+
+
+def test_stacking_enters_no_run_id_and_is_off_on_a_cpu_unless_asked(fast_overrides):
+    auto, on, off = (planned_seeds("peg", fast_overrides, stack) for stack in ("auto", "on", "off"))
+    assert [r.run_id for r in auto] == [r.run_id for r in on] == [r.run_id for r in off]
+    assert stackable_groups([r.cfg for r in on]) == [[0, 1, 2]] and stackable_groups([r.cfg for r in off]) == []
+    assert stackable_groups([r.cfg for r in auto]) == ([[0, 1, 2]] if torch.cuda.is_available() else [])
+    finetuned = compose("interpolated", fast_overrides + ["stack=on"])
+    assert why_not_stacked(finetuned) == "fine-tuning at other sizes"
+
+
+def test_a_grid_trained_stacked_writes_the_rows_and_checkpoints_of_its_separate_runs(tiny_archive, tmp_path):
+    separate_runs = planned_seeds("peg_gap", fast_overrides_for(tiny_archive, tmp_path / "off"), "off")
+    stacked_runs = planned_seeds("peg_gap", fast_overrides_for(tiny_archive, tmp_path / "on"), "on")
+    printed = io.StringIO()
+    run_planned("separate", separate_runs, out=io.StringIO())
+    report = run_planned("stacked", stacked_runs, out=printed)
+    assert len(report.trained) == 3 and "stack of 3" in printed.getvalue()
+    off = {r["run_id"]: r for r in finished_rows(separate_runs[0].cfg.results_dir)}
+    on = {r["run_id"]: r for r in finished_rows(stacked_runs[0].cfg.results_dir)}
+    assert set(on) == set(off) == {r.run_id for r in separate_runs}
+    for rid, row in on.items():
+        alone = off[rid]
+        assert row["stacked"] == 3 and "stacked" not in alone and row["seed"] == alone["seed"]
+        assert row["top1"] == alone["top1"] and row["top1_ema"] == alone["top1_ema"]
+        assert row["curve"]["top1"] == alone["curve"]["top1"] and row["curve"]["lr"] == alone["curve"]["lr"]
+        assert row["curve"]["train_loss"] == pytest.approx(alone["curve"]["train_loss"], abs=2e-4)
+        assert row["images_trained"] == alone["images_trained"] and row["unstable"] == alone["unstable"]
+        weights, expected = (torch.load(r["checkpoint"], weights_only=False)["state_dict"] for r in (row, alone))
+        for name, value in expected.items():
+            torch.testing.assert_close(weights[name], value, **TOLERANCE)
+    again = run_planned("stacked", stacked_runs, out=io.StringIO())  # every seed has its row: nothing trains
+    assert not again.trained and len(again.skipped) == 3

@@ -133,6 +133,29 @@ class StackedTraining:
             self.ema.update(self._state(), self.steps)
         return losses.detach()
 
+    def state_dict(self) -> dict:
+        """The resume point: weights, AdamW's moments, the schedule, the EMA and every seed's drop-path stream."""
+        return {"params": {k: v.detach().clone() for k, v in self.params.items()},
+                "optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(),
+                "ema": self.ema.weights if self.ema is not None else None, "steps": self.steps,
+                "generators": [g.get_state() for g in self.generators]}
+
+    def load_state_dict(self, state: dict) -> None:
+        with torch.no_grad():
+            for k, v in state["params"].items():
+                self.params[k].copy_(v)
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        if self.ema is not None:
+            self.ema.weights = {k: v.to(self.device) for k, v in state["ema"].items()}
+        self.steps = state["steps"]
+        for g, saved in zip(self.generators, state["generators"]):
+            g.set_state(saved)
+
+    def autocast(self):
+        """The precision's autocast, as Lightning's precision plugin wraps a step or an evaluation."""
+        return self._autocast()
+
     def state_dicts(self) -> list[dict[str, torch.Tensor]]:
         """Each seed's network weights, as its separate run's ``model.state_dict()``."""
         return _unstack(self._state(), self.k)

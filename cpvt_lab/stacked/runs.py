@@ -1,0 +1,252 @@
+"""The seeds of one ablation trained as one stack, finished as separate runs: one row, one checkpoint and one
+learning curve per seed, each with the run_id its separate run has.
+
+What a stack cannot do as a separate run would (fine-tuning at other sizes, Mixup or CutMix, compiled training,
+several devices, gradient accumulation, a DataLoader's workers) makes ``why_not_stacked`` say so, and those runs
+train separately. The stack's own resume point (every ``checkpoint_every`` epochs) lives beside the runs'
+folders, in ``<output_dir>/stacks/``.
+"""
+from __future__ import annotations
+
+import contextlib
+import json
+import time
+from pathlib import Path
+from typing import Any, Optional, Sequence
+
+import torch
+from omegaconf import DictConfig, OmegaConf
+
+from .. import results
+from ..atomic import replacing
+from ..curves import COLUMNS, is_unstable
+from ..data.memory import ArrayDataModule
+from ..fingerprint import run_id
+from ..models import count_parameters
+from ..provenance import now
+from ..train import base_row, run_dir
+from ..validation import validate
+from .loop import batches_per_epoch, train_epochs
+from .members import build_members
+from .training import StackedTraining
+
+MARKER = "stacked.json"  # in a run's folder: its checkpoint was written by a stack (no Lightning resume point)
+STACK_MODES = ("auto", "on", "off")
+
+
+def stacking_on(cfg: DictConfig) -> bool:
+    """``stack=auto`` (the default) stacks on a GPU only: on a CPU K networks cost K times one."""
+    mode = cfg.get("stack", "auto")
+    return mode == "on" or (mode == "auto" and torch.cuda.is_available())
+
+
+def why_not_stacked(cfg: DictConfig) -> Optional[str]:
+    """Why the run of ``cfg`` cannot train in a stack (None: it can)."""
+    t = cfg.trainer
+    reasons = [
+        (cfg.finetune.enabled, "fine-tuning at other sizes"), (cfg.optim.mixup > 0 or cfg.optim.cutmix > 0, "Mixup/CutMix"),
+        (cfg.compile, "compiled training (the stack is eager)"),
+        (t.get("devices", 1) not in (1, "auto") or t.get("num_nodes", 1) != 1, "several devices"),
+        (t.get("accumulate_grad_batches", 1) != 1, "gradient accumulation"),
+        (t.get("gradient_clip_algorithm") not in (None, "norm"), "clipping by value"),
+        (str(t.precision) not in ("32-true", "32", "bf16-mixed"), f"precision {t.precision}"),
+        (not issubclass(_target(cfg.data), ArrayDataModule), "a data set not held as device tensors"),
+    ]
+    return next((why for bad, why in reasons if bad), None)
+
+
+def _target(data: DictConfig) -> type:
+    module, _, name = data._target_.rpartition(".")
+    return getattr(__import__(module, fromlist=[name]), name)
+
+
+def stackable_groups(cfgs: Sequence[DictConfig]) -> list[list[int]]:
+    """Indices of ``cfgs`` that can train as one stack: the same config but for the seed, stacking on, nothing
+    that stacks badly; groups of at least two, in the order of their first member."""
+    groups: dict[str, list[int]] = {}
+    for i, cfg in enumerate(cfgs):
+        if stacking_on(cfg) and why_not_stacked(cfg) is None:
+            config = OmegaConf.to_container(cfg, resolve=True)
+            config.pop("seed")
+            config["data"].pop("seed", None)  # the data order's seed is the run's
+            key = json.dumps(config, sort_keys=True, default=str)
+            groups.setdefault(key, []).append(i)
+    return [g for g in groups.values() if len(g) >= 2]
+
+
+def _has_own_resume_point(cfg: DictConfig, rid: str) -> bool:
+    """A run that started training separately resumes separately (its Lightning checkpoint)."""
+    folder = run_dir(cfg, rid)
+    return (folder / "checkpoints" / "last.ckpt").exists() and not (folder / MARKER).exists()
+
+
+def run_stack(cfgs: Sequence[DictConfig], out=None) -> list[Optional[dict[str, Any]]]:
+    """Train the runs of ``cfgs`` (one ablation, several seeds) as one stack; each run's row, as
+    ``run_experiment`` returns it, or None for a run left to train separately (another process holds it, it has
+    its own resume point, or too few seeds were left to stack). Rows are appended to ``results_dir``."""
+    for cfg in cfgs:
+        validate(cfg)
+    rids = [run_id(cfg) for cfg in cfgs]
+    outcome: list[Optional[dict[str, Any]]] = [None] * len(cfgs)
+    with contextlib.ExitStack() as claims:
+        chosen = []
+        for i, (cfg, rid) in enumerate(zip(cfgs, rids)):
+            done = results.find_success(cfg.results_dir, rid)
+            if done is not None:
+                outcome[i] = {**done, "skipped": True}
+            elif not _has_own_resume_point(cfg, rid) and claims.enter_context(results.claim(cfg.results_dir, rid)):
+                chosen.append(i)
+        if len(chosen) < 2:
+            return outcome
+        started = time.time()
+        try:
+            rows = _train_stack([cfgs[i] for i in chosen], [rids[i] for i in chosen], out)
+        except Exception:
+            for i in chosen:  # no row: the runs train separately next, from the start (a stack's checkpoint is
+                folder = run_dir(cfgs[i], rids[i])  # no Lightning resume point)
+                (folder / "checkpoints" / "last.ckpt").unlink(missing_ok=True)
+                (folder / MARKER).unlink(missing_ok=True)
+            raise
+        for i, row in zip(chosen, rows):
+            row["wall_seconds"] = round(time.time() - started, 2)
+            results.append_row(cfgs[i].results_dir, row)
+            outcome[i] = row
+    return outcome
+
+
+def _stack_path(cfg: DictConfig, rids: Sequence[str]) -> Path:
+    return Path(cfg.output_dir) / "stacks" / f"{cfg.ablation_name}-{'-'.join(rids)}.pt"
+
+
+@torch.inference_mode()
+def top1(model: torch.nn.Module, batches, autocast=contextlib.nullcontext) -> float:
+    """Top-1 as a fraction over every image of ``batches``: the LightningModule's micro accuracy (a float32
+    division), in eval mode under the run's autocast."""
+    was_training = model.training
+    model.eval()
+    correct = total = 0
+    for x, y in batches:
+        with autocast():
+            logits = model(x)
+        correct += int((logits.argmax(-1) == y).sum())
+        total += len(y)
+    model.train(was_training)
+    return float(torch.tensor(correct, dtype=torch.float32) / max(1, total))
+
+
+def _train_stack(cfgs: Sequence[DictConfig], rids: Sequence[str], out) -> list[dict[str, Any]]:
+    cfg = cfgs[0]
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    folders = [run_dir(c, rid) for c, rid in zip(cfgs, rids)]
+    for c, folder in zip(cfgs, folders):
+        folder.mkdir(parents=True, exist_ok=True)
+        OmegaConf.save(c, folder / "config.yaml")
+        (folder / MARKER).write_text(json.dumps({"stacked": len(cfgs), "run_ids": list(rids)}) + "\n")
+    members = build_members(cfgs, device)
+    per_epoch = batches_per_epoch(len(members[0].train_batches()), cfg.trainer.get("limit_train_batches"))
+    epochs = cfg.trainer.max_epochs
+    training = StackedTraining([m.model for m in members], [m.generator for m in members], cfg,
+                               cfg.data.batch_size, max(1, per_epoch * epochs), epochs, device,
+                               str(cfg.trainer.precision), cfg.ema.decay if cfg.ema.enabled else None)
+    state = {"epoch": 0, "curves": [[] for _ in cfgs], "seconds": 0.0, "images": 0}
+    path = _stack_path(cfg, rids)
+    if path.exists():  # a stack interrupted: on from its last resume point
+        saved = torch.load(path, map_location=device, weights_only=False)
+        training.load_state_dict(saved["training"])
+        state = saved["progress"]
+    epoch_losses: list[list[float]] = []
+    clock = {"start": time.perf_counter()}
+
+    def after_step(epoch, index, losses):
+        epoch_losses.append(losses)
+
+    def after_epoch(epoch):
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        state["seconds"] += time.perf_counter() - clock["start"]
+        state["images"] += per_epoch * cfg.data.batch_size
+        mean = torch.stack(epoch_losses).mean(0).tolist() if epoch_losses else [None] * len(cfgs)
+        lr = float(f"{training.optimizer.param_groups[0]['lr']:.4g}")
+        for k, (member, model) in enumerate(zip(members, _networks(training, members))):
+            point = 100.0 * top1(model, member.datamodule.eval_dataloader(cfg.data.train_size), training.autocast)
+            state["curves"][k].append({"epoch": epoch + 1, "train_loss": None if mean[k] is None else round(mean[k], 4),
+                                       "top1": round(point, 2), "lr": lr})
+        state["epoch"] = epoch + 1
+        epoch_losses.clear()
+        if state["epoch"] % cfg.checkpoint_every == 0 or state["epoch"] == epochs:
+            _save(path, {"training": training.state_dict(), "progress": state})
+        print(f"stack of {len(cfgs)} ({cfg.ablation_name}): epoch {epoch + 1}/{epochs}, losses "
+              + ", ".join(f"{r[-1]['train_loss']}" for r in state["curves"]), file=out, flush=True)
+        clock["start"] = time.perf_counter()
+
+    train_epochs(training, members, state["epoch"], epochs, per_epoch, after_step, after_epoch)
+    return [_finish(c, rid, folder, member, model, ema, state, k, len(cfgs), rids, training.autocast)
+            for k, (c, rid, folder, member, model, ema) in enumerate(zip(
+                cfgs, rids, folders, members, _networks(training, members), _ema_networks(training, members)))]
+
+
+def _networks(training: StackedTraining, members) -> list[torch.nn.Module]:
+    """Each seed's network holding its stacked weights (its own module, as built)."""
+    for member, weights in zip(members, training.state_dicts()):
+        member.model.load_state_dict(weights)
+    return [m.model for m in members]
+
+
+def _ema_networks(training: StackedTraining, members) -> list[Optional[torch.nn.Module]]:
+    import copy
+
+    averaged = training.ema_state_dicts()
+    if not averaged:
+        return [None] * len(members)
+    out = []
+    for member, weights in zip(members, averaged):
+        copy_ = copy.deepcopy(member.model)
+        copy_.load_state_dict(weights)
+        out.append(copy_)
+    return out
+
+
+def _save(path: Path, payload: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with replacing(path) as tmp:
+        torch.save(payload, tmp)
+
+
+def _finish(cfg, rid, folder, member, model, ema, state, k, stacked, rids, autocast) -> dict[str, Any]:
+    """One seed's files and row, as its separate run would leave them."""
+    sizes = list(cfg.data.eval_sizes)
+
+    def scores(network):
+        return {str(s): round(100.0 * top1(network, member.datamodule.eval_dataloader(s), autocast), 3)
+                for s in sizes}
+    averaged = {"top1_ema": scores(ema)} if ema is not None else {}
+    last = folder / "checkpoints" / "last.ckpt"
+    last.parent.mkdir(parents=True, exist_ok=True)
+    checkpoint = {"state_dict": {f"model.{n}": v for n, v in model.state_dict().items()}, "compile_check": None,
+                  "epoch": state["epoch"], "stacked": stacked}
+    if ema is not None:
+        checkpoint["callbacks"] = {"EMA": {"weights": ema.state_dict()}}
+    _save(last, checkpoint)
+    curve = {c: [r[c] for r in state["curves"][k]] for c in COLUMNS}
+    _write_curve(folder / "curve.csv", state["curves"][k])
+    seconds = state["seconds"]
+    return {
+        **base_row(cfg, rid), "status": "ok", "dataset": member.datamodule.describe(),
+        "params": count_parameters(model), "compiled": False, "compile_check": None, "top1": scores(model),
+        "test_images": member.datamodule.num_test_images, "finetuned_sizes": [],
+        "train_seconds": round(seconds, 2), "images_trained": state["images"],
+        "images_per_second": round(state["images"] / seconds, 1) if seconds else None,
+        "stacked": stacked, "stack_run_ids": list(rids),
+        "stack_images_per_second": round(stacked * state["images"] / seconds, 1) if seconds else None,
+        "curve": curve, "unstable": is_unstable(curve, cfg.optim.warmup_epochs),
+        "checkpoint": str(last), "finished_at": now(), **averaged,
+    }
+
+
+def _write_curve(path: Path, rows: list[dict]) -> None:
+    import csv
+
+    with replacing(path) as tmp, open(tmp, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=COLUMNS)
+        writer.writeheader()
+        writer.writerows(rows)
