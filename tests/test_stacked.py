@@ -17,12 +17,13 @@ import torch
 
 from hydra.utils import instantiate
 
-from conftest import fast_overrides_for
+from conftest import Interrupted, fast_overrides_for
 from cpvt_lab import build_model, compose
 from cpvt_lab.ema import EMA
 from cpvt_lab.fingerprint import run_id
 from cpvt_lab.results import finished_rows
 from cpvt_lab.stacked import StackedTraining, build_members
+from cpvt_lab.stacked import runs as stacked_runs_lib
 from cpvt_lab.stacked import training as stacked_training
 from cpvt_lab.stacked.loop import batches_per_epoch, train_epochs
 from cpvt_lab.stacked.runs import stackable_groups, why_not_stacked
@@ -140,10 +141,10 @@ def test_the_comparison_fails_when_clipping_spans_the_stack(learned_runs, monkey
 
 
 # ---------------------------------------------------------------- a grid with stacking on
-def planned_seeds(ablation, overrides, stack):
+def planned_seeds(ablation, overrides, stack, seeds=SEEDS):
     cfgs = [compose(ablation, overrides + SETTINGS + ["data.eval_sizes=[32,48]", f"stack={stack}", f"seed={s}"])
-            for s in SEEDS]
-    return [PlannedRun(ablation, s, cfg, run_id(cfg)) for s, cfg in zip(SEEDS, cfgs)]
+            for s in seeds]
+    return [PlannedRun(ablation, s, cfg, run_id(cfg)) for s, cfg in zip(seeds, cfgs)]
 
 
 def test_stacking_enters_no_run_id_and_is_off_on_a_cpu_unless_asked(fast_overrides):
@@ -155,19 +156,36 @@ def test_stacking_enters_no_run_id_and_is_off_on_a_cpu_unless_asked(fast_overrid
     assert why_not_stacked(finetuned) == "fine-tuning at other sizes"
 
 
-def test_a_grid_trained_stacked_writes_the_rows_and_checkpoints_of_its_separate_runs(tiny_archive, tmp_path):
-    separate_runs = planned_seeds("peg_gap", fast_overrides_for(tiny_archive, tmp_path / "off"), "off")
-    stacked_runs = planned_seeds("peg_gap", fast_overrides_for(tiny_archive, tmp_path / "on"), "on")
+def killed_after_the_first_epoch(train_epochs):
+    def train(training, members, first_epoch, max_epochs, per_epoch, after_step=None, after_epoch=None):
+        def then_killed(epoch):
+            after_epoch(epoch)  # the epoch's curve point and the stack's resume point
+            raise Interrupted()
+        return train_epochs(training, members, first_epoch, max_epochs, per_epoch, after_step, then_killed)
+    return train
+
+
+def test_a_grid_trained_stacked_and_resumed_writes_the_rows_and_checkpoints_of_its_separate_runs(
+        tiny_archive, tmp_path, monkeypatch):
+    # two seeds (the stack's equality for three is shown above): this is about the runs' files and rows
+    separate_runs = planned_seeds("peg_gap", fast_overrides_for(tiny_archive, tmp_path / "off"), "off", (0, 1))
+    stacked_runs = planned_seeds("peg_gap", fast_overrides_for(tiny_archive, tmp_path / "on"), "on", (0, 1))
     printed = io.StringIO()
     run_planned("separate", separate_runs, out=io.StringIO())
+    with monkeypatch.context() as patch:  # the stack is killed after its first epoch, then resumed
+        patch.setattr(stacked_runs_lib, "train_epochs", killed_after_the_first_epoch(stacked_runs_lib.train_epochs))
+        with pytest.raises(Interrupted):
+            run_planned("stacked", stacked_runs, out=io.StringIO())
+    assert not finished_rows(stacked_runs[0].cfg.results_dir)
     report = run_planned("stacked", stacked_runs, out=printed)
-    assert len(report.trained) == 3 and "stack of 3" in printed.getvalue()
+    assert len(report.trained) == 2 and "stack of 2" in printed.getvalue()
+    assert "epoch 1/2" not in printed.getvalue() and "epoch 2/2" in printed.getvalue()  # resumed, not restarted
     off = {r["run_id"]: r for r in finished_rows(separate_runs[0].cfg.results_dir)}
     on = {r["run_id"]: r for r in finished_rows(stacked_runs[0].cfg.results_dir)}
     assert set(on) == set(off) == {r.run_id for r in separate_runs}
     for rid, row in on.items():
         alone = off[rid]
-        assert row["stacked"] == 3 and "stacked" not in alone and row["seed"] == alone["seed"]
+        assert row["stacked"] == 2 and "stacked" not in alone and row["seed"] == alone["seed"]
         assert row["top1"] == alone["top1"] and row["top1_ema"] == alone["top1_ema"]
         assert row["curve"]["top1"] == alone["curve"]["top1"] and row["curve"]["lr"] == alone["curve"]["lr"]
         assert row["curve"]["train_loss"] == pytest.approx(alone["curve"]["train_loss"], abs=2e-4)
@@ -176,4 +194,4 @@ def test_a_grid_trained_stacked_writes_the_rows_and_checkpoints_of_its_separate_
         for name, value in expected.items():
             torch.testing.assert_close(weights[name], value, **TOLERANCE)
     again = run_planned("stacked", stacked_runs, out=io.StringIO())  # every seed has its row: nothing trains
-    assert not again.trained and len(again.skipped) == 3
+    assert not again.trained and len(again.skipped) == 2
