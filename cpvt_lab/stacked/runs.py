@@ -9,6 +9,8 @@ folders, in ``<output_dir>/stacks/``.
 from __future__ import annotations
 
 import contextlib
+import copy
+import csv
 import json
 import time
 from pathlib import Path
@@ -37,22 +39,31 @@ STACK_MODES = ("auto", "on", "off")
 def stacking_on(cfg: DictConfig) -> bool:
     """``stack=auto`` (the default) stacks on a GPU only: on a CPU K networks cost K times one."""
     mode = cfg.get("stack", "auto")
-    return mode == "on" or (mode == "auto" and torch.cuda.is_available())
+    return mode == "on" or (mode == "auto" and stack_device(cfg).type == "cuda")
 
 
 def why_not_stacked(cfg: DictConfig) -> Optional[str]:
     """Why the run of ``cfg`` cannot train in a stack (None: it can)."""
     t = cfg.trainer
     reasons = [
-        (cfg.finetune.enabled, "fine-tuning at other sizes"), (cfg.optim.mixup > 0 or cfg.optim.cutmix > 0, "Mixup/CutMix"),
+        (cfg.finetune.enabled, "fine-tuning at other sizes"),
+        (cfg.optim.mixup > 0 or cfg.optim.cutmix > 0, "Mixup/CutMix"),
         (cfg.compile, "compiled training (the stack is eager)"),
-        (t.get("devices", 1) not in (1, "auto") or t.get("num_nodes", 1) != 1, "several devices"),
+        (t.get("devices", 1) != 1 or t.get("num_nodes", 1) != 1, "several devices (or devices=auto)"),
+        (t.get("check_val_every_n_epoch", 1) != 1 or t.get("limit_val_batches") is not None,
+         "a learning curve evaluated otherwise than after every epoch on every test image"),
         (t.get("accumulate_grad_batches", 1) != 1, "gradient accumulation"),
         (t.get("gradient_clip_algorithm") not in (None, "norm"), "clipping by value"),
         (str(t.precision) not in ("32-true", "32", "bf16-mixed"), f"precision {t.precision}"),
         (not issubclass(_target(cfg.data), ArrayDataModule), "a data set not held as device tensors"),
     ]
     return next((why for bad, why in reasons if bad), None)
+
+
+def stack_device(cfg: DictConfig) -> torch.device:
+    """Where the runs would train: the GPU if there is one and the trainer's accelerator allows it."""
+    gpu = torch.cuda.is_available() and cfg.trainer.get("accelerator", "auto") in ("auto", "gpu", "cuda")
+    return torch.device("cuda", torch.cuda.current_device()) if gpu else torch.device("cpu")
 
 
 def _target(data: DictConfig) -> type:
@@ -136,7 +147,7 @@ def top1(model: torch.nn.Module, batches, autocast=contextlib.nullcontext) -> fl
 
 def _train_stack(cfgs: Sequence[DictConfig], rids: Sequence[str], out) -> list[dict[str, Any]]:
     cfg = cfgs[0]
-    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = stack_device(cfg)
     folders = [run_dir(c, rid) for c, rid in zip(cfgs, rids)]
     for c, folder in zip(cfgs, folders):
         folder.mkdir(parents=True, exist_ok=True)
@@ -193,16 +204,15 @@ def _networks(training: StackedTraining, members) -> list[torch.nn.Module]:
 
 
 def _ema_networks(training: StackedTraining, members) -> list[Optional[torch.nn.Module]]:
-    import copy
-
+    """Each seed's EMA weights in a copy of its network (None for each without an EMA)."""
     averaged = training.ema_state_dicts()
     if not averaged:
         return [None] * len(members)
     out = []
     for member, weights in zip(members, averaged):
-        copy_ = copy.deepcopy(member.model)
-        copy_.load_state_dict(weights)
-        out.append(copy_)
+        averaged_network = copy.deepcopy(member.model)
+        averaged_network.load_state_dict(weights)
+        out.append(averaged_network)
     return out
 
 
@@ -244,8 +254,7 @@ def _finish(cfg, rid, folder, member, model, ema, state, k, stacked, rids, autoc
 
 
 def _write_curve(path: Path, rows: list[dict]) -> None:
-    import csv
-
+    """``curve.csv`` as ``cpvt_lab.curves.LearningCurve`` writes it."""
     with replacing(path) as tmp, open(tmp, "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=COLUMNS)
         writer.writeheader()

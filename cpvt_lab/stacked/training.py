@@ -116,8 +116,9 @@ class StackedTraining:
 
     def step(self, batches: Sequence[tuple[torch.Tensor, torch.Tensor]]) -> torch.Tensor:
         """One optimizer step of every seed on its own batch; the K training losses."""
-        x = torch.stack([b[0] for b in batches])
-        y = torch.stack([b[1] for b in batches])
+        # (as Lightning moves a batch to the device; with the images held there, a no-op)
+        x = torch.stack([b[0] for b in batches]).to(self.device, non_blocking=True)
+        y = torch.stack([b[1] for b in batches]).to(self.device, non_blocking=True)
         masks = draw_masks(self.network, self.drop_paths, x.shape[1], self.generators, self.device)
         self.optimizer.zero_grad(set_to_none=True)
         with self._autocast():
