@@ -37,7 +37,12 @@ SEEDS = (0, 1, 2)
 # clipping at 0.5 bites on every step of the smoke model at init (its gradient norms are 1 to 3)
 SETTINGS = ["trainer.max_epochs=2", "trainer.limit_train_batches=2", "trainer.gradient_clip_val=0.5",
             "ema.enabled=true", "ema.decay=0.9", "model.drop_path=0.0", "data.eval_sizes=[32]"]
+# fp32 on the CPU wherever the tests run (on a GPU machine too); the GPU's own comparison is the cuda case below
+ON_THE_CPU = ["trainer.accelerator=cpu", "trainer.precision=32-true"]
 TOLERANCE = dict(atol=1e-5, rtol=1e-4)
+# fp32 on a GPU: cuDNN convolutions may run in TF32 (torch's default), batched otherwise in the stack
+GPU_TOLERANCE = dict(atol=2e-3, rtol=2e-3)
+cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a GPU")
 
 
 class Recorder(pl.Callback):
@@ -77,13 +82,13 @@ def separate(cfgs, whole_runs=False):
 
 
 def stacked(cfgs):
-    device = torch.device("cpu")
+    device = stacked_runs_lib.stack_device(cfgs[0])
     members = build_members(cfgs, device)
     cfg = cfgs[0]
     per_epoch = batches_per_epoch(len(members[0].train_batches()), cfg.trainer.limit_train_batches)
     training = StackedTraining([m.model for m in members], [m.generator for m in members], cfg,
                                cfg.data.batch_size, per_epoch * cfg.trainer.max_epochs, cfg.trainer.max_epochs,
-                               device, ema_decay=cfg.ema.decay)
+                               device, str(cfg.trainer.precision), ema_decay=cfg.ema.decay)
     losses, norms = [], []
 
     def after_step(epoch, index, step_losses):
@@ -94,17 +99,19 @@ def stacked(cfgs):
     return losses, norms, training.state_dicts(), training.ema_state_dicts()
 
 
-def configs(ablation, fast_overrides, extra=()):
-    return [compose(ablation, fast_overrides + SETTINGS + list(extra) + [f"seed={s}"]) for s in SEEDS]
+def configs(ablation, fast_overrides, extra=(), where=ON_THE_CPU):
+    return [compose(ablation, fast_overrides + SETTINGS + list(where) + list(extra) + [f"seed={s}"]) for s in SEEDS]
 
 
-def assert_same_training(runs, losses, weights, ema):
+def assert_same_training(runs, losses, weights, ema, tolerance=TOLERANCE):
     for k, run in enumerate(runs):
-        assert [step[k] for step in losses] == pytest.approx(run.losses, abs=1e-5), f"seed {SEEDS[k]}: losses"
+        assert [step[k] for step in losses] == pytest.approx(run.losses, abs=tolerance["atol"]), \
+            f"seed {SEEDS[k]}: losses"
         for name, value in run.weights.items():
-            torch.testing.assert_close(weights[k][name], value, **TOLERANCE, msg=f"seed {SEEDS[k]}: {name}")
+            torch.testing.assert_close(weights[k][name].cpu(), value.cpu(), **tolerance, msg=f"seed {SEEDS[k]}: {name}")
         for name, value in run.ema.items():
-            torch.testing.assert_close(ema[k][name], value, **TOLERANCE, msg=f"seed {SEEDS[k]}: EMA {name}")
+            torch.testing.assert_close(ema[k][name].cpu(), value.cpu(), **tolerance,
+                                       msg=f"seed {SEEDS[k]}: EMA {name}")
 
 
 @pytest.mark.parametrize("ablation, extra", [("learned", []), ("peg", []), ("peg_gap", []), ("rope_axial", []),
@@ -119,6 +126,17 @@ def test_three_stacked_seeds_train_as_their_three_separate_runs(ablation, extra,
     assert all(n > 0.5 for step in norms for n in step)  # clipping bit on every step of every seed
     assert len({tuple(step) for step in losses}) == 4 and len(set(losses[0])) == 3  # seeds and steps differ
     assert_same_training(runs, losses, weights, ema)
+
+
+@cuda
+@pytest.mark.parametrize("ablation, extra", [("peg", []), ("rope_axial", []), ("peg", ["model.drop_path=0.1"])],
+                         ids=["peg", "rope_axial", "peg_drop_path"])
+def test_on_a_gpu_in_fp32_three_stacked_seeds_train_as_their_separate_runs(ablation, extra, fast_overrides):
+    # the drop-path masks here come from each seed's CUDA generator, as its separate run's do
+    cfgs = configs(ablation, fast_overrides, extra, where=["trainer.accelerator=gpu", "trainer.precision=32-true"])
+    runs = separate(cfgs)
+    losses, _, weights, ema = stacked(cfgs)
+    assert_same_training(runs, losses, weights, ema, GPU_TOLERANCE)
 
 
 @pytest.fixture(scope="module")
@@ -142,8 +160,8 @@ def test_the_comparison_fails_when_clipping_spans_the_stack(learned_runs, monkey
 
 # ---------------------------------------------------------------- a grid with stacking on
 def planned_seeds(ablation, overrides, stack, seeds=SEEDS):
-    cfgs = [compose(ablation, overrides + SETTINGS + ["data.eval_sizes=[32,48]", f"stack={stack}", f"seed={s}"])
-            for s in seeds]
+    cfgs = [compose(ablation, overrides + SETTINGS + ON_THE_CPU + ["data.eval_sizes=[32,48]", f"stack={stack}",
+                                                                   f"seed={s}"]) for s in seeds]
     return [PlannedRun(ablation, s, cfg, run_id(cfg)) for s, cfg in zip(seeds, cfgs)]
 
 
@@ -151,7 +169,9 @@ def test_stacking_enters_no_run_id_and_is_off_on_a_cpu_unless_asked(fast_overrid
     auto, on, off = (planned_seeds("peg", fast_overrides, stack) for stack in ("auto", "on", "off"))
     assert [r.run_id for r in auto] == [r.run_id for r in on] == [r.run_id for r in off]
     assert stackable_groups([r.cfg for r in on]) == [[0, 1, 2]] and stackable_groups([r.cfg for r in off]) == []
-    assert stackable_groups([r.cfg for r in auto]) == ([[0, 1, 2]] if torch.cuda.is_available() else [])
+    assert stackable_groups([r.cfg for r in auto]) == []  # these runs train on the CPU
+    on_a_gpu_if_any = compose("peg", fast_overrides + ["stack=auto"])
+    assert stacked_runs_lib.stacking_on(on_a_gpu_if_any) is torch.cuda.is_available()
     finetuned = compose("interpolated", fast_overrides + ["stack=on"])
     assert why_not_stacked(finetuned) == "fine-tuning at other sizes"
 
