@@ -210,6 +210,7 @@ def test_a_grid_trained_stacked_and_resumed_writes_the_rows_and_checkpoints_of_i
         assert row["curve"]["top1"] == alone["curve"]["top1"] and row["curve"]["lr"] == alone["curve"]["lr"]
         assert row["curve"]["train_loss"] == pytest.approx(alone["curve"]["train_loss"], abs=2e-4)
         assert row["images_trained"] == alone["images_trained"] and row["unstable"] == alone["unstable"]
+        assert row["wall_seconds"] * 2 == pytest.approx(row["stack_wall_seconds"], abs=0.02)  # its share
         weights, expected = (torch.load(r["checkpoint"], weights_only=False)["state_dict"] for r in (row, alone))
         for name, value in expected.items():
             torch.testing.assert_close(weights[name], value, **TOLERANCE)

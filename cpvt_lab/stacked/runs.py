@@ -118,8 +118,9 @@ def run_stack(cfgs: Sequence[DictConfig], out=None) -> list[Optional[dict[str, A
                 (folder / "checkpoints" / "last.ckpt").unlink(missing_ok=True)
                 (folder / MARKER).unlink(missing_ok=True)
             raise
-        for i, row in zip(chosen, rows):
-            row["wall_seconds"] = round(time.time() - started, 2)
+        wall = time.time() - started
+        for i, row in zip(chosen, rows):  # each seed's share, so that summed over rows they are the device's time
+            row["wall_seconds"], row["stack_wall_seconds"] = round(wall / len(chosen), 2), round(wall, 2)
             results.append_row(cfgs[i].results_dir, row)
             outcome[i] = row
     return outcome
@@ -239,15 +240,14 @@ def _finish(cfg, rid, folder, member, model, ema, state, k, stacked, rids, autoc
     _save(last, checkpoint)
     curve = {c: [r[c] for r in state["curves"][k]] for c in COLUMNS}
     _write_curve(folder / "curve.csv", state["curves"][k])
-    seconds = state["seconds"]
+    seconds = state["seconds"] / stacked  # this seed's share of the stack's training time
     return {
         **base_row(cfg, rid), "status": "ok", "dataset": member.datamodule.describe(),
         "params": count_parameters(model), "compiled": False, "compile_check": None, "top1": scores(model),
         "test_images": member.datamodule.num_test_images, "finetuned_sizes": [],
         "train_seconds": round(seconds, 2), "images_trained": state["images"],
         "images_per_second": round(state["images"] / seconds, 1) if seconds else None,
-        "stacked": stacked, "stack_run_ids": list(rids),
-        "stack_images_per_second": round(stacked * state["images"] / seconds, 1) if seconds else None,
+        "stacked": stacked, "stack_run_ids": list(rids), "stack_train_seconds": round(state["seconds"], 2),
         "curve": curve, "unstable": is_unstable(curve, cfg.optim.warmup_epochs),
         "checkpoint": str(last), "finished_at": now(), **averaged,
     }
