@@ -26,7 +26,7 @@ from cpvt_lab.stacked import StackedTraining, build_members
 from cpvt_lab.stacked import runs as stacked_runs_lib
 from cpvt_lab.stacked import training as stacked_training
 from cpvt_lab.stacked.loop import batches_per_epoch, train_epochs
-from cpvt_lab.stacked.runs import stackable_groups, why_not_stacked
+from cpvt_lab.stacked.eligibility import stack_device, stackable_groups, stacking_on, why_not_stacked
 from cpvt_lab.study.plan import PlannedRun
 from cpvt_lab.study.runner import run_planned
 from cpvt_lab.train import make_module, run_experiment
@@ -82,7 +82,7 @@ def separate(cfgs, whole_runs=False):
 
 
 def stacked(cfgs):
-    device = stacked_runs_lib.stack_device(cfgs[0])
+    device = stack_device(cfgs[0])
     members = build_members(cfgs, device)
     cfg = cfgs[0]
     per_epoch = batches_per_epoch(len(members[0].train_batches()), cfg.trainer.limit_train_batches)
@@ -194,7 +194,7 @@ def test_stacking_enters_no_run_id_and_is_off_on_a_cpu_unless_asked(fast_overrid
     assert stackable_groups([r.cfg for r in on]) == [[0, 1, 2]] and stackable_groups([r.cfg for r in off]) == []
     assert stackable_groups([r.cfg for r in auto]) == []  # these runs train on the CPU
     on_a_gpu_if_any = compose("peg", fast_overrides + ["stack=auto"])
-    assert stacked_runs_lib.stacking_on(on_a_gpu_if_any) is torch.cuda.is_available()
+    assert stacking_on(on_a_gpu_if_any) is torch.cuda.is_available()
     finetuned = compose("interpolated", fast_overrides + ["stack=on"])
     assert why_not_stacked(finetuned) == "fine-tuning at other sizes"
 

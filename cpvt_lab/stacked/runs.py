@@ -1,10 +1,8 @@
 """The seeds of one ablation trained as one stack, finished as separate runs: one row, one checkpoint and one
-learning curve per seed, each with the run_id its separate run has.
+learning curve per seed, each with the run_id its separate run has (which runs may stack: ``eligibility``).
 
-What a stack cannot do as a separate run would (fine-tuning at other sizes, Mixup or CutMix, compiled training,
-several devices, gradient accumulation, a DataLoader's workers) makes ``why_not_stacked`` say so, and those runs
-train separately. The stack's own resume point (every ``checkpoint_every`` epochs) lives beside the runs'
-folders, in ``<output_dir>/stacks/``.
+The stack's own resume point (every ``checkpoint_every`` epochs) lives beside the runs' folders, in
+``<output_dir>/stacks/``.
 """
 from __future__ import annotations
 
@@ -22,67 +20,17 @@ from omegaconf import DictConfig, OmegaConf
 from .. import results
 from ..atomic import replacing
 from ..curves import COLUMNS, is_unstable
-from ..data.memory import ArrayDataModule
 from ..fingerprint import run_id
 from ..models import count_parameters
 from ..provenance import now
 from ..train import base_row, run_dir
 from ..validation import validate
+from .eligibility import stack_device
 from .loop import batches_per_epoch, train_epochs
 from .members import build_members
 from .training import StackedTraining
 
 MARKER = "stacked.json"  # in a run's folder: its checkpoint was written by a stack (no Lightning resume point)
-STACK_MODES = ("auto", "on", "off")
-
-
-def stacking_on(cfg: DictConfig) -> bool:
-    """``stack=auto`` (the default) stacks on a GPU only: on a CPU K networks cost K times one."""
-    mode = cfg.get("stack", "auto")
-    return mode == "on" or (mode == "auto" and stack_device(cfg).type == "cuda")
-
-
-def why_not_stacked(cfg: DictConfig) -> Optional[str]:
-    """Why the run of ``cfg`` cannot train in a stack (None: it can)."""
-    t = cfg.trainer
-    reasons = [
-        (cfg.finetune.enabled, "fine-tuning at other sizes"),
-        (cfg.optim.mixup > 0 or cfg.optim.cutmix > 0, "Mixup/CutMix"),
-        (cfg.compile, "compiled training (the stack is eager)"),
-        (t.get("devices", 1) != 1 or t.get("num_nodes", 1) != 1, "several devices (or devices=auto)"),
-        (t.get("check_val_every_n_epoch", 1) != 1 or t.get("limit_val_batches") is not None,
-         "a learning curve evaluated otherwise than after every epoch on every test image"),
-        (t.get("accumulate_grad_batches", 1) != 1, "gradient accumulation"),
-        (t.get("gradient_clip_algorithm") not in (None, "norm"), "clipping by value"),
-        (str(t.precision) not in ("32-true", "32", "bf16-mixed"), f"precision {t.precision}"),
-        (not issubclass(_target(cfg.data), ArrayDataModule), "a data set not held as device tensors"),
-    ]
-    return next((why for bad, why in reasons if bad), None)
-
-
-def stack_device(cfg: DictConfig) -> torch.device:
-    """Where the runs would train: the GPU if there is one and the trainer's accelerator allows it."""
-    gpu = torch.cuda.is_available() and cfg.trainer.get("accelerator", "auto") in ("auto", "gpu", "cuda")
-    return torch.device("cuda", torch.cuda.current_device()) if gpu else torch.device("cpu")
-
-
-def _target(data: DictConfig) -> type:
-    module, _, name = data._target_.rpartition(".")
-    return getattr(__import__(module, fromlist=[name]), name)
-
-
-def stackable_groups(cfgs: Sequence[DictConfig]) -> list[list[int]]:
-    """Indices of ``cfgs`` that can train as one stack: the same config but for the seed, stacking on, nothing
-    that stacks badly; groups of at least two, in the order of their first member."""
-    groups: dict[str, list[int]] = {}
-    for i, cfg in enumerate(cfgs):
-        if stacking_on(cfg) and why_not_stacked(cfg) is None:
-            config = OmegaConf.to_container(cfg, resolve=True)
-            config.pop("seed")
-            config["data"].pop("seed", None)  # the data order's seed is the run's
-            key = json.dumps(config, sort_keys=True, default=str)
-            groups.setdefault(key, []).append(i)
-    return [g for g in groups.values() if len(g) >= 2]
 
 
 def _has_own_resume_point(cfg: DictConfig, rid: str) -> bool:

@@ -108,7 +108,8 @@ def _run_stacks(pending: list[PlannedRun], report: RunReport, rows: Rows, out, b
                 started: float, after_run) -> tuple[list[PlannedRun], float]:
     """The seeds of one ablation as one stack wherever stacking is on (``stack=auto`` on a GPU); each seed's row
     as its separate run's. What is left (runs that cannot stack, a stack that failed) trains run by run after."""
-    from ..stacked.runs import run_stack, stackable_groups
+    from ..stacked.eligibility import stackable_groups
+    from ..stacked.runs import run_stack
 
     longest, handled = 0.0, set()
     for group in stackable_groups([r.cfg for r in pending]):
