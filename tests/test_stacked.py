@@ -24,6 +24,7 @@ from cpvt_lab.fingerprint import run_id
 from cpvt_lab.results import finished_rows
 from cpvt_lab.stacked import StackedTraining, build_members
 from cpvt_lab.stacked import runs as stacked_runs_lib
+from cpvt_lab.stacked.compiled import check_stacked_compiled
 from cpvt_lab.stacked import training as stacked_training
 from cpvt_lab.stacked.loop import batches_per_epoch, train_epochs
 from cpvt_lab.stacked.eligibility import stack_device, stackable_groups, stacking_on, why_not_stacked
@@ -239,3 +240,35 @@ def test_a_grid_trained_stacked_and_resumed_writes_the_rows_and_checkpoints_of_i
             torch.testing.assert_close(weights[name], value, **TOLERANCE)
     again = run_planned("stacked", stacked_runs, out=io.StringIO())  # every seed has its row: nothing trains
     assert not again.trained and len(again.skipped) == 2
+
+
+# ---------------------------------------------------------------- the bench's compiled stack
+@pytest.mark.slow  # two compilations of a 12-block stack: a minute or two on a CPU
+@pytest.mark.usefixtures("fresh_dynamo")
+def test_the_compiled_stack_is_checked_against_the_eager_stack_and_a_wrong_one_fails():
+    def scaled_outputs(graph, example_inputs):  # a wrong compiler: every output 3% too large
+        def run(*args):
+            out = graph.forward(*args)
+            return [o * 1.03 for o in out] if isinstance(out, (tuple, list)) else out * 1.03
+        return run
+
+    def stack():
+        cfg = compose("peg", ["scale=smoke", "data.batch_size=4", "model.drop_path=0.1"])
+        models = []
+        for seed in range(3):
+            torch.manual_seed(seed)
+            models.append(build_model(cfg))
+        generators = [torch.Generator().manual_seed(s) for s in range(3)]
+        return StackedTraining(models, generators, cfg, 4, 10, 1, torch.device("cpu"))
+    g = torch.Generator().manual_seed(0)
+    batches = [(torch.randn(4, 3, 32, 32, generator=g), torch.randint(0, 10, (4,), generator=g)) for _ in range(3)]
+    verdicts = []
+    for backend in ("aot_eager", scaled_outputs):
+        training = stack()
+        streams = [gen.get_state() for gen in training.generators]
+        training.compile(backend=backend)
+        verdicts.append(check_stacked_compiled(training, batches))
+        assert all(torch.equal(s, gen.get_state()) for s, gen in zip(streams, training.generators))
+        assert all(p.grad is None for p in training.params.values())
+    assert verdicts[0]["passed"], verdicts[0]["reason"]
+    assert not verdicts[1]["passed"] and verdicts[1]["reason"].startswith("loss off by")

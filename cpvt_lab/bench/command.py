@@ -13,7 +13,8 @@ Four measurements, on the run configs that ``cpvt_lab.compose`` builds:
     first ablation a second time with per-image augmentation on (``AUGMENTED``), or off
     (``PLAIN``) when its config has it. ``end_to_end=false`` leaves (c) out;
 (s) with ``stack=K`` (3 by default, 0 = off): K seeds of each ablation trained as one stacked network
-    (``cpvt_lab.stacked``), one step for all, eager; its images/s counts every seed's images, beside (b);
+    (``cpvt_lab.stacked``), one step for all (compiled and checked first when ``compile=true``); its images/s
+    counts every seed's images, beside (b);
 (d) with ``grid_epochs=N`` (3 on a GPU, 0 = off on a CPU): the first three ablations trained N
     epochs each, back to back, as real runs, timed whole: the grid's effective images/s
     (everything included) and its ratio to (c)'s rate for the first ablation.

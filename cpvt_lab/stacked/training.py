@@ -97,6 +97,14 @@ class StackedTraining:
         self.steps = 0
         self.ema = StackedEMA(self._state(), ema_decay) if ema_decay is not None else None
         self.last_norms: Optional[torch.Tensor] = None  # the K gradient norms before clipping, of the last step
+        # the K losses from (stacked parameters, drop-path masks, K batches of images, K of labels); nothing random
+        # may run inside (drop-path masks come in from outside), which randomness="error" enforces
+        self.eager_losses = vmap(self._loss, randomness="error")
+        self.losses = self.eager_losses
+
+    def compile(self, **options) -> None:
+        """``torch.compile`` the stacked forward and loss (the bench's compiled stack; runs train it eager)."""
+        self.losses = torch.compile(self.eager_losses, **options)
 
     def _state(self) -> dict[str, torch.Tensor]:
         """What a network's state dict holds, stacked: the parameters, and the constant buffers repeated K times."""
@@ -122,7 +130,7 @@ class StackedTraining:
         masks = draw_masks(self.network, self.drop_paths, x.shape[1], self.generators, self.device)
         self.optimizer.zero_grad(set_to_none=True)
         with self._autocast():
-            losses = vmap(self._loss, randomness="error")(self.params, masks, x, y)
+            losses = self.losses(self.params, masks, x, y)
         losses.sum().backward()  # the seeds share no parameter: each gradient is its own seed's
         if self.clip:
             grads = [p.grad for p in self.params.values() if p.grad is not None]
