@@ -1,6 +1,7 @@
 """The LightningModule: DeiT's optimisation recipe around any network, top-1 at every evaluation size."""
 from __future__ import annotations
 
+import contextlib
 import itertools
 import math
 from typing import Optional, Sequence
@@ -99,7 +100,14 @@ class ClassificationModule(pl.LightningModule):
         # resumed from a checkpoint with nothing left to train, the fit had no start: the verdict comes
         # from the checkpoint, or (a checkpoint older than that) from a check now, never none at all
         if self.compiled and self.compile_check is None:
-            self.check_compilation(carry=True)
+            # Lightning's teardown, before this hook, has moved the module to the CPU: the check runs where the
+            # run trained, beside its batches, and the module goes back where Lightning left it
+            left_on = self.device
+            self.to(self.trainer.strategy.root_device)
+            try:
+                self.check_compilation(carry=True)
+            finally:
+                self.to(left_on)
 
     def on_save_checkpoint(self, checkpoint):
         checkpoint["compile_check"] = self.compile_check.as_dict() if self.compile_check else None
@@ -151,14 +159,6 @@ class ClassificationModule(pl.LightningModule):
 
     def on_validation_epoch_start(self):
         self.predicted, self.labels = {}, {}
-        # evaluation runs eager: eval mode and every other image size would each cost a new compilation,
-        # more than the few forward passes of an evaluation gain from it
-        if self.compiled:
-            torch.compiler.set_stance("force_eager")
-
-    def on_validation_epoch_end(self):
-        if self.compiled:
-            torch.compiler.set_stance("default")
 
     def validation_step(self, batch, batch_idx, dataloader_idx: int = 0):
         x, y = batch
@@ -166,7 +166,11 @@ class ClassificationModule(pl.LightningModule):
             size, metric = self.curve_size, self.curve_top1
         else:
             size, metric = self.eval_sizes[dataloader_idx], self.top1[dataloader_idx]
-        logits = self.model(x)
+        # evaluation runs eager: eval mode and every other image size would each cost a new compilation, more
+        # than the few forward passes of an evaluation gain from it. Set per step, as a context: a stance set
+        # for the epoch stayed set for the whole process when an evaluation raised
+        with torch.compiler.set_stance("force_eager") if self.compiled else contextlib.nullcontext():
+            logits = self.model(x)
         metric.update(logits, y)
         if self.trainer.state.fn != "fit":
             self.predicted.setdefault(size, []).append(logits.argmax(-1).cpu())

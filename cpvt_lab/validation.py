@@ -45,6 +45,8 @@ def validate(cfg: DictConfig, data: bool = True) -> None:
         value = OmegaConf.select(cfg, key, default=False)
         _check(isinstance(value, bool), key, f"must be true or false, got {value!r}")
     _check(_is_int(cfg.seed) and cfg.seed >= 0, "seed", f"must be a non-negative integer, got {cfg.seed!r}")
+    _check(cfg.get("stack", "auto") in ("auto", "on", "off"), "stack",
+           f"must be auto (stacked on a GPU), on or off, got {cfg.get('stack')!r}")
     _check(cfg.model.size in SIZES, "model.size", f"unknown size {cfg.model.size!r}; valid: {', '.join(SIZES)}")
     _check(cfg.model.head in HEADS, "model.head", f"unknown head {cfg.model.head!r}; valid: {', '.join(HEADS)}")
     unknown = sorted(set(cfg.model) - MODEL_KEYS)

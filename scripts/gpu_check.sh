@@ -16,7 +16,8 @@ if [ -n "${GPU_CHECK_DRY:-}" ]; then
 else
     bench_args=(ablations=[peg,learned,peg_gap])
     echo "== fast-path tests (the GPU-only ones run here)"
-    timeout 90 "$PYTHON" -m pytest -q -p no:cacheprovider tests/test_gpu_path.py tests/test_compile_guard.py \
+    timeout 150 "$PYTHON" -m pytest -q -p no:cacheprovider tests/test_gpu_path.py tests/test_compile_guard.py \
+        tests/test_stacked.py \
         || echo "fast-path tests FAILED or timed out"
 fi
 

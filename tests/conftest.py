@@ -86,6 +86,21 @@ def single_thread():
     torch.set_num_threads(threads)
 
 
+@pytest.fixture(autouse=True)
+def compiler_stance_left_as_found():
+    """torch.compiler's stance is one setting for the whole process: a test that leaves it changed (an
+    evaluation that raised while it was force_eager) makes every later compiled run eager. Such a test fails
+    here, by name, and the stance is put back so that the tests after it are not affected."""
+    from torch._dynamo import eval_frame
+
+    before = eval_frame._stance
+    yield
+    after = eval_frame._stance
+    if after != before:
+        eval_frame._set_stance(before)
+        pytest.fail(f"the test left torch.compiler's stance at {after.stance!r} (found {before.stance!r})")
+
+
 @pytest.fixture()
 def fresh_dynamo():
     """No compiled graphs from earlier tests: dynamo keeps a bounded number per code object, and every

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import asdict
 
 import pytest
 import torch
@@ -10,9 +11,10 @@ from cpvt_lab import compose
 from cpvt_lab.bench.command import main, options, with_device_defaults
 from cpvt_lab.bench.end_to_end import SyntheticData
 from cpvt_lab.bench.measurement import Measurement, time_loop
-from cpvt_lab.bench.report import ratios
-from cpvt_lab.bench.steps import timm_baseline, train_flops_per_image
+from cpvt_lab.bench.report import format_report, ratios
+from cpvt_lab.bench.steps import measure_step, timm_baseline, train_flops_per_image
 from cpvt_lab.cli import UsageError, parse_words
+from cpvt_lab.compiled.guard import compile_in_place
 from cpvt_lab.config import build_model
 
 pytestmark = pytest.mark.usefixtures("single_thread")
@@ -86,8 +88,8 @@ def test_the_bench_reports_every_measurement_and_writes_json(tiny_archive, tmp_p
     report = json.loads(out.read_text())
     names = [m["name"] for m in report["measurements"]]
     # the first ablation completely, then the next
-    assert names == ["timm_eager", "ours_step[peg]", "end_to_end[peg]", "end_to_end_augmented[peg]",
-                     "ours_step[learned]", "end_to_end[learned]"]
+    assert names == ["timm_eager", "ours_step[peg]", "stacked[peg]", "end_to_end[peg]", "end_to_end_augmented[peg]",
+                     "ours_step[learned]", "stacked[learned]", "end_to_end[learned]"]
     by_name = {m["name"]: m for m in report["measurements"]}
     assert all(m["images_per_second"] > 0 and m["flops_per_image"] > 0 for m in by_name.values())
     assert by_name["end_to_end[peg]"]["images"] == 8 and by_name["end_to_end[peg]"]["checkpoint_seconds"] > 0
@@ -95,7 +97,9 @@ def test_the_bench_reports_every_measurement_and_writes_json(tiny_archive, tmp_p
     assert report["baseline"] == "timm_eager" and report["settings"]["device_kind"] == "cpu"
     assert set(report["ratios"]) == {f"{n}/timm_eager" for n in names[1:]} | {
         "ours_step[peg]/ours_step[learned]", "end_to_end[peg]/end_to_end[learned]",
-        "end_to_end_augmented[peg]/end_to_end[peg]"}
+        "end_to_end_augmented[peg]/end_to_end[peg]", "stacked[peg]/ours_step[peg]",
+        "stacked[learned]/ours_step[learned]", "stacked[peg]/stacked[learned]"}
+    assert by_name["stacked[peg]"]["images"] == 3 * 4 * 2  # three seeds' batches of 4, two timed steps
     assert "trivialaugment" in by_name["end_to_end_augmented[peg]"]["what"]
     ratio = by_name["end_to_end[peg]"]["images_per_second"] / by_name["timm_eager"]["images_per_second"]
     assert report["ratios"]["end_to_end[peg]/timm_eager"] == pytest.approx(ratio, abs=1e-4)
@@ -110,6 +114,7 @@ def test_the_bench_reports_every_measurement_and_writes_json(tiny_archive, tmp_p
     (["json=/no/such/folder/bench.json"], "json:"),
     (["data.archive=/no/such/archive.tar.gz"], "not found"),
     (["steps=0"], "steps:"),
+    (["stack=1"], "stack:"),
     (["steps=many"], "steps:"),
     (["synthetic=maybe"], "synthetic:"),
     (["--steps", "2"], "--steps:"),
@@ -163,3 +168,24 @@ def test_the_gpu_check_dry_run_leaves_its_files_in_out(tiny_archive, tmp_path):
     assert out.returncode == 0, out.stdout[-3000:]
     assert {"gpu_check.log", "bench.json"} <= {p.name for p in (tmp_path / "OUT").iterdir()}
     assert "ours_step[peg]/timm_eager" in (tmp_path / "OUT" / "gpu_check.log").read_text()
+
+
+def test_a_failed_compile_check_says_that_the_compiled_step_was_timed(monkeypatch):
+    # the bench times the step it checked whatever the verdict: the report must not call that rate eager's
+    def scaled_outputs(graph, example_inputs):  # a wrong compiler (every output 3% too large): the check fails
+        def run(*args):
+            out = graph.forward(*args)
+            return [o * 1.03 for o in out] if isinstance(out, (tuple, list)) else out * 1.03
+        return run
+    torch._dynamo.reset()
+    cfg = compose("learned", ["scale=smoke", "data.batch_size=4"])
+    m = measure_step("timm_compiled", "timm, compiled", timm_baseline(cfg), cfg, torch.device("cpu"), 1, 1,
+                     lambda model: compile_in_place(model, backend=scaled_outputs))
+    torch._dynamo.reset()
+    report = {"device": "cpu", "baseline": "timm_compiled", "ratios": {}, "measurements": [asdict(m)],
+              "load_average": [0.0], "settings": {"model_size": "smoke", "batch_size": 4, "train_size": 32,
+                                                  "precision": "32-true", "compile": True, "steps": 1,
+                                                  "warmup": 1, "device_kind": "cpu"}}
+    line = next(s for s in format_report(report).splitlines() if "compile check" in s)
+    assert m.compiled and not m.compile_check["passed"]
+    assert "timed eager" not in line and "the rate above is of the compiled step" in line

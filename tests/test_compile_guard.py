@@ -237,3 +237,36 @@ def test_compiling_raises_dynamos_recompile_limit_for_grids():
     with torch._dynamo.config.patch(recompile_limit=8):
         compile_in_place(model_and_batches("peg")[0], backend="aot_eager")
         assert torch._dynamo.config.recompile_limit >= 64
+
+
+def test_the_check_of_a_run_resumed_with_nothing_left_to_train_runs_on_its_device(fast_overrides, monkeypatch):
+    # the check carried into on_fit_end runs after Lightning's teardown has moved the module to the CPU; on a
+    # GPU it met batches on the GPU (Input type (torch.cuda.FloatTensor) and weight type (torch.FloatTensor)).
+    # On a CPU both are the CPU, so this pins the rule; on a GPU it is the regression test
+    with_backend(monkeypatch, "aot_eager")
+    seen, real = [], module_lib.check_compiled
+
+    def spy(model, batches, *args, **kwargs):
+        seen.append(({p.device for p in model.parameters()}, {x.device for x, _ in batches}))
+        return real(model, batches, *args, **kwargs)
+    monkeypatch.setattr(module_lib, "check_compiled", spy)
+    cfg = compose("peg", fast_overrides + ["compile=true"])
+    expected = torch.device("cuda", 0) if torch.cuda.is_available() else torch.device("cpu")
+    row = interrupted_then_resumed(cfg, stop_after_training(), without_check)
+    assert row["compile_check"]["passed"] and not row["compile_check"]["reason"].startswith(RESUMED)
+    assert len(seen) == 2 and all(params == batches == {expected} for params, batches in seen)
+
+
+def test_an_evaluation_that_raises_leaves_the_compiler_stance_as_it_was(fast_overrides, monkeypatch):
+    # evaluation runs eager by torch.compiler's stance; set for a whole evaluation, it stayed force_eager for
+    # the rest of the process when one raised, and later compiled runs were silently eager
+    from torch._dynamo import eval_frame
+    import pytorch_lightning as pl
+
+    class FailsInEvaluation(pl.Callback):
+        def on_validation_batch_end(self, *args, **kwargs):
+            raise RuntimeError("an evaluation that fails")
+    with_backend(monkeypatch, "aot_eager")
+    with pytest.raises(RuntimeError, match="an evaluation that fails"):
+        run_experiment(compose("peg", fast_overrides + ["compile=true"]), callbacks=[FailsInEvaluation()])
+    assert eval_frame._stance.stance == "default"

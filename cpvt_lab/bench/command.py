@@ -1,7 +1,7 @@
 """Training throughput against a plain timm ViT, measured in one process.
 
 ``python -m cpvt_lab.bench [ablations=[peg,learned,...]] [json=FILE] [steps=N] [warmup=N]
-[synthetic=true] [end_to_end=false] [grid_epochs=N] [KEY=VALUE...]``
+[synthetic=true] [end_to_end=false] [grid_epochs=N] [stack=K] [KEY=VALUE...]``
 
 Four measurements, on the run configs that ``cpvt_lab.compose`` builds:
 
@@ -12,6 +12,9 @@ Four measurements, on the run configs that ``cpvt_lab.compose`` builds:
     JPEG copy held in memory, or ``synthetic=true`` images of the same shape); for the
     first ablation a second time with per-image augmentation on (``AUGMENTED``), or off
     (``PLAIN``) when its config has it. ``end_to_end=false`` leaves (c) out;
+(s) with ``stack=K`` (3 by default, 0 = off): K seeds of each ablation trained as one stacked network
+    (``cpvt_lab.stacked``), one step for all (compiled and checked first when ``compile=true``); its images/s
+    counts every seed's images, beside (b);
 (d) with ``grid_epochs=N`` (3 on a GPU, 0 = off on a CPU): the first three ablations trained N
     epochs each, back to back, as real runs, timed whole: the grid's effective images/s
     (everything included) and its ratio to (c)'s rate for the first ablation.
@@ -51,6 +54,7 @@ from .end_to_end import augmentation_on, measure_end_to_end
 from .grid_timing import time_grid
 from .measurement import Measurement
 from .report import format_report, ratios
+from .stacked_step import measure_stacked_step
 from .steps import compile_as_timm_users_do, measure_step, timm_baseline
 
 ALIASES = {"batch_size": "data.batch_size"}  # the bench's own short names for run-config keys
@@ -64,7 +68,7 @@ PLAIN = ("data.augment=null", "data.random_erasing=0.0")
 def options(cuda: bool) -> dict:
     """The bench's own words and their defaults, some of which depend on the device."""
     return {"ablations": ["peg"], "json": "", "steps": 50 if cuda else 8, "warmup": 10 if cuda else 2,
-            "synthetic": False, "end_to_end": True, "grid_epochs": 3 if cuda else 0}
+            "synthetic": False, "end_to_end": True, "grid_epochs": 3 if cuda else 0, "stack": 3}
 
 
 def with_device_defaults(overrides: Sequence[str], cuda: bool) -> list[str]:
@@ -75,7 +79,7 @@ def with_device_defaults(overrides: Sequence[str], cuda: bool) -> list[str]:
 
 def run_bench(ablations: Sequence[str], overrides: Sequence[str], steps: int, warmup: int,
               synthetic: bool = False, end_to_end: bool = True, json_path: Optional[Path] = None,
-              grid_epochs: int = 0) -> dict:
+              grid_epochs: int = 0, stack: int = 0) -> dict:
     """Compose, check and measure; returns the report.
 
     ``json_path`` is rewritten after every measurement, so a run cut short (a
@@ -102,7 +106,8 @@ def run_bench(ablations: Sequence[str], overrides: Sequence[str], steps: int, wa
         "settings": {"device_kind": device.type, "ablations": list(ablations), "model_size": cfg.model.size,
                      "batch_size": cfg.data.batch_size, "train_size": cfg.data.train_size,
                      "precision": cfg.trainer.precision, "compile": bool(cfg.compile), "steps": steps,
-                     "warmup": warmup, "end_to_end_data": "synthetic" if synthetic else "run config data",
+                     "warmup": warmup, "stack": stack,
+                     "end_to_end_data": "synthetic" if synthetic else "run config data",
                      "overrides": list(overrides)},
         "baseline": baseline,
     }
@@ -132,6 +137,8 @@ def run_bench(ablations: Sequence[str], overrides: Sequence[str], steps: int, wa
         step = record(measure_step(f"ours_step[{c.ablation_name}]", "our model's train step", build_model(c), c,
                                    device, steps, warmup, compile_in_place if c.compile else None,
                                    ablation=c.ablation_name))
+        if stack:  # the same network K times, so the same FLOPs per image
+            record(measure_stacked_step(c, device, stack, steps, warmup, step.flops_per_image))
         if end_to_end:  # the same network as the step, so the same FLOPs per image
             record(measure_end_to_end(c, device, steps, warmup, synthetic, step.flops_per_image))
             if c is cfg and other is not None:
@@ -163,10 +170,13 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         if json_path is not None and not json_path.parent.exists():
             raise UsageError("json", f"folder {json_path.parent} does not exist")
         ablations = names_option(args["ablations"], "ablations")
+        if args["stack"] < 0 or args["stack"] == 1:
+            raise UsageError("stack", f"must be 0 (no stacked measurement) or at least 2 seeds, got {args['stack']}")
         if args["grid_epochs"] < 0:
             raise UsageError("grid_epochs", f"must be >= 0 (0: no grid timing), got {args['grid_epochs']}")
         report = run_bench(ablations, with_device_defaults(overrides, cuda), args["steps"], args["warmup"],
-                           args["synthetic"], args["end_to_end"], json_path, args["grid_epochs"])
+                           args["synthetic"], args["end_to_end"], json_path, args["grid_epochs"],
+                           args["stack"])
         print(format_report(report))
         if json_path is not None:
             print(f"written to {json_path}")

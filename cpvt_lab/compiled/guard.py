@@ -169,12 +169,12 @@ def check_compiled(model: nn.Module, batches: Iterable[tuple[torch.Tensor, torch
     started = time.perf_counter()
     params = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
     names, tensors = [n for n, _ in params], [p for _, p in params]
-    device = next(model.parameters()).device
     worst = dict(loss=0.0, loss_eager=0.0, grad=0.0, grad_eager=0.0, name="", reason="")
     was_training = model.training
     model.train()
     fallbacks = _eager_fallbacks()
-    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+    # torch.manual_seed seeds every CUDA device too: fork them all wherever CUDA is up, whatever the model's device
+    with torch.random.fork_rng(devices=range(torch.cuda.device_count()) if torch.cuda.is_initialized() else []):
         count = 0
         for count, (x, y) in enumerate(batches, start=1):
             seed = 1_000 + count

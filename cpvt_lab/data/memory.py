@@ -199,6 +199,11 @@ class ArrayDataModule(pl.LightningDataModule):
         afterwards every test size."""
         trainer = self.trainer
         if trainer is not None and trainer.state.fn == "fit":
-            images, labels = self._val if self._val is not None else self._test[self.train_size]
-            return [TensorBatches(images, labels, self.eval_batch_size, self.mean, self.std, **self._ranks())]
+            return [self.curve_dataloader()]
         return [self.eval_dataloader(s) for s in self.eval_sizes]
+
+    def curve_dataloader(self) -> TensorBatches:
+        """The learning curve's set at the training size: the validation split where one is held out, else the
+        test set (``curve_split``)."""
+        images, labels = self._val if self._val is not None else self._test[self.train_size]
+        return TensorBatches(images, labels, self.eval_batch_size, self.mean, self.std, **self._ranks())

@@ -66,6 +66,7 @@ def run_planned(name: str, runs: Sequence[PlannedRun], rows: Optional[Rows] = No
     print(f"grid {name}: {len(runs)} runs, {len(report.skipped)} already done, {len(pending)} to train",
           file=out, flush=True)
     started, count, longest = time.time(), len(pending), 0.0
+    pending, longest = _run_stacks(pending, report, rows, out, budget_seconds, started, after_run)
     while pending:
         busy = []
         for i, run in enumerate(pending):
@@ -101,6 +102,43 @@ def run_planned(name: str, runs: Sequence[PlannedRun], rows: Optional[Rows] = No
         pending = busy
     print(report.summary(name, results_dir), file=out, flush=True)
     return report
+
+
+def _run_stacks(pending: list[PlannedRun], report: RunReport, rows: Rows, out, budget_seconds: float,
+                started: float, after_run) -> tuple[list[PlannedRun], float]:
+    """The seeds of one ablation as one stack wherever stacking is on (``stack=auto`` on a GPU); each seed's row
+    as its separate run's. What is left (runs that cannot stack, a stack that failed) trains run by run after."""
+    from ..stacked.eligibility import stackable_groups
+    from ..stacked.runs import run_stack
+
+    longest, handled = 0.0, set()
+    for group in stackable_groups([r.cfg for r in pending]):
+        runs = [pending[i] for i in group]
+        if budget_seconds and longest and time.time() - started + longest > budget_seconds:
+            break
+        print(f"stack of {len(runs)}: " + ", ".join(r.label() for r in runs), file=out, flush=True)
+        stack_started = time.time()
+        try:
+            outcome = run_stack([r.cfg for r in runs], out)
+        except Exception as err:  # noqa: BLE001 - its seeds train separately instead
+            print(f"  stack failed ({type(err).__name__}: {err}); its runs train one by one", file=out, flush=True)
+            continue
+        finally:
+            longest = max(longest, time.time() - stack_started)
+        for run, row in zip(runs, outcome):
+            if row is None:
+                continue
+            handled.add(run.run_id)
+            if row.get("skipped"):
+                report.elsewhere.append(run)
+                rows.add({k: v for k, v in row.items() if k != "skipped"})
+            else:
+                report.trained.append(run)
+                rows.add(row)
+                print(f"  done (stacked): {run.label()}: {top1_line(row)}", file=out, flush=True)
+                if after_run is not None:
+                    after_run(run, row)
+    return [r for r in pending if r.run_id not in handled], longest
 
 
 def _print_progress(run: PlannedRun, report: RunReport, count: int, started: float, out) -> None:

@@ -1,0 +1,59 @@
+"""Drop-path under vmap, drawn as each seed's separate run draws it.
+
+A separate run's drop-path masks come from the global generator, one ``bernoulli_`` per
+block branch in forward order. Under ``vmap`` a random op draws once for the whole stack,
+so no seed would see its own stream. Instead each seed keeps a generator holding the state
+its separate run's global generator has when training starts, the masks are drawn from it
+outside ``vmap`` in the order the forward would draw them, and the network reads them as
+inputs (``PresetDropPath``).
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+from timm.layers import DropPath
+
+MASK = "preset_mask"  # the name under which a PresetDropPath reads its mask (given through functional_call)
+
+
+class PresetDropPath(nn.Module):
+    """timm's ``DropPath`` with its mask given (the mask is already divided by the keep probability)."""
+
+    def __init__(self, drop_prob: float):
+        super().__init__()
+        self.drop_prob = drop_prob
+        self.register_buffer(MASK, torch.ones(1), persistent=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.training:
+            return x
+        return x * getattr(self, MASK).to(x.dtype)
+
+
+def preset_drop_paths(model: nn.Module) -> list[str]:
+    """Replace every active ``DropPath`` of ``model`` by a ``PresetDropPath``, in place; their names in forward
+    order (a block's drop_path1, then its drop_path2, block after block: the order timm's forward draws)."""
+    names = []
+    for name, module in list(model.named_modules()):
+        if isinstance(module, DropPath) and module.drop_prob > 0:
+            if not module.scale_by_keep:
+                raise ValueError(f"{name}: drop-path without scale_by_keep is not stacked")
+            parent, _, child = name.rpartition(".")
+            setattr(model.get_submodule(parent) if parent else model, child, PresetDropPath(module.drop_prob))
+            names.append(name)
+    return names  # named_modules follows definition order, timm's Block defines drop_path1 before drop_path2
+
+
+def draw_masks(model: nn.Module, names: list[str], batch: int, generators: list[torch.Generator],
+               device: torch.device) -> dict[str, torch.Tensor]:
+    """Every preset mask of every seed for one training step: ``name.preset_mask`` -> K x batch x 1 x 1, drawn
+    per seed from its generator as timm's ``drop_path`` draws from the global one."""
+    per_seed = []
+    for generator in generators:
+        masks = {}
+        for name in names:
+            keep = 1 - model.get_submodule(name).drop_prob
+            mask = torch.empty((batch, 1, 1), device=device).bernoulli_(keep, generator=generator)
+            masks[f"{name}.{MASK}"] = mask.div_(keep) if keep > 0 else mask
+        per_seed.append(masks)
+    return {key: torch.stack([m[key] for m in per_seed]) for key in per_seed[0]} if names else {}

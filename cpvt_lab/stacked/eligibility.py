@@ -1,0 +1,61 @@
+"""Which runs train in a stack: the switch (``stack=auto|on|off``), and what a stack cannot do as a separate run
+would (fine-tuning at other sizes, Mixup or CutMix, compiled training, several devices, gradient accumulation, a
+DataLoader's workers): those runs train one by one."""
+from __future__ import annotations
+
+import json
+from typing import Optional, Sequence
+
+import torch
+from omegaconf import DictConfig, OmegaConf
+
+from ..data.memory import ArrayDataModule
+
+
+def stacking_on(cfg: DictConfig) -> bool:
+    """``stack=auto`` (the default) stacks on a GPU only: on a CPU K networks cost K times one."""
+    mode = cfg.get("stack", "auto")
+    return mode == "on" or (mode == "auto" and stack_device(cfg).type == "cuda")
+
+
+def why_not_stacked(cfg: DictConfig) -> Optional[str]:
+    """Why the run of ``cfg`` cannot train in a stack (None: it can)."""
+    t = cfg.trainer
+    reasons = [
+        (cfg.finetune.enabled, "fine-tuning at other sizes"),
+        (cfg.optim.mixup > 0 or cfg.optim.cutmix > 0, "Mixup/CutMix"),
+        (cfg.compile, "compiled training (the stack is eager)"),
+        (t.get("devices", 1) != 1 or t.get("num_nodes", 1) != 1, "several devices (or devices=auto)"),
+        (t.get("check_val_every_n_epoch", 1) != 1 or t.get("limit_val_batches") is not None,
+         "a learning curve evaluated otherwise than after every epoch on every test image"),
+        (t.get("accumulate_grad_batches", 1) != 1, "gradient accumulation"),
+        (t.get("gradient_clip_algorithm") not in (None, "norm"), "clipping by value"),
+        (str(t.precision) not in ("32-true", "32", "bf16-mixed"), f"precision {t.precision}"),
+        (not issubclass(_target(cfg.data), ArrayDataModule), "a data set not held as device tensors"),
+    ]
+    return next((why for bad, why in reasons if bad), None)
+
+
+def stack_device(cfg: DictConfig) -> torch.device:
+    """Where the runs would train: the GPU if there is one and the trainer's accelerator allows it."""
+    gpu = torch.cuda.is_available() and cfg.trainer.get("accelerator", "auto") in ("auto", "gpu", "cuda")
+    return torch.device("cuda", torch.cuda.current_device()) if gpu else torch.device("cpu")
+
+
+def _target(data: DictConfig) -> type:
+    module, _, name = data._target_.rpartition(".")
+    return getattr(__import__(module, fromlist=[name]), name)
+
+
+def stackable_groups(cfgs: Sequence[DictConfig]) -> list[list[int]]:
+    """Indices of ``cfgs`` that can train as one stack: the same config but for the seed, stacking on, nothing
+    that stacks badly; groups of at least two, in the order of their first member."""
+    groups: dict[str, list[int]] = {}
+    for i, cfg in enumerate(cfgs):
+        if stacking_on(cfg) and why_not_stacked(cfg) is None:
+            config = OmegaConf.to_container(cfg, resolve=True)
+            config.pop("seed")
+            config["data"].pop("seed", None)  # the data order's seed is the run's
+            key = json.dumps(config, sort_keys=True, default=str)
+            groups.setdefault(key, []).append(i)
+    return [g for g in groups.values() if len(g) >= 2]
