@@ -156,7 +156,8 @@ def load_jpeg_archive(archive: Path, cache: Path) -> Arrays:
     """Decoded arrays of the archive, from the cache when it holds this exact archive."""
     target = cached_arrays_path(archive, cache)
     arrays = load_cached_arrays(target) if target.exists() else None
-    if arrays is None:
+    if arrays is None:  # the first time: tens of seconds with nothing else to show, so say what it is doing
+        print(f"decoding {archive.name} into {target} (once per archive; later runs read the cache)", flush=True)
         arrays = decode_imagefolder_archive(archive)
         save_arrays_atomically(arrays, target)
     return arrays
