@@ -75,3 +75,15 @@ def test_the_bar_shows_images_per_second_and_not_the_loggers_version():
     trainer.fit(Tiny(), train_dataloaders=loader())
     metrics = bar.get_metrics(trainer, trainer.lightning_module)
     assert "v_num" not in metrics and float(metrics["img/s"]) > 0
+
+
+def test_a_run_into_a_log_says_it_started_at_its_first_step_and_its_archive_decoding(fast_overrides, capsys):
+    from cpvt_lab import compose
+    from cpvt_lab.train import run_experiment
+
+    overrides = [o for o in fast_overrides if not o.startswith("trainer.enable_progress_bar")]
+    run_experiment(compose("peg", overrides))  # pytest's captured output is no terminal: lines, not a bar
+    out = capsys.readouterr().out
+    assert out.startswith("decoding tiny-cifar.tar.gz once into the cache")  # a fresh cache: the one line before the decoding
+    first = out.index("epoch 1/1, step 1/1 (100%)")
+    assert first < out.index("epoch 1/1, loss ")  # progress during the epoch, before its line

@@ -118,6 +118,8 @@ def decode_imagefolder_archive(path: Path) -> Arrays:
     that is not an image stops it, named (check_imagefolder_archive refuses it before any run starts)."""
     from PIL import Image, UnidentifiedImageError
 
+    # the first time, tens of seconds with nothing else to show (a cache keeps the arrays for every later run)
+    print(f"decoding {path.name} once into the cache (later runs read the cache)", flush=True)
     images: dict[str, list[tuple[str, np.ndarray]]] = {split: [] for split in SPLITS}
     try:
         with tarfile.open(path, "r:gz") as tar:
@@ -156,8 +158,7 @@ def load_jpeg_archive(archive: Path, cache: Path) -> Arrays:
     """Decoded arrays of the archive, from the cache when it holds this exact archive."""
     target = cached_arrays_path(archive, cache)
     arrays = load_cached_arrays(target) if target.exists() else None
-    if arrays is None:  # the first time: tens of seconds with nothing else to show, so say what it is doing
-        print(f"decoding {archive.name} into {target} (once per archive; later runs read the cache)", flush=True)
+    if arrays is None:
         arrays = decode_imagefolder_archive(archive)
         save_arrays_atomically(arrays, target)
     return arrays
