@@ -90,7 +90,7 @@ def equivariance_plot(frame: pd.DataFrame, ablations: Optional[Sequence[str]] = 
     """Consistency against shift, and the equivariance error against block for each whole-patch shift, for
     ``ablations`` (in that order; all measured ones by default: a study's 23 are too many lines to tell apart).
 
-    One legend, beside the two panels: the ablations (colour) and the shifts (line style) are the same in both,
+    One legend, under the two panels: the ablations (colour) and the shifts (line style) are the same in both,
     and a legend inside a panel of many ablations covers its lines."""
     if ablations is not None:
         frame = frame[frame.ablation.isin(ablations)]
@@ -111,7 +111,7 @@ def equivariance_plot(frame: pd.DataFrame, ablations: Optional[Sequence[str]] = 
     if right.get_legend() is not None:
         handles, labels = right.get_legend_handles_labels()
         right.get_legend().remove()
-        fig.legend(handles, labels, loc="outside right upper", fontsize=8, ncols=1 if len(labels) <= 16 else 2,
+        fig.legend(handles, labels, loc="outside lower center", fontsize=8, ncols=min(len(labels), 6),
                    frameon=False)
     fig.suptitle(label, fontsize=9)
     return fig
@@ -119,7 +119,7 @@ def equivariance_plot(frame: pd.DataFrame, ablations: Optional[Sequence[str]] = 
 
 def probe_plot(frame: pd.DataFrame, ablations: Optional[Sequence[str]] = None):
     """Position-probe accuracy against block, one line per ablation of ``ablations`` (all measured ones by
-    default), chance dashed; the legend beside the panel, where it covers no line."""
+    default), chance dashed; the legend under the panel, where it covers no line."""
     if ablations is not None:
         frame = frame[frame.ablation.isin(ablations)]
     if frame.empty:
@@ -134,10 +134,10 @@ def probe_plot(frame: pd.DataFrame, ablations: Optional[Sequence[str]] = None):
     ax.axhline(position.chance.iloc[0], color="grey", linestyle="--", linewidth=1, label="chance")
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set(xlabel="block", ylabel="position probe accuracy (%)")
-    fig.suptitle(label, fontsize=9)  # the figure's, so that the layout keeps it clear of the legend beside the panel
+    fig.suptitle(label, fontsize=9)
     handles, labels = ax.get_legend_handles_labels()
     ax.get_legend().remove()
-    fig.legend(handles, labels, loc="outside right upper", fontsize=8, ncols=1 if len(labels) <= 16 else 2,
+    fig.legend(handles, labels, loc="outside lower center", fontsize=8, ncols=min(len(labels), 6),
                frameon=False)
     return fig
 
