@@ -49,6 +49,8 @@ def test_the_notebook_runs_top_to_bottom_on_smoke_results(name, smoke_results, m
     nb = nbformat.read(NOTEBOOKS / name, as_version=4)
     NotebookClient(nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(NOTEBOOKS)}}).execute()
     text = outputs_of(nb)
+    warned = [o.get("text", "") for c in nb.cells for o in c.get("outputs", []) if o.get("name") == "stderr"]
+    assert not warned, warned  # no warning from tqdm, Lightning or the library: each silenced at its cause
     images = [o for c in nb.cells for o in c.get("outputs", []) if "image/png" in o.get("data", {})]
     if name == "attention_maps.ipynb":
         assert "drawn: learned, none, peg" in text and len(images) == 2
