@@ -68,7 +68,8 @@ class LogLines(ProgressBar):
     """One line of progress every ``interval`` seconds, for output that is not a terminal.
 
     ``epoch 1/4, step 120/391 (31%), 812 img/s, about 20 s left in the epoch``; while testing,
-    ``epoch 1/4, testing: loader 2/4, batch 40/79`` (a loader per test size). The first training step of each run prints at once.
+    ``epoch 1/4, testing: loader 2/4, batch 40/79`` (a loader per test size). The first training step of each
+    run prints at once.
     """
 
     interval = 10.0

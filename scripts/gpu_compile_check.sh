@@ -9,8 +9,8 @@
 #   agree   (as long as it is given) every ablation, 200 steps, the project's compile beside eager
 #   bench   (about 4 min) the bench of learned, peg, peg_gap with each compile check beside its speed
 # Everything lands in results/bench/compile_agreement/ (agreement.jsonl, resumable across jobs: commit it
-# between jobs) and the job's output folder $OUT. Needs, carried beside the checkout: data_local/cifar10-jpeg.tar.gz and wheels/
-# (make gpu-carry). GPU_CHECK_DRY=1 runs a stage at smoke size on any machine (aot_eager for the compile
+# between jobs) and the job's output folder $OUT. Needs, carried beside the checkout:
+# data_local/cifar10-jpeg.tar.gz and wheels/ (make gpu-carry). GPU_CHECK_DRY=1 runs a stage at smoke size on any machine (aot_eager for the compile
 # variants, a CPU's inductor being slow), writing only under $OUT.
 set -uo pipefail
 cd "$(dirname "$0")/.."

@@ -151,8 +151,8 @@ def index_markdown(results_dir: str | Path, set_aside: Sequence[dict] = (),
               ""]
     if figures:
         lines += ["The paper's attention figures, from trained models: " + ", ".join(f"[{name}]({name})" for name in
-                  figures) + f". The attention of {block_name(block)}, averaged over heads, drawn from the maps stored in "
-                  f"`{Path(results_dir).as_posix()}/analysis/attention_maps/` for the lowest-seed "
+                  figures) + f". The attention of {block_name(block)}, averaged over heads, drawn from the maps "
+                  f"stored in `{Path(results_dir).as_posix()}/analysis/attention_maps/` for the lowest-seed "
                   f"{_listed(attention_ablations())} runs (`{_continue_command(results_dir)}` stores each map while "
                   "the run's weights exist; `python -m cpvt_lab.analyze attention` draws the figures from "
                   "checkpoints instead).", ""]
