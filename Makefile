@@ -4,6 +4,9 @@ VENV := .venv
 PY := $(VENV)/bin/python
 ABLATION ?= frozen_peg
 ARGS ?=
+# torch's OpenMP threads sleep while they wait instead of spinning: on a machine doing other work too the
+# same run is several times faster (docs/cpu_study.md). cpvt_lab sets it too; a value of yours is kept.
+export OMP_WAIT_POLICY ?= PASSIVE
 
 .PHONY: run test study venv clean gpu-carry
 

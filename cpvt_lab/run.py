@@ -29,7 +29,7 @@ def summary(row: dict) -> str:
     timing = "" if row.get("skipped") else f"  ({row['train_seconds']:.0f} s training, {row['images_per_second']} img/s)"
     head = "already done, not run again:" if row.get("skipped") else "done:"
     return (f"{head} {row['ablation']} seed={row['seed']} scale={row['scale']} [{row['run_id']}] on "
-            f"{row['dataset']}, {row['epochs']} epochs\n  {top1}{timing}\n  row in "
+            f"{row['dataset']}, {row['epochs']} epoch{'' if row['epochs'] == 1 else 's'}\n  {top1}{timing}\n  row in "
             f"{row['config']['results_dir']}/runs.jsonl")
 
 

@@ -26,6 +26,7 @@ from .ema import EMA
 from .fingerprint import run_id
 from .models import count_parameters
 from .module import ClassificationModule
+from .progress import progress_callbacks
 from .provenance import now, stamp
 from .validation import validate
 
@@ -105,7 +106,7 @@ def finetune_at(cfg: DictConfig, model: torch.nn.Module, size: int) -> tuple[flo
     data = instantiate(cfg.data, train_size=size, eval_sizes=[size])
     module = make_module(cfg, copy.deepcopy(model), [size], lr=cfg.finetune.lr)
     trainer_kwargs = dict(max_epochs=cfg.finetune.epochs, enable_checkpointing=False, logger=False)
-    trainer = instantiate(cfg.trainer, **trainer_kwargs)
+    trainer = instantiate(cfg.trainer, callbacks=progress_callbacks(cfg.trainer), **trainer_kwargs)
     trainer.fit(module, datamodule=data)
     return evaluate(trainer, module, data)[str(size)], module
 
@@ -214,7 +215,8 @@ def _train_and_evaluate(cfg: DictConfig, rid: str, out: Path,
     curve = LearningCurve(out, cfg.data.train_size)
     ema = EMA(cfg.ema.decay) if cfg.ema.enabled else None
     trainer: pl.Trainer = instantiate(
-        cfg.trainer, callbacks=[checkpoints, timer, curve, *([ema] if ema else []), *callbacks],
+        cfg.trainer, callbacks=[checkpoints, timer, curve, *([ema] if ema else []), *progress_callbacks(cfg.trainer),
+                              *callbacks],
         logger=make_logger(cfg, out),
         default_root_dir=out, plugins=[AtomicCheckpointIO()])
     last = out / "checkpoints" / "last.ckpt"

@@ -1,57 +1,59 @@
-"""Writes the notebooks of this folder (without outputs): ``python notebooks/make_notebooks.py``.
+"""Writes the notebooks of this folder and executes them: ``python notebooks/make_notebooks.py``.
 
-The notebooks only call the library (``cpvt_lab.paper``, ``cpvt_lab.analysis``); they read
-the results folder named by $CPVT_RESULTS_DIR (default ``../outputs/results``, where runs append their rows;
-the committed smoke rows are in ``../results/smoke``).
+The notebooks only call the library (``cpvt_lab.paper``, ``cpvt_lab.analysis``). Each says first which results
+folder it reads (``cpvt_lab.analysis.notebook_results``): $CPVT_RESULTS_DIR when set, else your own runs in
+``../outputs/results`` once one has finished, else the committed CPU study in ``../results/cpu``. They are
+committed executed on the CPU study, so a reader sees its tables, claims and attention maps without running
+anything; ``--no-execute`` writes them without outputs. The executions run in a folder that holds only
+``notebooks/`` and ``results/cpu``, so that runs of your own in ``outputs/`` never reach the committed outputs.
+Needs the ``notebooks`` extra: ``pip install -e '.[notebooks]'``.
 """
 from __future__ import annotations
 
+import os
+import sys
+import tempfile
 from pathlib import Path
 
 import nbformat
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
 HERE = Path(__file__).resolve().parent
+TIMEOUT = 900  # seconds a cell may take (the equivariance notebook measures runs when none are stored)
 
 SETUP = """\
-import os
-from pathlib import Path
-
 from IPython.display import Markdown, display
 
 from cpvt_lab.analysis import frames
 from cpvt_lab.analysis.pages import markdown, plots
 from cpvt_lab.analysis.verdicts.claims import judge_claims
 from cpvt_lab.analysis.verdicts.test_set_term import StoredPredictions
+from cpvt_lab.analysis.notebook_results import results_folder
 from cpvt_lab.paper import TABLE_BY_ID
 
-RESULTS = Path(os.environ.get("CPVT_RESULTS_DIR", "../outputs/results"))
+RESULTS = results_folder()
 runs = frames.load_runs(RESULTS)
 curves = frames.load_curves(RESULTS)
 claims = judge_claims(runs, stored=StoredPredictions(RESULTS, runs.run_id))
 print(f"{runs.run_id.nunique()} finished runs in {RESULTS}")"""
 
 ATTENTION_SETUP = """\
-import os
-from pathlib import Path
-
 from cpvt_lab.analysis.measures import attention
+from cpvt_lab.analysis.notebook_results import results_folder
 
-RESULTS = Path(os.environ.get("CPVT_RESULTS_DIR", "../outputs/results"))
+RESULTS = results_folder()
 maps = attention.maps_from_runs(RESULTS, ["learned", "none", "peg"], block=1)
 print(maps.note())"""
 
 MEASURE_SETUP = """\
-import os
-from pathlib import Path
-
 from IPython.display import Markdown, display
 
 from cpvt_lab.analysis.kinds import MEASURED
 from cpvt_lab.analysis.measures import measure
+from cpvt_lab.analysis.notebook_results import results_folder
 from cpvt_lab.analysis.pages import markdown, plots
 
-RESULTS = Path(os.environ.get("CPVT_RESULTS_DIR", "../outputs/results"))
+RESULTS = results_folder()
 ABLATIONS = ["none", "none_gap", "learned", "peg", "peg_gap", "peg_circular", "peg_nopad"]"""
 
 
@@ -88,19 +90,20 @@ NOTEBOOKS = {
         "Runs: `python -m cpvt_lab.grid peg_position` and `python -m cpvt_lab.grid extra_params`.",
         table_cells("peg_position", "train_size_bars") + table_cells("extra_params", "train_size_bars")),
     "attention_maps.ipynb": notebook(
-        "Attention maps of the second block: learned table, no encoding, PEG",
+        "Attention maps of block 1 (counted from 0: the second block): learned table, no encoding, PEG",
         "The paper's two figures from the checkpoints of finished runs: the N x N patch-to-patch attention of "
         "the second block averaged over heads (class token excluded), and each query patch's attention over "
         "the grid, tiled by query position. Runs: `python -m cpvt_lab.grid table1` (checkpoints stay in "
         "`outputs/`, which git does not keep).",
         [new_code_cell("""\
 if maps.matrices:
-    attention.plot_matrices(maps.matrices, f"block 2, patch-to-patch attention ({maps.setting})")
+    attention.plot_matrices(maps.matrices, f"{attention.block_name(1)}, patch-to-patch attention\\n{maps.setting}")
 else:
     print("no checkpoints to draw from; see above for the runs to make")"""),
          new_code_cell("""\
 if maps.matrices:
-    attention.plot_query_tiles(maps.matrices, maps.grid, "each query's attention over the grid, tiled by query")"""),
+    attention.plot_query_tiles(maps.matrices, maps.grid, f"{attention.block_name(1)}, each query's attention over "
+                               "the grid, tiled by query")"""),
          ], setup=ATTENTION_SETUP),
     "equivariance.ipynb": notebook(
         "Beyond the paper: translation equivariance and absolute position, measured",
@@ -111,17 +114,17 @@ if maps.matrices:
         "them, the finished runs are measured here on a few images.",
         [new_code_cell('shifts = measure.stored_or_measured("equivariance", RESULTS, ABLATIONS)\n'
                        'display(Markdown(markdown.measured_markdown(MEASURED[\"equivariance\"], shifts, RESULTS)))'),
-         new_code_cell("plots.equivariance_plot(shifts);"),
+         new_code_cell("plots.equivariance_plot(shifts, ABLATIONS);"),
          new_code_cell('positions = measure.stored_or_measured("probe", RESULTS, ABLATIONS)\n'
                        'display(Markdown(markdown.measured_markdown(MEASURED[\"probe\"], positions, RESULTS)))'),
-         new_code_cell("plots.probe_plot(positions);")], setup=MEASURE_SETUP),
+         new_code_cell("plots.probe_plot(positions, ABLATIONS);")], setup=MEASURE_SETUP),
     "claims.ipynb": notebook(
         "Beyond the paper: every claim with an interval and a verdict",
         "Each claim of the paper, judged on our seeds: A - B with its 95% interval (paired by seed where the cells "
         "share seeds), p raw and under Holm, and reproduced / contradicted / inconclusive, each claim alone and "
         "under Holm (rules in `cpvt_lab/analysis/verdicts/stats.py`, `docs/analyses.md`). Then top-1 "
         "against test resolution for each encoding. `python -m cpvt_lab.tables` writes the same table to "
-        "`claims.md` (`paper_tables/smoke/claims.md` for the committed smoke runs).",
+        "`claims.md` (`paper_tables/cpu/claims.md` for the committed CPU study).",
         [new_code_cell("display(Markdown(markdown.claims_markdown(claims, RESULTS)))"),
          new_code_cell("plots.claims_plot(claims);"),
          new_code_cell('plots.resolution_plot(resolution.curve(runs), "Top-1 against test resolution");')],
@@ -129,13 +132,47 @@ if maps.matrices:
 }
 
 
-def main() -> None:
+def write(folder: Path) -> list[Path]:
+    """The notebooks, without outputs, into ``folder``."""
+    paths = []
     for name, nb in NOTEBOOKS.items():
         for i, cell in enumerate(nb.cells):  # stable ids, so regenerating changes nothing
             cell.id = f"{Path(name).stem}-{i}"
-        nbformat.write(nb, HERE / name)
-        print(f"wrote {HERE / name}")
+        nbformat.write(nb, folder / name)
+        paths.append(folder / name)
+    return paths
+
+
+def execute(path: Path, results: Path = HERE.parent / "results" / "cpu") -> nbformat.NotebookNode:
+    """The notebook at ``path`` executed as a fresh clone would run it on the committed ``results`` (the CPU study),
+    in a folder holding only ``notebooks/`` and ``results/cpu``; its kernel imports this checkout's package."""
+    from nbclient import NotebookClient
+
+    nb = nbformat.read(path, as_version=4)
+    with tempfile.TemporaryDirectory() as tmp:
+        (Path(tmp) / "results").mkdir()
+        os.symlink(results.resolve(), Path(tmp) / "results" / "cpu")
+        (Path(tmp) / "notebooks").mkdir()
+        env = {k: v for k, v in os.environ.items() if k != "CPVT_RESULTS_DIR"}
+        env["PYTHONPATH"] = os.pathsep.join([str(HERE.parent), *filter(None, [env.get("PYTHONPATH")])])
+        saved = dict(os.environ)
+        os.environ.clear()
+        os.environ.update(env)  # the kernel inherits this process's environment
+        try:
+            NotebookClient(nb, timeout=TIMEOUT, kernel_name="python3", record_timing=False,
+                           resources={"metadata": {"path": str(Path(tmp) / "notebooks")}}).execute()
+        finally:
+            os.environ.clear()
+            os.environ.update(saved)
+    return nb
+
+
+def main(argv: list[str]) -> None:
+    for path in write(HERE):
+        if "--no-execute" not in argv:
+            nbformat.write(execute(path), path)
+        print(f"wrote {path}")
 
 
 if __name__ == "__main__":
-    main()
+    main(sys.argv[1:])

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# One call on a GPU machine: the fast-path tests, then the bench, within a 10-minute call. What comes back lies
-# in $OUT: gpu_check.log (everything printed) and bench.json (python -m cpvt_lab.bench json=FILE). Study runs
-# in the same kind of slot: scripts/gpu_study_slot.sh (docs/study.md).
+# One GPU job (a cluster queue's short partition, a spot instance): the fast-path tests, then the bench, within 10
+# minutes. What it leaves lies in its output folder $OUT (default outputs/gpu_check): gpu_check.log (everything
+# printed) and bench.json (python -m cpvt_lab.bench json=FILE). Study runs in the same kind of time-limited job:
+# scripts/gpu_study_slot.sh (docs/study.md).
 # Needs, carried beside the checkout: data_local/cifar10-jpeg.tar.gz and wheels/ (make gpu-carry).
 # GPU_CHECK_DRY=1 checks the plumbing on any machine in seconds: a one-step bench.
 set -uo pipefail

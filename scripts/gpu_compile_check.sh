@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The compile issue's GPU check, one stage per call of at most 10 minutes (STAGE=...):
+# The compile issue's GPU check, one stage per GPU job of at most 10 minutes (STAGE=...):
 #   bisect  (about 8 min) the fast-path tests, then peg_0to5 trained 150 steps eager and under every compile
 #           variant of `python -m cpvt_lab.compiled` (torch defaults, mix-order reductions off,
 #           eager RNG, static shapes, unfused AdamW, fp32, aot_eager, blocks only, the project's compile)
@@ -8,9 +8,9 @@
 #           and their top-1 side by side
 #   agree   (as long as it is given) every ablation, 200 steps, the project's compile beside eager
 #   bench   (about 4 min) the bench of learned, peg, peg_gap with each compile check beside its speed
-# Everything lands in results/bench/compile_agreement/ (agreement.jsonl, resumable across calls: commit it
-# between calls) and $OUT. Needs, carried beside the checkout: data_local/cifar10-jpeg.tar.gz and wheels/
-# (make gpu-carry). GPU_CHECK_DRY=1 runs a stage at smoke size on any machine (aot_eager for the compile
+# Everything lands in results/bench/compile_agreement/ (agreement.jsonl, resumable across jobs: commit it
+# between jobs) and the job's output folder $OUT. Needs, carried beside the checkout:
+# data_local/cifar10-jpeg.tar.gz and wheels/ (make gpu-carry). GPU_CHECK_DRY=1 runs a stage at smoke size on any machine (aot_eager for the compile
 # variants, a CPU's inductor being slow), writing only under $OUT.
 set -uo pipefail
 cd "$(dirname "$0")/.."

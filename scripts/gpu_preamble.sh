@@ -1,4 +1,5 @@
-# Sourced by the GPU scripts from the checkout's root, with NAME set: $OUT (default outputs/$NAME) with a log of
+# Sourced by the GPU scripts from the checkout's root, with NAME set: the job's output folder $OUT (default
+# outputs/$NAME; point it at your job's scratch or results folder) with a log of
 # everything printed ($OUT/$NAME.log), the carried wheels installed (scripts/offline_env.sh), ARCHIVE and
 # data=(data.archive=...) when the archive was carried beside the checkout, and the device named.
 OUT=${OUT:-outputs/$NAME}

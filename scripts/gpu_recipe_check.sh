@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The recipe issue's GPU check, one call of at most 10 minutes: peg_gap and then learned trained with the
+# The recipe issue's GPU check, one GPU job of at most 10 minutes: peg_gap and then learned trained with the
 # scale=cifar recipe (ViT-Ti/4, 32 px, 100 epochs, compiled and guarded, bf16), rows and learning curves into
 # results/cifar_recipe/ (committed afterwards), then their tables. EPOCHS=N shortens both runs alike (the
 # tables then say so). Needs data_local/cifar10-jpeg.tar.gz and wheels/ carried beside the checkout

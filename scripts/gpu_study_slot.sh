@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
-# One call on a GPU lent a few minutes at a time, nothing kept between calls, within TOTAL_SECONDS (520 by default,
-# for a call of at most 9 minutes):
+# One time-limited or preemptible GPU job (a cluster queue's wall-time limit, a spot instance), nothing assumed kept
+# between jobs, within TOTAL_SECONDS (520 by default, for a job of at most 9 minutes; set it a minute under your
+# job's limit, e.g. sbatch --time=00:15:00 with TOTAL_SECONDS=840):
 #   1. the fast-path tests (the GPU-only ones run here);
 #   2. the compile guard at the settings under which compiled multi-PEG models once collapsed (peg_0to5, ViT-Ti/4,
 #      24 px, batch 1024, bf16): `python -m cpvt_lab.compiled` trains eager and compiled side by side;
 #   3. the CIFAR-10 study's next whole runs in the time left (`python -m cpvt_lab.study continue`), trained eager
-#      (the plain path: nothing to check, and no compile time in a short slot), each measured
-#      while its weights exist and packed into $OUT/study.tar.gz after every run, so a call cut short at its
-#      limit keeps every run it finished.
-# Back on the development machine (docs/study.md): python -m cpvt_lab.study merge from=study.tar.gz
+#      (the plain path: nothing to check, and no compile time in a short job), each measured
+#      while its weights exist and packed into $OUT/study.tar.gz after every run (OUT: the job's output folder,
+#      outputs/gpu_study_slot by default), so a job killed at its limit keeps every run it finished.
+# Back on your workstation (docs/study.md): python -m cpvt_lab.study merge from=study.tar.gz
 # adds the rows and measurements to results/cifar/ (replacing nothing) and rewrites paper_tables/cifar/.
 # Needs data_local/cifar10-jpeg.tar.gz and wheels/ beside the checkout (make gpu-carry). GPU_CHECK_DRY=1 runs the
 # same stages at smoke size on any machine (aot_eager for the guard, the smoke study), writing only under $OUT.

@@ -244,8 +244,10 @@ def test_where_the_study_stands_needs_no_data_on_a_fresh_checkout(cifar, tmp_pat
     done = subprocess.run([sys.executable, "-m", "cpvt_lab.study"], cwd=checkout, env=env, capture_output=True,
                           text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-2000:]
-    assert "study cifar: " in done.stdout and f" of {len(cifar[1])} runs in" in done.stdout
-    assert "continue with: python -m cpvt_lab.study continue" in done.stdout or "every planned run is in" in done.stdout
+    lines = {line.split()[0]: line for line in done.stdout.splitlines()[1:-1]}  # every study, one line each
+    assert sorted(lines) == sorted(names("study"))
+    assert f" of {len(cifar[1])} " in lines["cifar"] and "runs in results/cifar/" in lines["cifar"]
+    assert "continue one: python -m cpvt_lab.study continue study=NAME" in done.stdout
 
 
 def test_continue_without_the_data_is_refused_before_any_run(fast_overrides, tmp_path, capsys):

@@ -89,9 +89,20 @@ def recipe_id(row: dict[str, Any]) -> str:
     return _with_data(fingerprint.setting_id(config), row)
 
 
+# What each model size is, for a reader: the size's name ("smoke" for the CPU study's model too) stays in the rows,
+# configs and run_ids, and only the pages say what the model is
+MODEL_NAMES = {"smoke": "width-48 ViT (12 blocks, patch 4)", "vit_ti4": "ViT-Ti/4 (width 192, 12 blocks)",
+               "deit_tiny": "DeiT-Ti", "deit_small": "DeiT-S", "deit_base": "DeiT-B"}
+
+
+def model_name(size: str) -> str:
+    return MODEL_NAMES.get(size, f"model {size}")
+
+
 def setting_label(setting: dict | pd.Series) -> str:
-    return (f"scale={setting['scale']} · {setting['dataset']} · {setting['epochs']} epochs · "
-            f"trained at {setting['train_size']} px · model {setting['model_size']}")
+    epochs = setting["epochs"]
+    return (f"scale={setting['scale']} · {setting['dataset']} · {epochs} epoch{'' if epochs == 1 else 's'} · "
+            f"trained at {setting['train_size']} px · {model_name(setting['model_size'])}")
 
 
 def _seed_key(row: dict[str, Any]) -> tuple:

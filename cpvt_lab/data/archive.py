@@ -118,6 +118,8 @@ def decode_imagefolder_archive(path: Path) -> Arrays:
     that is not an image stops it, named (check_imagefolder_archive refuses it before any run starts)."""
     from PIL import Image, UnidentifiedImageError
 
+    # the first time, tens of seconds with nothing else to show (a cache keeps the arrays for every later run)
+    print(f"decoding {path.name} once into the cache (later runs read the cache)", flush=True)
     images: dict[str, list[tuple[str, np.ndarray]]] = {split: [] for split in SPLITS}
     try:
         with tarfile.open(path, "r:gz") as tar:

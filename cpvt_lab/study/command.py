@@ -1,7 +1,8 @@
 """The study, a few whole runs at a time: ``python -m cpvt_lab.study [status|continue|merge] [study=cifar] [KEY=VALUE...]``.
 
   status     (the default) where the study stands: its runs in, per grid; the device time, devices and
-             versions of its rows; the runs that come next. Reads only, and needs no data.
+             versions of its rows; the runs that come next. Reads only, and needs no data. With no study=,
+             every study in ablations/studies/, one line each: its runs in, and where its rows and tables are.
   continue   train the next runs, whole, in the study's order of priority (within budget_seconds), measure
              every measured analysis (equivariance, the position probe, the attention maps) of every run whose
              weights are here and that lacks it, rewrite the study's tables (the paper's attention figures
@@ -15,9 +16,10 @@
              difference, the rest added. Then rewrite the tables and print the status.
 
 Keys:
-  study=cifar        a study file in ablations/studies/ (cifar: the paper's grids, seeds 0-2, at scale=cifar
+  study=NAME         a study file in ablations/studies/ (cifar: the paper's grids, seeds 0-2, at scale=cifar
                      for a GPU; cpu: the same and the RoPE grid at scale=cpu, minutes a run on 2 CPU cores;
-                     smoke: a miniature that measures nothing), or the path of one
+                     smoke: a miniature that measures nothing), or the path of one;
+                     continue and merge work on cifar when none is given
   budget_seconds=0   continue: start no run that would not end within this many seconds (0: no budget)
   pack=FILE          continue: write the results folder into FILE (.tar.gz) after every run and at the end,
                      so a call killed at its time limit keeps every run it finished; checked before any
@@ -34,6 +36,7 @@ from pathlib import Path
 from typing import Optional, Sequence
 
 from ..ablations import SpecError, load_study
+from ..ablations import names as study_names
 from ..analysis.pages import report
 from ..cli import UsageError, parse_words, run_command
 from ..config import ConfigError
@@ -46,7 +49,8 @@ from .standing import standing
 
 ACTIONS = ("status", "continue", "merge")
 CPU_SCALES = {"scale=smoke", "scale=cpu"}  # sized for a CPU: no warning there
-OPTIONS = {"study": "cifar", "budget_seconds": 0.0, "results_dir": "", "tables_dir": "", "pack": "", "from": ""}
+DEFAULT_STUDY = "cifar"  # what continue and merge work on when no study= is given
+OPTIONS = {"study": "", "budget_seconds": 0.0, "results_dir": "", "tables_dir": "", "pack": "", "from": ""}
 
 
 def _main(argv: list[str]) -> int:
@@ -56,7 +60,13 @@ def _main(argv: list[str]) -> int:
     args, extra = parse_words(argv, OPTIONS)
     if args["budget_seconds"] < 0:
         raise UsageError("budget_seconds", f"must be >= 0 (0: no budget), got {args['budget_seconds']}")
-    study = load_study(args["study"])
+    if action == "status" and not args["study"]:
+        if extra or args["results_dir"] or args["tables_dir"]:
+            raise UsageError("study", "name the study these words are for (study=NAME); "
+                                      f"valid: {', '.join(study_names('study'))}")
+        print(overview(), flush=True)
+        return 0
+    study = load_study(args["study"] or DEFAULT_STUDY)
     study = dataclasses.replace(study, **{k: args[k] for k in ("results_dir", "tables_dir") if args[k]})
     if action == "merge":
         source = Path(args["from"] or "")
@@ -78,6 +88,17 @@ def _main(argv: list[str]) -> int:
         print(f"tables: {len(written)} files written to {study.tables_dir}/", flush=True)
     print(standing(study, planned, rows).report(), flush=True)
     return 1 if failed else 0
+
+
+def overview() -> str:
+    """Every study of ablations/studies/ and where it stands, one line each (planning needs no data)."""
+    lines = ["studies (ablations/studies/):"]
+    for name in study_names("study"):
+        study = load_study(name)
+        lines.append("  " + standing(study, plan_study(study, []), Rows(study.results_dir)).summary())
+    lines.append("one study in detail: python -m cpvt_lab.study study=NAME; "
+                 "continue one: python -m cpvt_lab.study continue study=NAME")
+    return "\n".join(lines)
 
 
 def _warn_without_gpu(study) -> None:

@@ -19,6 +19,13 @@ class Standing:
     def remaining(self) -> list[PlannedRun]:
         return [r for r in self.planned if r.run_id not in self.rows]
 
+    def summary(self) -> str:
+        """One line: the study, its runs in, where its rows and tables are, and whether it is complete."""
+        s, done, planned = self.study, len(self.rows), len(self.planned)
+        state = "complete" if done == planned else ("not started" if not done else f"{planned - done} to run")
+        return (f"{s.name:<6} {done:>3} of {planned:<3} runs in {s.results_dir}/, tables in {s.tables_dir}/ ({state}; "
+                f"{' '.join(s.overrides) or 'the default scale'})")
+
     def report(self) -> str:
         """The status page: counts per grid, the device time, devices and versions, what comes next."""
         s, done = self.study, len(self.rows)

@@ -85,32 +85,44 @@ def model_patch_attention(model: CPVTViT, images: torch.Tensor, block: int = 1) 
     return patch_attention(attention_probs(model, images), block, model.num_prefix_tokens)
 
 
+ORDINALS = ("first", "second", "third", "fourth", "fifth", "sixth", "seventh", "eighth", "ninth", "tenth",
+            "eleventh", "twelfth")
+
+
+def block_name(block: int) -> str:
+    """A block as every page and figure names it: its index in ``model.blocks``, counted from 0, and which it is
+    (block 1 is the paper's "second block")."""
+    which = ORDINALS[block] if 0 <= block < len(ORDINALS) else f"number {block + 1}"
+    return f"block {block} (counted from 0: the {which})"
+
+
 def plot_matrices(matrices: Mapping[str, torch.Tensor], title: Optional[str] = None):
-    """The paper's first figure: the patch-to-patch matrix of each model, side by side."""
-    fig, axes = plt.subplots(1, len(matrices), figsize=(4 * len(matrices), 4), squeeze=False)
+    """The paper's first figure: the patch-to-patch matrix of each model, side by side, each with its colour bar
+    (the models' attention spreads differently, so each panel has its own scale)."""
+    fig, axes = plt.subplots(1, len(matrices), figsize=(4.6 * len(matrices), 4), squeeze=False, layout="constrained")
     for ax, (name, matrix) in zip(axes[0], matrices.items()):
-        ax.imshow(matrix.cpu().numpy(), cmap="viridis")
+        image = ax.imshow(matrix.cpu().numpy(), cmap="viridis")
         ax.set(title=name, xlabel="key patch", ylabel="query patch")
+        fig.colorbar(image, ax=ax, shrink=0.8, label="attention weight")
     if title:
         fig.suptitle(title)
-    fig.tight_layout()
     return fig
 
 
 def plot_query_tiles(matrices: Mapping[str, torch.Tensor], grid: tuple[int, int], title: Optional[str] = None):
     """The paper's second figure: every query's attention over the grid, tiled by query position."""
-    fig, axes = plt.subplots(1, len(matrices), figsize=(4 * len(matrices), 4), squeeze=False)
+    fig, axes = plt.subplots(1, len(matrices), figsize=(4.6 * len(matrices), 4), squeeze=False, layout="constrained")
     rows, cols = grid
     for ax, (name, matrix) in zip(axes[0], matrices.items()):
-        ax.imshow(query_tiles(matrix, grid).cpu().numpy(), cmap="viridis")
+        image = ax.imshow(query_tiles(matrix, grid).cpu().numpy(), cmap="viridis")
         for k in range(1, rows):  # lines between the tiles of neighbouring queries
             ax.axhline(k * rows - 0.5, color="white", linewidth=0.3)
         for k in range(1, cols):
             ax.axvline(k * cols - 0.5, color="white", linewidth=0.3)
         ax.set(title=name, xticks=[], yticks=[])
+        fig.colorbar(image, ax=ax, shrink=0.8, label="attention weight")
     if title:
         fig.suptitle(title)
-    fig.tight_layout()
     return fig
 
 
@@ -224,7 +236,7 @@ def write_stored(folder, out_dir: str | Path, block: int) -> list[Path]:
 
 def draw(maps: RunMaps, out_dir: str | Path, block: int) -> list[Path]:
     counts = " or ".join(str(n) for n in sorted(maps.images))
-    out, title = Path(out_dir), f"block {block}, {counts} test images: {maps.setting}"
+    out, title = Path(out_dir), f"{block_name(block)}, {counts} test images: {maps.setting}"
     out.mkdir(parents=True, exist_ok=True)
     return [plots.save(plot_matrices(maps.matrices, title), out / "attention_matrices.png", 80),
             plots.save(plot_query_tiles(maps.matrices, maps.grid, title), out / "attention_query_tiles.png", 80)]

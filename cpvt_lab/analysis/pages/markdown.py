@@ -12,9 +12,12 @@ from typing import Optional, Sequence
 
 import pandas as pd
 
+from ...ablations import load_study
+from ...ablations import names as study_names
 from ...curves import LOSS_RISE, LOSS_RISE_FRACTION, TOP1_DROP
 from ...paper import TABLE_BY_ID, TABLES, PaperTable, attention_ablations, paper_value, reference
 # claims_markdown: every page from here
+from ..measures.attention import block_name
 from .claims_page import claim_directions, claims_markdown, comparison_lines  # noqa: F401
 from ..convergence import convergence_line
 from ..frames import load_runs, measured_runs, table_cells
@@ -117,6 +120,16 @@ def _listed(names: Sequence[str]) -> str:
     return " and ".join([", ".join(names[:-1]), names[-1]] if len(names) > 1 else list(names))
 
 
+def _continue_command(results_dir: str | Path) -> str:
+    """The study command that stores the maps of this results folder: its study's, when a study file writes here."""
+    folder = Path(results_dir).as_posix()
+    for name in study_names("study"):
+        study = load_study(name)
+        if Path(study.results_dir).as_posix() == folder:
+            return study.command()
+    return f"python -m cpvt_lab.analyze attention results_dir={folder}"
+
+
 def index_markdown(results_dir: str | Path, set_aside: Sequence[dict] = (),
                    repeated: Sequence[tuple[dict, dict]] = (), figures: Sequence[str] = (), block: int = 1) -> str:
     """The tables folder's README: what each file is, and the rows that are in no table and why (``set_aside``:
@@ -141,9 +154,9 @@ def index_markdown(results_dir: str | Path, set_aside: Sequence[dict] = (),
               ""]
     if figures:
         lines += ["The paper's attention figures, from trained models: " + ", ".join(f"[{name}]({name})" for name in
-                  figures) + f". Block {block}, averaged over heads, drawn from the maps stored in "
-                  f"`{Path(results_dir).as_posix()}/analysis/attention_maps/` for the lowest-seed "
-                  f"{_listed(attention_ablations())} runs (`python -m cpvt_lab.study continue` stores each map while "
+                  figures) + f". The attention of {block_name(block)}, averaged over heads, drawn from the maps "
+                  f"stored in `{Path(results_dir).as_posix()}/analysis/attention_maps/` for the lowest-seed "
+                  f"{_listed(attention_ablations())} runs (`{_continue_command(results_dir)}` stores each map while "
                   "the run's weights exist; `python -m cpvt_lab.analyze attention` draws the figures from "
                   "checkpoints instead).", ""]
     return "\n".join(lines)

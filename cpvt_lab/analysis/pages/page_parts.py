@@ -30,10 +30,19 @@ SCALE_NOTES = {
 }
 
 
+def tables_command(results_dir: str | Path) -> str:
+    """The command that writes this results folder's tables where they are: a committed folder ``results/NAME``
+    has its tables in ``paper_tables/NAME``; any other folder, in the command's default (``outputs/tables``)."""
+    folder = Path(results_dir)
+    command = f"python -m cpvt_lab.tables results_dir={folder.as_posix()}"
+    if len(folder.parts) == 2 and folder.parts[0] == "results":
+        command += f" tables_dir=paper_tables/{folder.name}"
+    return command
+
+
 def regenerated_from(results_dir: str | Path, source: str = RESULTS_FILE) -> str:
     """The opening of every generated table: the folder it was read from (several are committed), and the command."""
-    folder = Path(results_dir).as_posix()
-    return f"Regenerated from `{folder}/{source}` by `python -m cpvt_lab.tables results_dir={folder}`"
+    return f"Regenerated from `{Path(results_dir).as_posix()}/{source}` by `{tables_command(results_dir)}`"
 
 
 def mean_std(mean: float, std: float, n: int, fmt: str = ".2f") -> str:

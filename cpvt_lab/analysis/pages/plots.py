@@ -7,11 +7,12 @@ measured analyses draw the setting with the most runs; the claims, each A - B wi
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
+from typing import Optional, Sequence
 
 import matplotlib.pyplot as plt
 import pandas as pd
 import seaborn as sns
+from matplotlib.ticker import MaxNLocator
 
 from ..settings import SECTION, SETTING, setting_label
 from ..verdicts.stats import VERDICTS
@@ -48,19 +49,30 @@ def train_size_bars(runs: pd.DataFrame, title: Optional[str] = None) -> Optional
     return grid
 
 
+CURVE_METRICS = {"train_loss": "training loss", "top1": "top-1 at the training size (%)"}
+
+
 def curves_plot(curves: pd.DataFrame, title: Optional[str] = None) -> Optional[sns.FacetGrid]:
     """Training loss and top-1 at the training size per epoch, one line per ablation (band = std over seeds)."""
     if curves.empty:
         print("no learning curves to plot")
         return None
-    long = curves.melt(id_vars=["ablation", "setting", "epoch", "seed"], value_vars=["train_loss", "top1"],
+    long = curves.melt(id_vars=["ablation", "setting", "epoch", "seed"], value_vars=list(CURVE_METRICS),
                        var_name="metric", value_name="value").dropna(subset=["value"])
+    long["metric"] = long.metric.map(CURVE_METRICS)
     grid = sns.relplot(data=long, x="epoch", y="value", hue="ablation", col="metric", row="setting", kind="line",
                        errorbar="sd", height=3, aspect=1.5, facet_kws={"sharey": False})
-    grid.set_titles("{row_name}\n{col_name}", size=7)
+    settings = long.setting.unique()
+    # one setting: its label once, under the figure's title, and each panel titled by its metric alone (the label
+    # in every panel title ran into the figure's title); several: each row names its setting
+    grid.set_titles("{col_name}" if len(settings) == 1 else "{row_name}\n{col_name}", size=8)
     grid.set_axis_labels("epoch", "")
-    if title:
-        grid.figure.suptitle(title, y=1.02)
+    for ax in grid.axes.flat:  # whole epochs: a curve has one point per epoch, and no half epochs
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    heading = "\n".join([*([title] if title else []), *([settings[0]] if len(settings) == 1 else [])])
+    if heading:
+        grid.figure.suptitle(heading, fontsize=9)
+        grid.figure.subplots_adjust(top=1 - 0.3 * (heading.count("\n") + 1) / grid.figure.get_figheight())
     return grid
 
 
@@ -74,37 +86,60 @@ def one_setting(frame: pd.DataFrame) -> tuple[pd.DataFrame, str]:
     return lines, lines.setting.iloc[0] if "setting" in lines.columns else setting_label(setting)
 
 
-def equivariance_plot(frame: pd.DataFrame):
-    """Consistency against shift, and the equivariance error against block for each whole-patch shift."""
+def equivariance_plot(frame: pd.DataFrame, ablations: Optional[Sequence[str]] = None):
+    """Consistency against shift, and the equivariance error against block for each whole-patch shift, for
+    ``ablations`` (in that order; all measured ones by default: a study's 23 are too many lines to tell apart).
+
+    One legend, under the two panels: the ablations (colour) and the shifts (line style) are the same in both,
+    and a legend inside a panel of many ablations covers its lines."""
+    if ablations is not None:
+        frame = frame[frame.ablation.isin(ablations)]
     if frame.empty:
         print("no equivariance measurements to plot")
         return None
     frame, label = one_setting(frame)
-    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 3.6))
+    fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4), layout="constrained")
+    order = [a for a in ablations if a in set(frame.ablation)] if ablations is not None else None
     sns.lineplot(data=frame[frame.measure == "consistency"], x="shift", y="value", hue="ablation", marker="o",
-                 errorbar="sd", ax=left)
+                 errorbar="sd", ax=left, legend=False, hue_order=order)
     left.set(xlabel="shift (px)", ylabel="unchanged top-1 (%)", title="prediction consistency")
     errors = frame[frame.measure == "equivariance_error"]
     sns.lineplot(data=errors, x="block", y="value", hue="ablation", style="shift", marker="o", errorbar="sd",
-                 ax=right)
+                 ax=right, hue_order=order)
     right.set(xlabel="block", ylabel="relative error", title="feature-map equivariance error (whole-patch shifts)")
+    right.xaxis.set_major_locator(MaxNLocator(integer=True))
+    if right.get_legend() is not None:
+        handles, labels = right.get_legend_handles_labels()
+        right.get_legend().remove()
+        fig.legend(handles, labels, loc="outside lower center", fontsize=8, ncols=min(len(labels), 6),
+                   frameon=False)
     fig.suptitle(label, fontsize=9)
-    fig.tight_layout()
     return fig
 
 
-def probe_plot(frame: pd.DataFrame):
-    """Position-probe accuracy against block, one line per ablation, chance dashed."""
+def probe_plot(frame: pd.DataFrame, ablations: Optional[Sequence[str]] = None):
+    """Position-probe accuracy against block, one line per ablation of ``ablations`` (all measured ones by
+    default), chance dashed; the legend under the panel, where it covers no line."""
+    if ablations is not None:
+        frame = frame[frame.ablation.isin(ablations)]
     if frame.empty:
         print("no probe measurements to plot")
         return None
     frame, label = one_setting(frame)
     position = frame[frame.target == "position"]
-    ax = sns.lineplot(data=position, x="block", y="accuracy", hue="ablation", marker="o", errorbar="sd")
+    order = [a for a in ablations if a in set(position.ablation)] if ablations is not None else None
+    fig, ax = plt.subplots(figsize=(7.5, 4), layout="constrained")
+    sns.lineplot(data=position, x="block", y="accuracy", hue="ablation", marker="o", errorbar="sd", ax=ax,
+                 hue_order=order)
     ax.axhline(position.chance.iloc[0], color="grey", linestyle="--", linewidth=1, label="chance")
-    ax.set(xlabel="block", ylabel="position probe accuracy (%)", title=label)
-    ax.title.set_fontsize(9)
-    return ax.figure
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set(xlabel="block", ylabel="position probe accuracy (%)")
+    fig.suptitle(label, fontsize=9)
+    handles, labels = ax.get_legend_handles_labels()
+    ax.get_legend().remove()
+    fig.legend(handles, labels, loc="outside lower center", fontsize=8, ncols=min(len(labels), 6),
+               frameon=False)
+    return fig
 
 
 VERDICT_COLOURS = dict(zip(VERDICTS, ("tab:green", "tab:red", "tab:grey")))
