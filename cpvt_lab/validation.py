@@ -87,7 +87,7 @@ def validate(cfg: DictConfig, data: bool = True) -> None:
                        ("data.randaugment_n", 1)):  # where the data set has them
         value = OmegaConf.select(cfg, key, default=least)
         _check(_is_int(value) and value >= least, key, f"must be an integer >= {least}, got {value!r}")
-    for key in ("data.subset", "data.test_subset"):
+    for key in ("data.subset", "data.test_subset", "data.val_split"):  # val_split where the data set has one
         value = OmegaConf.select(cfg, key)
         _check(value is None or (_is_int(value) and value >= cfg.data.num_classes), key,
                f"must be null or an integer >= the number of classes ({cfg.data.num_classes}), got {value!r}")
