@@ -87,15 +87,7 @@ def run_planned(name: str, runs: Sequence[PlannedRun], rows: Optional[Rows] = No
             if row.get("in_progress"):
                 busy.append(run)
                 print("  another process is training it; coming back to it", file=out, flush=True)
-            elif row.get("skipped"):
-                report.elsewhere.append(run)
-                rows.add({k: v for k, v in row.items() if k != "skipped"})
-            else:
-                report.trained.append(run)
-                rows.add(row)
-                print(f"  done in {duration(row['wall_seconds'])}: {top1_line(row)}", file=out, flush=True)
-                if after_run is not None:
-                    after_run(run, row)
+            elif _record(run, row, report, rows, after_run, out, f"done in {duration(row['wall_seconds'])}"):
                 longest = max(longest, time.time() - run_started)  # what follows a run counts as its time
         if busy:
             time.sleep(WAIT_SECONDS)
@@ -129,16 +121,23 @@ def _run_stacks(pending: list[PlannedRun], report: RunReport, rows: Rows, out, b
             if row is None:
                 continue
             handled.add(run.run_id)
-            if row.get("skipped"):
-                report.elsewhere.append(run)
-                rows.add({k: v for k, v in row.items() if k != "skipped"})
-            else:
-                report.trained.append(run)
-                rows.add(row)
-                print(f"  done (stacked): {run.label()}: {top1_line(row)}", file=out, flush=True)
-                if after_run is not None:
-                    after_run(run, row)
+            _record(run, row, report, rows, after_run, out, f"done (stacked): {run.label()}")
     return [r for r in pending if r.run_id not in handled], longest
+
+
+def _record(run: PlannedRun, row: dict[str, Any], report: RunReport, rows: Rows, after_run, out, said: str) -> bool:
+    """A run's row added to the rows and the report: finished elsewhere meanwhile, or trained here (said, then
+    ``after_run``); whether it was trained here."""
+    if row.get("skipped"):
+        report.elsewhere.append(run)
+        rows.add({k: v for k, v in row.items() if k != "skipped"})
+        return False
+    report.trained.append(run)
+    rows.add(row)
+    print(f"  {said}: {top1_line(row)}", file=out, flush=True)
+    if after_run is not None:
+        after_run(run, row)
+    return True
 
 
 def _print_progress(run: PlannedRun, report: RunReport, count: int, started: float, out) -> None:
