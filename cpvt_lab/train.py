@@ -18,11 +18,12 @@ from omegaconf import DictConfig, OmegaConf
 from pytorch_lightning.callbacks import ModelCheckpoint
 from pytorch_lightning.plugins.io import TorchCheckpointIO
 
-from . import predictions, results
+from . import results
 from .atomic import replacing
-from .config import build_model, world_size
+from .config import build_model
 from .curves import LearningCurve, is_unstable
 from .ema import EMA
+from .evaluation import evaluate, save_predictions, validation_top1
 from .fingerprint import run_id
 from .models import count_parameters
 from .module import ClassificationModule
@@ -92,14 +93,6 @@ def make_module(cfg: DictConfig, model: torch.nn.Module, eval_sizes, lr: Optiona
         compile=cfg.compile, curve_size=cfg.data.train_size)
 
 
-def evaluate(trainer: pl.Trainer, module: ClassificationModule, datamodule) -> dict[str, float]:
-    """Top-1 (percent) at every evaluation size of the module."""
-    metrics: dict[str, float] = {}
-    for out in trainer.validate(module, datamodule=datamodule, verbose=False):
-        metrics.update(out)
-    return {k.split("@")[1]: round(100.0 * float(v), 3) for k, v in metrics.items() if k.startswith("val/top1@")}
-
-
 def finetune_at(cfg: DictConfig, model: torch.nn.Module, size: int) -> tuple[float, ClassificationModule]:
     """DeiT's protocol: resample the table to ``size``, fine-tune there, evaluate there (top-1, and the module
     that holds that evaluation's predictions)."""
@@ -109,32 +102,6 @@ def finetune_at(cfg: DictConfig, model: torch.nn.Module, size: int) -> tuple[flo
     trainer = instantiate(cfg.trainer, callbacks=progress_callbacks(cfg.trainer), **trainer_kwargs)
     trainer.fit(module, datamodule=data)
     return evaluate(trainer, module, data)[str(size)], module
-
-
-def save_predictions(cfg: DictConfig, rid: str, modules: Sequence[ClassificationModule],
-                     data_sha256: Optional[str]) -> Optional[str]:
-    """The per-image predictions of the run's evaluations (the fine-tuned ones' at their sizes), beside its row
-    (``predictions.py``); one process only: under DDP each rank scored a share of the images."""
-    if world_size(cfg) != 1:
-        return None
-    labels, predicted = None, {}
-    for module in modules:
-        module_labels, by_size = module.predictions()
-        labels = module_labels if labels is None else labels
-        predicted.update(by_size)
-    if labels is None:
-        return None
-    saved = predictions.save(cfg.results_dir, rid, labels.numpy(), {s: v.numpy() for s, v in predicted.items()},
-                             data_sha256)
-    return saved.relative_to(cfg.results_dir).as_posix()
-
-
-def validation_top1(curve: LearningCurve, datamodule) -> Optional[float]:
-    """Top-1 on the validation split at the training size after the last epoch: what a choice (a sweep) reads,
-    where the row's ``top1`` is the test set's. None without a split."""
-    if datamodule.curve_split != "validation" or not curve.rows:
-        return None
-    return curve.rows[-1]["top1"]
 
 
 def base_row(cfg: DictConfig, rid: str) -> dict[str, Any]:
