@@ -3,9 +3,10 @@
 # between jobs, within TOTAL_SECONDS (520 by default, for a job of at most 9 minutes; set it a minute under your
 # job's limit, e.g. sbatch --time=00:15:00 with TOTAL_SECONDS=840):
 #   1. the fast-path tests (the GPU-only ones run here);
-#   2. the compile guard at the settings under which compiled multi-PEG models once collapsed (peg_0to5, ViT-Ti/4,
+#   2. stacked seeds against their separate runs on this GPU: the study stacks each ablation's seeds only if they pass;
+#   3. the compile guard at the settings under which compiled multi-PEG models once collapsed (peg_0to5, ViT-Ti/4,
 #      24 px, batch 1024, bf16): `python -m cpvt_lab.compiled` trains eager and compiled side by side;
-#   3. the CIFAR-10 study's next whole runs in the time left (`python -m cpvt_lab.study continue`), trained eager
+#   4. the CIFAR-10 study's next whole runs in the time left (`python -m cpvt_lab.study continue`), trained eager
 #      (the plain path: nothing to check, and no compile time in a short job), each measured
 #      while its weights exist and packed into $OUT/study.tar.gz after every run (OUT: the job's output folder,
 #      outputs/gpu_study_slot by default), so a job killed at its limit keeps every run it finished.
@@ -34,6 +35,19 @@ if [ "$tests_timeout" -gt 0 ]; then
         || echo "== fast-path tests FAILED or timed out"
 fi
 
+# the study stacks each ablation's seeds (stack=auto) only once this GPU has shown, in this job, that stacked seeds
+# train as their separate runs (fp32 and bf16; tests/test_stacked.py); otherwise it trains them one by one
+stack=off
+if [ "$tests_timeout" -gt 0 ]; then
+    echo "== stacked seeds against their separate runs on this GPU ($(left) s left)"
+    if timeout "$(limit 150 240)" "$PYTHON" -m pytest -q --tb=short -p no:cacheprovider tests/test_stacked.py \
+            -k "gpu or bf16"; then
+        stack=auto
+    else
+        echo "== stacked tests FAILED or timed out: the study trains its runs one by one"
+    fi
+fi
+
 echo "== compile guard at the settings that collapsed ($(left) s left)"
 timeout "$(limit 120 200)" "$PYTHON" -m cpvt_lab.compiled "${guard[@]}" "results_dir=$OUT/agreement" "${data[@]}" \
     || echo "== compile agreement FAILED or timed out"
@@ -41,6 +55,6 @@ timeout "$(limit 120 200)" "$PYTHON" -m cpvt_lab.compiled "${guard[@]}" "results
 budget=$(( $(left) - 60 ))  # measuring, drawing and tabling after the last run take about a minute
 [ "$budget" -gt 0 ] || budget=1  # the first run always starts
 echo "== study, budget ${budget} s"
-timeout "$(limit $(( TOTAL )) 5)" "$PYTHON" -m cpvt_lab.study continue "${study[@]}" "budget_seconds=$budget" \
+timeout "$(limit $(( TOTAL )) 5)" "$PYTHON" -m cpvt_lab.study continue "${study[@]}" "stack=$stack" "budget_seconds=$budget" \
     "pack=$OUT/study.tar.gz" "${data[@]}" || echo "== study FAILED, timed out or a run failed"
 echo "== slot done in $(( $(date +%s) - started )) s; files in $OUT: $(ls "$OUT" | tr '\n' ' ')"
