@@ -86,18 +86,26 @@ def one_setting(frame: pd.DataFrame) -> tuple[pd.DataFrame, str]:
     return lines, lines.setting.iloc[0] if "setting" in lines.columns else setting_label(setting)
 
 
+def _chosen(frame: pd.DataFrame, ablations: Optional[Sequence[str]], kind: str):
+    """The measurements of ``ablations`` (all by default) in one setting, with its label; None (said) if none."""
+    if ablations is not None:
+        frame = frame[frame.ablation.isin(ablations)]
+    if frame.empty:
+        print(f"no {kind} measurements to plot")
+        return None
+    return one_setting(frame)
+
+
 def equivariance_plot(frame: pd.DataFrame, ablations: Optional[Sequence[str]] = None):
     """Consistency against shift, and the equivariance error against block for each whole-patch shift, for
     ``ablations`` (in that order; all measured ones by default: a study's 23 are too many lines to tell apart).
 
     One legend, under the two panels: the ablations (colour) and the shifts (line style) are the same in both,
     and a legend inside a panel of many ablations covers its lines."""
-    if ablations is not None:
-        frame = frame[frame.ablation.isin(ablations)]
-    if frame.empty:
-        print("no equivariance measurements to plot")
+    chosen = _chosen(frame, ablations, "equivariance")
+    if chosen is None:
         return None
-    frame, label = one_setting(frame)
+    frame, label = chosen
     fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4), layout="constrained")
     order = [a for a in ablations if a in set(frame.ablation)] if ablations is not None else None
     sns.lineplot(data=frame[frame.measure == "consistency"], x="shift", y="value", hue="ablation", marker="o",
@@ -120,12 +128,10 @@ def equivariance_plot(frame: pd.DataFrame, ablations: Optional[Sequence[str]] = 
 def probe_plot(frame: pd.DataFrame, ablations: Optional[Sequence[str]] = None):
     """Position-probe accuracy against block, one line per ablation of ``ablations`` (all measured ones by
     default), chance dashed; the legend under the panel, where it covers no line."""
-    if ablations is not None:
-        frame = frame[frame.ablation.isin(ablations)]
-    if frame.empty:
-        print("no probe measurements to plot")
+    chosen = _chosen(frame, ablations, "probe")
+    if chosen is None:
         return None
-    frame, label = one_setting(frame)
+    frame, label = chosen
     position = frame[frame.target == "position"]
     order = [a for a in ablations if a in set(position.ablation)] if ablations is not None else None
     fig, ax = plt.subplots(figsize=(7.5, 4), layout="constrained")
