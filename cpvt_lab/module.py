@@ -172,16 +172,16 @@ class ClassificationModule(pl.LightningModule):
         with torch.compiler.set_stance("force_eager") if self.compiled else contextlib.nullcontext():
             logits = self.model(x)
         metric.update(logits, y)
-        if self.trainer.state.fn != "fit":
-            self.predicted.setdefault(size, []).append(logits.argmax(-1).cpu())
-            self.labels.setdefault(size, []).append(y.cpu())
+        if self.trainer.state.fn != "fit":  # kept on the device: one copy to the host per evaluation, not per step
+            self.predicted.setdefault(size, []).append(logits.argmax(-1))
+            self.labels.setdefault(size, []).append(y)
         self.log(f"val/top1@{size}", metric, on_epoch=True,  # a fraction: the epoch lines say it in percent
                  add_dataloader_idx=False)
 
     def predictions(self) -> tuple[Optional[torch.Tensor], dict[int, torch.Tensor]]:
         """(labels, predicted class by size) of the last evaluation, in the test split's order."""
-        predicted = {size: torch.cat(parts) for size, parts in self.predicted.items()}
-        labels = next((torch.cat(parts) for parts in self.labels.values()), None)
+        predicted = {size: torch.cat(parts).cpu() for size, parts in self.predicted.items()}
+        labels = next((torch.cat(parts).cpu() for parts in self.labels.values()), None)
         return labels, predicted
 
     def configure_optimizers(self):

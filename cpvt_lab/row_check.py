@@ -43,7 +43,7 @@ def _top1_problem(top1: Any) -> Optional[str]:
 
 def _data_problem(data: Any) -> Optional[str]:
     if data is None:
-        return None  # rows from before data identities were recorded (rowdata.py reads them)
+        return None  # rows from before data identities were recorded (row_data.py reads them)
     if not (isinstance(data, dict) and isinstance(data.get("sha256"), str) and isinstance(data.get("split"), str)):
         return f"data_identity must hold a sha256 and a split, got {data!r}"
     return None

@@ -92,11 +92,14 @@ def predict(model: torch.nn.Module, batches, autocast=contextlib.nullcontext) ->
     return torch.cat(predicted), torch.cat(labels)
 
 
-def top1(model: torch.nn.Module, batches, autocast=contextlib.nullcontext) -> float:
-    """Top-1 as a fraction over every image of ``batches``: the LightningModule's micro accuracy (a float32
-    division)."""
-    predicted, labels = predict(model, batches, autocast)
+def accuracy(predicted: torch.Tensor, labels: torch.Tensor) -> float:
+    """Top-1 as a fraction: the LightningModule's micro accuracy (a float32 division)."""
     return float(torch.tensor(int((predicted == labels).sum()), dtype=torch.float32) / max(1, len(labels)))
+
+
+def top1(model: torch.nn.Module, batches, autocast=contextlib.nullcontext) -> float:
+    """Top-1 as a fraction over every image of ``batches``."""
+    return accuracy(*predict(model, batches, autocast))
 
 
 def _train_stack(cfgs: Sequence[DictConfig], rids: Sequence[str], out) -> list[dict[str, Any]]:
@@ -188,8 +191,7 @@ def _finish(cfg, rid, folder, member, model, ema, state, k, stacked, rids, autoc
     identity = data.identity()
     stored = predictions.save(cfg.results_dir, rid, labels.numpy(), {s: p.numpy() for s, (p, _) in predicted.items()},
                               identity["sha256"])
-    top1s = {str(s): round(100.0 * float(torch.tensor(int((p == y).sum()), dtype=torch.float32) / len(y)), 3)
-             for s, (p, y) in predicted.items()}
+    top1s = {str(s): round(100.0 * accuracy(p, y), 3) for s, (p, y) in predicted.items()}
     last = folder / "checkpoints" / "last.ckpt"
     last.parent.mkdir(parents=True, exist_ok=True)
     checkpoint = {"state_dict": {f"model.{n}": v for n, v in model.state_dict().items()}, "compile_check": None,

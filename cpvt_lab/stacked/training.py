@@ -117,7 +117,8 @@ class StackedTraining:
         logits = functional_call(self.network, {**params, **masks}, (x,), tie_weights=False, strict=False)
         return F.cross_entropy(logits.float(), y, label_smoothing=self.label_smoothing)
 
-    def _autocast(self):
+    def autocast(self):
+        """The precision's autocast, as Lightning's precision plugin wraps a step or an evaluation."""
         if str(self.precision).startswith("bf16"):
             return torch.autocast(self.device.type, dtype=torch.bfloat16)
         return contextlib.nullcontext()
@@ -129,7 +130,7 @@ class StackedTraining:
         y = torch.stack([b[1] for b in batches]).to(self.device, non_blocking=True)
         masks = draw_masks(self.network, self.drop_paths, x.shape[1], self.generators, self.device)
         self.optimizer.zero_grad(set_to_none=True)
-        with self._autocast():
+        with self.autocast():
             losses = self.losses(self.params, masks, x, y)
         losses.sum().backward()  # the seeds share no parameter: each gradient is its own seed's
         if self.clip:
@@ -160,10 +161,6 @@ class StackedTraining:
         self.steps = state["steps"]
         for g, saved in zip(self.generators, state["generators"]):
             g.set_state(saved)
-
-    def autocast(self):
-        """The precision's autocast, as Lightning's precision plugin wraps a step or an evaluation."""
-        return self._autocast()
 
     def state_dicts(self) -> list[dict[str, torch.Tensor]]:
         """Each seed's network weights, as its separate run's ``model.state_dict()``."""
