@@ -33,6 +33,13 @@ def warmup_cosine(step: int, warmup_steps: int, total_steps: int, min_ratio: flo
     return min_ratio + (1 - min_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
 
 
+def make_mixup(mixup: float, cutmix: float, label_smoothing: float, num_classes: int) -> Optional[Mixup]:
+    """timm's Mixup/CutMix as a run trains with it (None when both are off); its targets carry the smoothing."""
+    if mixup <= 0 and cutmix <= 0:
+        return None
+    return Mixup(mixup_alpha=mixup, cutmix_alpha=cutmix, label_smoothing=label_smoothing, num_classes=num_classes)
+
+
 def use_fused_adamw(device: torch.device, clipping: bool) -> bool:
     """Fused AdamW on a GPU, unless gradients are clipped: a fused optimizer unscales gradients
     inside its step, so Lightning refuses to clip before it (the foreach AdamW computes the same update)."""
@@ -72,13 +79,9 @@ class ClassificationModule(pl.LightningModule):
         self.lr, self.lr_batch, self.weight_decay = lr, lr_batch, weight_decay
         self.warmup_epochs, self.min_lr_ratio = warmup_epochs, min_lr_ratio
         self._all_finite = None  # all training losses of this epoch finite (a device tensor)
-        if mixup > 0 or cutmix > 0:
-            self.mixup = Mixup(mixup_alpha=mixup, cutmix_alpha=cutmix, label_smoothing=label_smoothing,
-                               num_classes=num_classes)
-            self.train_loss = SoftTargetCrossEntropy()
-        else:
-            self.mixup = None
-            self.train_loss = nn.CrossEntropyLoss(label_smoothing=label_smoothing)
+        self.mixup = make_mixup(mixup, cutmix, label_smoothing, num_classes)
+        self.train_loss = SoftTargetCrossEntropy() if self.mixup is not None \
+            else nn.CrossEntropyLoss(label_smoothing=label_smoothing)
         self.top1 = nn.ModuleList(MulticlassAccuracy(num_classes, average="micro") for _ in self.eval_sizes)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -89,7 +89,8 @@ def stacked(cfgs):
     per_epoch = batches_per_epoch(len(members[0].train_batches()), cfg.trainer.limit_train_batches)
     training = StackedTraining([m.model for m in members], [m.generator for m in members], cfg,
                                cfg.data.batch_size, per_epoch * cfg.trainer.max_epochs, cfg.trainer.max_epochs,
-                               device, str(cfg.trainer.precision), ema_decay=cfg.ema.decay)
+                               device, str(cfg.trainer.precision), ema_decay=cfg.ema.decay,
+                               mixers=[m.mixup for m in members])
     losses, norms = [], []
 
     def after_step(epoch, index, step_losses):
@@ -115,15 +116,18 @@ def assert_same_training(runs, losses, weights, ema, tolerance=TOLERANCE):
                                        msg=f"seed {SEEDS[k]}: EMA {name}")
 
 
+MIXING = ["optim.mixup=0.8", "optim.cutmix=1.0"]  # timm's Mixup picks mix or cut per batch: both are drawn
+
+
 @pytest.mark.parametrize("ablation, extra", [("learned", []), ("peg", []), ("peg_gap", []), ("rope_axial", []),
-                                           ("peg", ["model.drop_path=0.1"])],
-                         ids=["learned", "peg", "peg_gap", "rope_axial", "peg_drop_path"])
+                                           ("peg", ["model.drop_path=0.1"]), ("peg_gap", MIXING)],
+                         ids=["learned", "peg", "peg_gap", "rope_axial", "peg_drop_path", "peg_gap_mixup_cutmix"])
 def test_three_stacked_seeds_train_as_their_three_separate_runs(ablation, extra, fast_overrides):
     cfgs = configs(ablation, fast_overrides, extra)
     runs = separate(cfgs, whole_runs=ablation == "peg" and not extra)
     losses, norms, weights, ema = stacked(cfgs)
     assert len(losses) == 4 and all(len(run.losses) == 4 for run in runs)
-    assert len(stacked.drop_paths) == (22 if extra else 0)  # blocks 1-11 draw two masks each (block 0: rate 0)
+    assert len(stacked.drop_paths) == (22 if "model.drop_path=0.1" in extra else 0)  # blocks 1-11: two masks each
     assert all(n > 0.5 for step in norms for n in step)  # clipping bit on every step of every seed
     assert len({tuple(step) for step in losses}) == 4 and len(set(losses[0])) == 3  # seeds and steps differ
     assert_same_training(runs, losses, weights, ema)
@@ -248,6 +252,51 @@ def test_a_grid_trained_stacked_and_resumed_writes_the_rows_and_checkpoints_of_i
     assert not again.trained and len(again.skipped) == 2
 
 
+# ---------------------------------------------------------------- a compiled stack in a grid
+def stand_in_compiler(scale):
+    """``torch.compile`` stood in by a compiler that returns the function as it is (faithful) or scales its losses
+    (wrong): what a study does with a compiled stack, without dynamo's minutes on a CPU (the real compile: below)."""
+    def compile(fn, **settings):
+        return fn if scale == 1 else (lambda *args: fn(*args) * scale)
+    return compile
+
+
+@pytest.mark.parametrize("scale", [1, 1.03], ids=["faithful", "wrong"])
+def test_a_compiled_stack_is_checked_on_its_mixed_batches_and_a_wrong_one_trains_eager_and_resumes_eager(
+        scale, tiny_archive, tmp_path, monkeypatch):
+    mixed = fast_overrides_for(tiny_archive, tmp_path / "eager") + MIXING
+    eager = planned_seeds("peg_gap", mixed, "on", (0, 1))
+    run_planned("eager", eager, out=io.StringIO())
+    compiled = planned_seeds("peg_gap", fast_overrides_for(tiny_archive, tmp_path / "compiled") + MIXING
+                             + ["compile=true"], "on", (0, 1))
+    assert [r.run_id for r in compiled] == [r.run_id for r in eager]  # how a run is trained enters no run_id
+    printed = io.StringIO()
+    with monkeypatch.context() as patch:
+        patch.setattr(torch, "compile", stand_in_compiler(scale))
+        patch.setattr(stacked_runs_lib, "train_epochs", killed_after_the_first_epoch(stacked_runs_lib.train_epochs))
+        with pytest.raises(Interrupted):
+            run_planned("compiled", compiled, out=printed)
+        patch.undo()
+        patch.setattr(torch, "compile", stand_in_compiler(scale))
+        run_planned("compiled", compiled, out=printed)
+    said = printed.getvalue()
+    if scale == 1:
+        assert said.count("compile check passed: the compiled stack agrees with the eager stack on 3 batches") == 2
+    else:  # failed once, before the first step; resumed, the stack goes on eager without a new check
+        assert said.count("compile check FAILED, training the stack eager instead: ") == 2
+        assert "eager instead: batch 1: loss off by" in said
+        assert "eager instead: as checked before the resume point: batch 1: loss off by" in said
+    before = {r["run_id"]: r for r in finished_rows(eager[0].cfg.results_dir)}
+    for row in finished_rows(compiled[0].cfg.results_dir):
+        assert row["compiled"] is (scale == 1) and row["compile_check"]["passed"] is (scale == 1)
+        assert row["compile_check"]["batches"] == 3 and row["compile_check"]["precision"] == "32-true"
+        assert torch.load(row["checkpoint"], weights_only=False)["compile_check"] == row["compile_check"]
+        # the check read the seeds' batches and drew their Mixup from copies: each trained as the eager stack did
+        assert row["top1"] == before[row["run_id"]]["top1"]
+        assert row["curve"]["train_loss"] == before[row["run_id"]]["curve"]["train_loss"]
+    assert len(finished_rows(compiled[0].cfg.results_dir)) == 2
+
+
 # ---------------------------------------------------------------- the bench's compiled stack
 @pytest.mark.slow  # two compilations of a 12-block stack: a minute or two on a CPU
 @pytest.mark.usefixtures("fresh_dynamo")
@@ -273,8 +322,8 @@ def test_the_compiled_stack_is_checked_against_the_eager_stack_and_a_wrong_one_f
         training = stack()
         streams = [gen.get_state() for gen in training.generators]
         training.compile(backend=backend)
-        verdicts.append(check_stacked_compiled(training, batches))
+        verdicts.append(check_stacked_compiled(training, [batches]))
         assert all(torch.equal(s, gen.get_state()) for s, gen in zip(streams, training.generators))
         assert all(p.grad is None for p in training.params.values())
-    assert verdicts[0]["passed"], verdicts[0]["reason"]
-    assert not verdicts[1]["passed"] and verdicts[1]["reason"].startswith("loss off by")
+    assert verdicts[0].passed, verdicts[0].reason
+    assert not verdicts[1].passed and verdicts[1].reason.startswith("batch 1: loss off by")

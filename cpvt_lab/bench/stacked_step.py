@@ -4,7 +4,6 @@ from __future__ import annotations
 import torch
 
 from ..config import build_model
-from ..compiled.guard import inductor_options
 from ..stacked import StackedTraining
 from ..stacked.compiled import check_stacked_compiled
 from .measurement import Measurement, peak_memory_mb, reset_peak_memory, time_loop
@@ -29,8 +28,8 @@ def measure_stacked_step(cfg, device: torch.device, k: int, steps: int, warmup: 
                                device=device, precision=cfg.trainer.precision)
     check = None
     if cfg.compile:  # checked against the eager stack first (which also compiles it, outside the warm-up)
-        training.compile(backend="inductor", options=inductor_options()[0] or None)
-        check = check_stacked_compiled(training, batches)
+        training.compile()
+        check = check_stacked_compiled(training, [batches]).as_dict()
     reset_peak_memory(device)
     seconds, warmup_seconds = time_loop(lambda: training.step(batches), steps, warmup, device)
     how = "compiled" if cfg.compile else "eager"

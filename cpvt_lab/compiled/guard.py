@@ -56,21 +56,27 @@ def inductor_options(overrides: Optional[dict] = None, project: bool = True) -> 
     return {k: v for k, v in wanted.items() if k in known}, sorted(k for k in wanted if k not in known)
 
 
+def compile_settings(backend="inductor", options: Optional[dict] = None, project: bool = True) -> tuple[dict, dict]:
+    """(``torch.compile``'s keyword arguments, the record a verdict keeps of them) for ``backend``; raises dynamo's
+    recompile limit to ``RECOMPILE_LIMIT``. With ``project=False``, torch's defaults (plus only ``options``)."""
+    kwargs, applied, unknown = {"backend": backend}, {}, []
+    if backend == "inductor":
+        applied, unknown = inductor_options(options, project)
+        kwargs["options"] = applied or None
+    dynamo = torch._dynamo.config
+    limit = "recompile_limit" if hasattr(dynamo, "recompile_limit") else "cache_size_limit"  # renamed in 2.7
+    setattr(dynamo, limit, max(getattr(dynamo, limit), RECOMPILE_LIMIT))
+    return kwargs, {"backend": getattr(backend, "__name__", str(backend)), "options_applied": applied,
+                    "options_unknown": unknown}
+
+
 def compile_in_place(model: nn.Module, backend: str = "inductor", options: Optional[dict] = None,
                      project: bool = True, **kwargs) -> nn.Module:
     """``model.compile()``: state-dict keys keep their names (no ``_orig_mod.``). With ``project=False``, torch's
     defaults (plus only ``options``), as a timm user compiles. The options given to inductor, and those dropped,
     stay on the model for ``check_compiled`` to record."""
-    applied, unknown = {}, []
-    if backend == "inductor":
-        applied, unknown = inductor_options(options, project)
-        kwargs["options"] = applied or None
-    model._compile_options = {"backend": getattr(backend, "__name__", str(backend)), "options_applied": applied,
-                              "options_unknown": unknown}
-    dynamo = torch._dynamo.config
-    limit = "recompile_limit" if hasattr(dynamo, "recompile_limit") else "cache_size_limit"  # renamed in 2.7
-    setattr(dynamo, limit, max(getattr(dynamo, limit), RECOMPILE_LIMIT))
-    model.compile(backend=backend, **kwargs)
+    settings, model._compile_options = compile_settings(backend, options, project)
+    model.compile(**settings, **kwargs)
     return model
 
 

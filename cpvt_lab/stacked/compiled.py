@@ -1,21 +1,27 @@
-"""The compiled stack checked against the eager stack, as ``cpvt_lab.compiled.guard`` checks a compiled network.
+"""The compiled stack, checked against the eager stack as ``cpvt_lab.compiled.guard`` checks a compiled network.
 
-On one batch per seed, from the same weights and with the same drop-path masks, three passes: the eager stack in
-fp32 (the yardstick), the eager stack at the run's precision, the compiled stack at the run's precision. The loss
-and every stacked parameter's gradient must be within the guard's band (``FLOOR``, ``FACTOR``, ``CEILING``).
-Nothing changes: no weight, no ``.grad``, no seed's drop-path stream.
+On the seeds' first training batches (``CHECK_BATCHES`` steps), from the same weights and with the same drop-path
+masks, three passes: the eager stack in fp32 (the yardstick), the eager stack at the run's precision, the compiled
+stack at the run's precision. The loss and every stacked parameter's gradient must be within the guard's band
+(``FLOOR``, ``FACTOR``, ``CEILING``). Nothing changes: no weight, no ``.grad``, no seed's drop-path stream. A stack
+whose check fails trains eager, and its rows say why.
 """
 from __future__ import annotations
 
 import contextlib
+import copy
+import itertools
 import time
-from typing import Sequence
+from typing import Optional, Sequence
 
 import torch
 
-from ..compiled.guard import CEILING, FACTOR, FLOOR, _judge
+from ..compiled.guard import CEILING, CHECK_BATCHES, FACTOR, FLOOR, CompileCheck, _judge
+from ..module import RESUMED
 from .drop_path import draw_masks
 from .training import StackedTraining
+
+Batches = Sequence[tuple[torch.Tensor, torch.Tensor]]  # one batch per seed: one step of the stack
 
 
 def _loss_and_grads(training: StackedTraining, losses_of, masks, x, y, context):
@@ -26,25 +32,66 @@ def _loss_and_grads(training: StackedTraining, losses_of, masks, x, y, context):
     return names, loss.detach().double(), [torch.zeros(1) if g is None else g.double() for g in grads]
 
 
-def check_stacked_compiled(training: StackedTraining, batches: Sequence[tuple[torch.Tensor, torch.Tensor]]) -> dict:
-    """The verdict on ``training.losses`` (compiled) against ``training.eager_losses``, as the bench records it."""
+def check_stacked_compiled(training: StackedTraining, steps: Sequence[Batches]) -> CompileCheck:
+    """The verdict on ``training.losses`` (compiled) against ``training.eager_losses`` over ``steps``."""
     started = time.perf_counter()
-    x = torch.stack([b[0] for b in batches]).to(training.device)
-    y = torch.stack([b[1] for b in batches]).to(training.device)
     streams = [torch.Generator(training.device) for _ in training.generators]
-    for copy, generator in zip(streams, training.generators):
-        copy.set_state(generator.get_state())  # the seeds' own streams stay where they are
-    masks = draw_masks(training.network, training.drop_paths, x.shape[1], streams, training.device)
-    names, ref_loss, ref = _loss_and_grads(training, training.eager_losses, masks, x, y, contextlib.nullcontext)
-    _, eager_loss, eager = _loss_and_grads(training, training.eager_losses, masks, x, y, training.autocast)
-    _, loss, grads = _loss_and_grads(training, training.losses, masks, x, y, training.autocast)
-    worst = {"grad_error": 0.0, "grad_error_eager": 0.0, "worst_parameter": "", "reason": ""}
-    _, _, why = _judge("loss", loss, eager_loss, ref_loss, FLOOR, FACTOR, CEILING)
-    worst["reason"] = why
-    for name, g, g_eager, g_ref in zip(names, grads, eager, ref):
-        err, err_eager, why = _judge(f"gradient of {name}", g, g_eager, g_ref, FLOOR, FACTOR, CEILING)
-        worst["reason"] = worst["reason"] or why
-        if err > worst["grad_error"] or not worst["worst_parameter"]:
-            worst.update(grad_error=err, grad_error_eager=err_eager, worst_parameter=name)
-    return {"passed": not worst["reason"], **worst, "reason": worst["reason"] or "the compiled stack agrees with eager",
-            "precision": training.precision, "seconds": round(time.perf_counter() - started, 2)}
+    for stream, generator in zip(streams, training.generators):
+        stream.set_state(generator.get_state())  # the seeds' own streams stay where they are
+    worst = dict(loss=0.0, loss_eager=0.0, grad=0.0, grad_eager=0.0, name="", reason="")
+    for count, batches in enumerate(steps, start=1):
+        x = torch.stack([b[0] for b in batches]).to(training.device)
+        y = torch.stack([b[1] for b in batches]).to(training.device)
+        masks = draw_masks(training.network, training.drop_paths, x.shape[1], streams, training.device)
+        names, ref_loss, ref = _loss_and_grads(training, training.eager_losses, masks, x, y, contextlib.nullcontext)
+        _, eager_loss, eager = _loss_and_grads(training, training.eager_losses, masks, x, y, training.autocast)
+        _, loss, grads = _loss_and_grads(training, training.losses, masks, x, y, training.autocast)
+        err, err_eager, why = _judge("loss", loss, eager_loss, ref_loss, FLOOR, FACTOR, CEILING)
+        worst["reason"] = worst["reason"] or (why and f"batch {count}: {why}")
+        worst["loss"], worst["loss_eager"] = max(worst["loss"], err), max(worst["loss_eager"], err_eager)
+        for name, g, g_eager, g_ref in zip(names, grads, eager, ref):
+            err, err_eager, why = _judge(f"gradient of {name}", g, g_eager, g_ref, FLOOR, FACTOR, CEILING)
+            worst["reason"] = worst["reason"] or (why and f"batch {count}: {why}")
+            if err > worst["grad"] or not worst["name"]:
+                worst.update(grad=err, grad_eager=err_eager, name=name)
+    count = len(steps)
+    return CompileCheck(
+        passed=not worst["reason"], batches=count,
+        reason=worst["reason"] or f"the compiled stack agrees with the eager stack on {count} batches",
+        precision=training.precision, loss_error=worst["loss"], loss_error_eager=worst["loss_eager"],
+        grad_error=worst["grad"], grad_error_eager=worst["grad_eager"], worst_parameter=worst["name"],
+        seconds=round(time.perf_counter() - started, 2), **training.compile_options)
+
+
+def first_steps(members, epoch: int, count: int = CHECK_BATCHES) -> list[list[tuple[torch.Tensor, torch.Tensor]]]:
+    """The stack's first ``count`` steps of ``epoch`` as it will train them, mixed where the runs mix (the compiled
+    graph takes Mixup's soft targets), leaving every stream where it was: each seed's loader starts an epoch afresh
+    from (seed, epoch), and its Mixup draws here from a copy of its numpy state."""
+    steps = []
+    for member in members:
+        member.clock.current_epoch = epoch
+        mix = copy.copy(member.mixup)  # shares timm's Mixup (which keeps no state); its own copy of the stream
+        batches = itertools.islice(member.train_batches(), count)
+        steps.append([mix(x.clone(), y) if mix is not None else (x, y) for x, y in batches])  # Mixup works in place
+    return [list(step) for step in zip(*steps)]
+
+
+def compile_checked(training: StackedTraining, members, epoch: int, resumed: Optional[dict], out=None,
+                    carry: bool = False) -> CompileCheck:
+    """Compile the stack and check it before it trains; eager where the check fails. Resumed (``resumed``: the
+    verdict its resume point keeps), a stack goes on as it went: eager if its check failed, else checked again on
+    the resumed weights; ``carry``: nothing is left to train, the resume point's verdict stands."""
+    if resumed and (carry or not resumed["passed"]):
+        check = CompileCheck.from_dict(resumed)
+        check.reason = check.reason if check.reason.startswith(RESUMED) else f"{RESUMED}{check.reason}"
+    else:
+        training.compile()
+        check = check_stacked_compiled(training, first_steps(members, epoch))
+    said = f"{check.reason}; {check.options_said()}"
+    if check.passed:
+        print(f"compile check passed: {said} (worst gradient error {check.grad_error:.2g}, "
+              f"eager's {check.grad_error_eager:.2g})", file=out, flush=True)
+    else:
+        training.uncompile()
+        print(f"compile check FAILED, training the stack eager instead: {said}", file=out, flush=True)
+    return check

@@ -1,5 +1,5 @@
 """Which runs train in a stack: the switch (``stack=auto|on|off``), and what a stack cannot do as a separate run
-would (fine-tuning at other sizes, Mixup or CutMix, compiled training, several devices, gradient accumulation, a
+would (fine-tuning at other sizes, several devices, gradient accumulation, a
 DataLoader's workers): those runs train one by one."""
 from __future__ import annotations
 
@@ -23,8 +23,6 @@ def why_not_stacked(cfg: DictConfig) -> Optional[str]:
     t = cfg.trainer
     reasons = [
         (cfg.finetune.enabled, "fine-tuning at other sizes"),
-        (cfg.optim.mixup > 0 or cfg.optim.cutmix > 0, "Mixup/CutMix"),
-        (cfg.compile, "compiled training (the stack is eager)"),
         (t.get("devices", 1) != 1 or t.get("num_nodes", 1) != 1, "several devices (or devices=auto)"),
         (t.get("check_val_every_n_epoch", 1) != 1 or t.get("limit_val_batches") is not None,
          "a learning curve evaluated otherwise than after every epoch on every test image"),

@@ -25,6 +25,7 @@ from ..models import count_parameters
 from ..provenance import now
 from ..train import base_row, run_dir
 from ..validation import validate
+from .compiled import compile_checked
 from .eligibility import stack_device
 from .loop import batches_per_epoch, train_epochs
 from .members import build_members
@@ -115,13 +116,19 @@ def _train_stack(cfgs: Sequence[DictConfig], rids: Sequence[str], out) -> list[d
     epochs = cfg.trainer.max_epochs
     training = StackedTraining([m.model for m in members], [m.generator for m in members], cfg,
                                cfg.data.batch_size, max(1, per_epoch * epochs), epochs, device,
-                               str(cfg.trainer.precision), cfg.ema.decay if cfg.ema.enabled else None)
+                               str(cfg.trainer.precision), cfg.ema.decay if cfg.ema.enabled else None,
+                               [m.mixup for m in members])
     state = {"epoch": 0, "curves": [[] for _ in cfgs], "seconds": 0.0, "images": 0}
     path = _stack_path(cfg, rids)
     if path.exists():  # a stack interrupted: on from its last resume point
         saved = torch.load(path, map_location=device, weights_only=False)
         training.load_state_dict(saved["training"])
         state = saved["progress"]
+    check = None
+    if cfg.compile:
+        check = compile_checked(training, members, state["epoch"], state.get("compile_check"), out,
+                                carry=state["epoch"] >= epochs)
+        state["compile_check"] = check.as_dict()
     epoch_losses: list[list[float]] = []
     clock = {"start": time.perf_counter()}
 
@@ -148,7 +155,7 @@ def _train_stack(cfgs: Sequence[DictConfig], rids: Sequence[str], out) -> list[d
         clock["start"] = time.perf_counter()
 
     train_epochs(training, members, state["epoch"], epochs, per_epoch, after_step, after_epoch)
-    return [_finish(c, rid, folder, member, model, ema, state, k, len(cfgs), rids, training.autocast)
+    return [_finish(c, rid, folder, member, model, ema, state, k, len(cfgs), rids, training.autocast, check)
             for k, (c, rid, folder, member, model, ema) in enumerate(zip(
                 cfgs, rids, folders, members, _networks(training, members), _ema_networks(training, members)))]
 
@@ -179,8 +186,8 @@ def _save(path: Path, payload: dict) -> None:
         torch.save(payload, tmp)
 
 
-def _finish(cfg, rid, folder, member, model, ema, state, k, stacked, rids, autocast) -> dict[str, Any]:
-    """One seed's files and row, as its separate run would leave them."""
+def _finish(cfg, rid, folder, member, model, ema, state, k, stacked, rids, autocast, check) -> dict[str, Any]:
+    """One seed's files and row, as its separate run would leave them (``check``: the compiled stack's verdict)."""
     sizes, data = list(cfg.data.eval_sizes), member.datamodule
 
     def scores(network):
@@ -192,9 +199,10 @@ def _finish(cfg, rid, folder, member, model, ema, state, k, stacked, rids, autoc
     stored = predictions.save(cfg.results_dir, rid, labels.numpy(), {s: p.numpy() for s, (p, _) in predicted.items()},
                               identity["sha256"])
     top1s = {str(s): round(100.0 * accuracy(p, y), 3) for s, (p, y) in predicted.items()}
+    verdict = check.as_dict() if check is not None else None
     last = folder / "checkpoints" / "last.ckpt"
     last.parent.mkdir(parents=True, exist_ok=True)
-    checkpoint = {"state_dict": {f"model.{n}": v for n, v in model.state_dict().items()}, "compile_check": None,
+    checkpoint = {"state_dict": {f"model.{n}": v for n, v in model.state_dict().items()}, "compile_check": verdict,
                   "epoch": state["epoch"], "stacked": stacked}
     if ema is not None:
         checkpoint["callbacks"] = {"EMA": {"weights": ema.state_dict()}}
@@ -206,7 +214,8 @@ def _finish(cfg, rid, folder, member, model, ema, state, k, stacked, rids, autoc
         **base_row(cfg, rid), "status": "ok", "dataset": data.describe(), "data_identity": identity,
         "curve_split": data.curve_split, "predictions": stored.relative_to(cfg.results_dir).as_posix(),
         "val_top1": curve["top1"][-1] if data.curve_split == "validation" and curve["top1"] else None,
-        "params": count_parameters(model), "compiled": False, "compile_check": None, "top1": top1s,
+        "params": count_parameters(model), "compiled": bool(check and check.passed),
+        "compile_check": verdict, "top1": top1s,
         "test_images": data.num_test_images, "finetuned_sizes": [],
         "train_seconds": round(seconds, 2), "images_trained": state["images"],
         "images_per_second": round(state["images"] / seconds, 1) if seconds else None,

@@ -19,6 +19,7 @@ from timm.optim import create_optimizer_v2
 from timm.utils import ModelEmaV3
 from torch.func import functional_call, stack_module_state, vmap
 
+from ..compiled.guard import compile_settings
 from ..module import use_fused_adamw, warmup_cosine
 from .drop_path import draw_masks, preset_drop_paths
 
@@ -61,16 +62,18 @@ class StackedTraining:
     """K networks of one architecture (the seeds of one ablation) trained as one.
 
     ``models``: the K freshly built networks (their weights are copied into the stack).
-    ``generators``: each seed's drop-path stream (``members.build_member``). The optimizer and
+    ``generators``: each seed's drop-path stream (``members.build_member``); ``mixers``: each
+    seed's Mixup/CutMix (``mixing.SeedMixup``), or None without. The optimizer and
     schedule settings are the run config's (``cfg.optim``, ``cfg.trainer.gradient_clip_val``),
     the same for every seed: only the seed differs between the networks of a stack.
     """
 
     def __init__(self, models: Sequence[nn.Module], generators: Sequence[torch.Generator], cfg, batch_size: int,
                  total_steps: int, max_epochs: int, device: torch.device, precision: str = "32-true",
-                 ema_decay: Optional[float] = None):
+                 ema_decay: Optional[float] = None, mixers: Optional[Sequence] = None):
         self.k, self.device, self.precision = len(models), device, precision
         self.generators = list(generators)
+        self.mixers = list(mixers) if mixers is not None and any(m is not None for m in mixers) else None
         for m in models:
             m.to(device).train()
         reference = models[0]
@@ -101,10 +104,16 @@ class StackedTraining:
         # may run inside (drop-path masks come in from outside), which randomness="error" enforces
         self.eager_losses = vmap(self._loss, randomness="error")
         self.losses = self.eager_losses
+        self.compile_options: dict = {}  # what compile() gave torch.compile, for the verdict
 
-    def compile(self, **options) -> None:
-        """``torch.compile`` the stacked forward and loss (the bench's compiled stack; runs train it eager)."""
-        self.losses = torch.compile(self.eager_losses, **options)
+    def compile(self, backend="inductor", options: Optional[dict] = None) -> None:
+        """``torch.compile`` the stacked forward and loss, with the project's inductor options (as a network is
+        compiled: ``cpvt_lab.compiled.guard.compile_settings``); trusted only once ``compiled.check_stack`` agrees."""
+        settings, self.compile_options = compile_settings(backend, options)
+        self.losses = torch.compile(self.eager_losses, **settings)
+
+    def uncompile(self) -> None:
+        self.losses = self.eager_losses
 
     def _state(self) -> dict[str, torch.Tensor]:
         """What a network's state dict holds, stacked: the parameters, and the constant buffers repeated K times."""
@@ -115,6 +124,8 @@ class StackedTraining:
 
     def _loss(self, params, masks, x, y):
         logits = functional_call(self.network, {**params, **masks}, (x,), tie_weights=False, strict=False)
+        if y.is_floating_point():  # Mixup's soft targets, the smoothing already in them (timm's SoftTargetCrossEntropy)
+            return F.cross_entropy(logits.float(), y)
         return F.cross_entropy(logits.float(), y, label_smoothing=self.label_smoothing)
 
     def autocast(self):
@@ -126,8 +137,11 @@ class StackedTraining:
     def step(self, batches: Sequence[tuple[torch.Tensor, torch.Tensor]]) -> torch.Tensor:
         """One optimizer step of every seed on its own batch; the K training losses."""
         # (as Lightning moves a batch to the device; with the images held there, a no-op)
-        x = torch.stack([b[0] for b in batches]).to(self.device, non_blocking=True)
-        y = torch.stack([b[1] for b in batches]).to(self.device, non_blocking=True)
+        batches = [(x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)) for x, y in batches]
+        if self.mixers is not None:  # as the run's training step mixes its batch, before its forward
+            batches = [mix(x, y) for mix, (x, y) in zip(self.mixers, batches)]
+        x = torch.stack([b[0] for b in batches])
+        y = torch.stack([b[1] for b in batches])
         masks = draw_masks(self.network, self.drop_paths, x.shape[1], self.generators, self.device)
         self.optimizer.zero_grad(set_to_none=True)
         with self.autocast():
@@ -148,7 +162,8 @@ class StackedTraining:
         return {"params": {k: v.detach().clone() for k, v in self.params.items()},
                 "optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(),
                 "ema": self.ema.weights if self.ema is not None else None, "steps": self.steps,
-                "generators": [g.get_state() for g in self.generators]}
+                "generators": [g.get_state() for g in self.generators],
+                "mixup_states": [m.state for m in self.mixers] if self.mixers is not None else None}
 
     def load_state_dict(self, state: dict) -> None:
         with torch.no_grad():
@@ -161,6 +176,8 @@ class StackedTraining:
         self.steps = state["steps"]
         for g, saved in zip(self.generators, state["generators"]):
             g.set_state(saved)
+        for mix, saved in zip(self.mixers or [], state.get("mixup_states") or []):
+            mix.state = saved
 
     def state_dicts(self) -> list[dict[str, torch.Tensor]]:
         """Each seed's network weights, as its separate run's ``model.state_dict()``."""
