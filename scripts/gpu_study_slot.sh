@@ -1,15 +1,19 @@
 #!/usr/bin/env bash
 # One time-limited or preemptible GPU job (a cluster queue's wall-time limit, a spot instance), nothing assumed kept
 # between jobs, within TOTAL_SECONDS (520 by default, for a job of at most 9 minutes; set it a minute under your
-# job's limit, e.g. sbatch --time=00:15:00 with TOTAL_SECONDS=840):
-#   1. the fast-path tests (the GPU-only ones run here);
-#   2. stacked seeds against their separate runs on this GPU: the study stacks each ablation's seeds only if they pass;
-#   3. the compile guard at the settings under which compiled multi-PEG models once collapsed (peg_0to5, ViT-Ti/4,
-#      24 px, batch 1024, bf16): `python -m cpvt_lab.compiled` trains eager and compiled side by side;
-#   4. the CIFAR-10 study's next whole runs in the time left (`python -m cpvt_lab.study continue`), trained eager
-#      (the plain path: nothing to check, and no compile time in a short job), each measured
-#      while its weights exist and packed into $OUT/study.tar.gz after every run (OUT: the job's output folder,
-#      outputs/gpu_study_slot by default), so a job killed at its limit keeps every run it finished.
+# job's limit, e.g. sbatch --time=00:15:00 with TOTAL_SECONDS=840). STAGES (default tests,stacked,guard,study)
+# chooses among:
+#   tests:   the fast-path tests (the GPU-only ones run here);
+#   stacked: stacked seeds against their separate runs on this GPU: the study stacks each ablation's seeds only if
+#            they pass (without this stage it trains its runs one by one);
+#   guard:   the compile guard at the settings under which compiled multi-PEG models once collapsed (peg_0to5,
+#            ViT-Ti/4, 24 px, batch 1024, bf16): `python -m cpvt_lab.compiled` trains eager and compiled side by side;
+#   study:   the CIFAR-10 study's next whole runs in the time left (`python -m cpvt_lab.study continue`): stacked, the
+#            seeds of an ablation train as one compiled stack, checked against the eager stack before its first step
+#            (eager if the check fails); one by one, eager (no compile time in a short job). Each run is measured
+#            while its weights exist and packed into $OUT/study.tar.gz after every run (OUT: the job's output
+#            folder, outputs/gpu_study_slot by default), so a job killed at its limit keeps every run it finished.
+# A job that only trains (after one that ran every stage on the same kind of GPU): STAGES=stacked,study.
 # Back on your workstation (docs/study.md): python -m cpvt_lab.study merge from=study.tar.gz
 # adds the rows and measurements to results/cifar/ (replacing nothing) and rewrites paper_tables/cifar/.
 # Needs data_local/cifar10-jpeg.tar.gz and wheels/ beside the checkout (make gpu-carry). GPU_CHECK_DRY=1 runs the
@@ -22,35 +26,41 @@ started=$(date +%s)
 left() { echo $(( TOTAL - ($(date +%s) - started) )); }
 # a stage's time limit: at most CAP seconds, and RESERVE seconds kept for the stages after it
 limit() { local t=$(( $(left) - $2 )); echo $(( t < $1 ? (t > 0 ? t : 1) : $1 )); }
-study=(study=cifar compile=false output_dir=outputs/study_slot) tests_timeout=120 guard=(ablations=[peg_0to5] steps=150)
+STAGES=${STAGES:-tests,stacked,guard,study}
+stage() { [[ ",$STAGES," == *",$1,"* ]]; }
+study=(study=cifar output_dir=outputs/study_slot) tests_timeout=120 guard=(ablations=[peg_0to5] steps=150)
 if [ -n "${GPU_CHECK_DRY:-}" ]; then
     study=(study=smoke "results_dir=$OUT/results" "tables_dir=$OUT/tables" "output_dir=$OUT/weights")
     tests_timeout=0 guard=(ablations=[peg_0to5] steps=2 variants=aot_eager scale=smoke data.subset=200
                            data.test_subset=100 data.batch_size=50 data.eval_sizes=[32])
 fi
 
-if [ "$tests_timeout" -gt 0 ]; then
+if [ "$tests_timeout" -gt 0 ] && stage tests; then
     echo "== fast-path tests ($(left) s left)"
     timeout "$(limit $tests_timeout 240)" "$PYTHON" -m pytest -v --tb=short -p no:cacheprovider -m "slow or not slow" tests/test_gpu_path.py tests/test_compile_guard.py \
         || echo "== fast-path tests FAILED or timed out"
 fi
 
 # the study stacks each ablation's seeds (stack=auto) only once this GPU has shown, in this job, that stacked seeds
-# train as their separate runs (fp32 and bf16; tests/test_stacked.py); otherwise it trains them one by one
+# train as their separate runs (fp32 and bf16; tests/test_stacked.py); otherwise it trains them one by one, eager
 stack=off
-if [ "$tests_timeout" -gt 0 ]; then
+if [ "$tests_timeout" -gt 0 ] && stage stacked; then
     echo "== stacked seeds against their separate runs on this GPU ($(left) s left)"
     if timeout "$(limit 150 240)" "$PYTHON" -m pytest -q --tb=short -p no:cacheprovider tests/test_stacked.py \
             -k "gpu or bf16"; then
-        stack=auto
+        stack=auto study+=(compile=true)
     else
         echo "== stacked tests FAILED or timed out: the study trains its runs one by one"
     fi
 fi
 
-echo "== compile guard at the settings that collapsed ($(left) s left)"
-timeout "$(limit 120 200)" "$PYTHON" -m cpvt_lab.compiled "${guard[@]}" "results_dir=$OUT/agreement" "${data[@]}" \
-    || echo "== compile agreement FAILED or timed out"
+[ "$stack" = off ] && [ -z "${GPU_CHECK_DRY:-}" ] && study+=(compile=false)
+if stage guard; then
+    echo "== compile guard at the settings that collapsed ($(left) s left)"
+    timeout "$(limit 120 200)" "$PYTHON" -m cpvt_lab.compiled "${guard[@]}" "results_dir=$OUT/agreement" "${data[@]}" \
+        || echo "== compile agreement FAILED or timed out"
+fi
+stage study || { echo "== slot done in $(( $(date +%s) - started )) s (no study stage)"; exit 0; }
 
 budget=$(( $(left) - 60 ))  # measuring, drawing and tabling after the last run take about a minute
 [ "$budget" -gt 0 ] || budget=1  # the first run always starts

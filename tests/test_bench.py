@@ -143,11 +143,15 @@ def test_a_short_grid_is_timed_whole_beside_the_single_run(tiny_archive, tmp_pat
     assert main(["ablations=[peg,none]", "data.batch_size=4", f"data.archive={tiny_archive}", "grid_epochs=1",
                  f"data.cache_dir={tmp_path / 'cache'}", "data.subset=null", "data.test_subset=null",
                  "steps=2", "warmup=1", f"json={out}"]) == 0
-    grid = json.loads(out.read_text())["grid"]
+    grid, printed = json.loads(out.read_text())["grid"], capsys.readouterr().out
     assert grid["runs"] == 2 and grid["ablations"] == ["peg", "none"] and grid["epochs"] == 1
     assert grid["images"] == 2 * 120 and grid["wall_seconds"] > 0  # 120 tiny images, full batches of 4
-    assert grid["over_single_run_end_to_end"] > 0 and "grid: 2 runs x 1 epochs" in capsys.readouterr().out
+    assert grid["over_single_run_end_to_end"] > 0 and "grid: 2 runs x 1 epochs" in printed
     assert not list(tmp_path.glob("**/runs.jsonl"))  # its rows were written to a scratch folder
+    stacked = json.loads(out.read_text())["stacked_grid"]  # stack=3, the default: peg's seeds 0-2 as one stack
+    assert stacked["ablations"] == ["peg"] and stacked["seeds"] == [0, 1, 2] and stacked["stacked"] == [3, 3, 3]
+    assert stacked["images"] == 3 * 120 and stacked["over_single_run_end_to_end"] > 0
+    assert "stack: 3 seeds of peg x 1 epochs as one stack" in printed
 
 
 def test_bad_grid_epochs_is_refused(capsys):

@@ -17,7 +17,10 @@ Four measurements, on the run configs that ``cpvt_lab.compose`` builds:
     counts every seed's images, beside (b);
 (d) with ``grid_epochs=N`` (3 on a GPU, 0 = off on a CPU): the first three ablations trained N
     epochs each, back to back, as real runs, timed whole: the grid's effective images/s
-    (everything included) and its ratio to (c)'s rate for the first ablation.
+    (everything included) and its ratio to (c)'s rate for the first ablation;
+(e) with ``grid_epochs=N`` and ``stack=K``: the first ablation's K seeds trained N epochs as one stack
+    (``stack=on``), as a study trains them: its training images/s (every seed's images over the stack's
+    training time) and its effective images/s (everything included), each over (c)'s single run.
 
 Each prints images/s, peak memory, the training FLOPs per image (forward and
 backward, counted by ``torch.utils.flop_counter``) and the implied TFLOP/s, then
@@ -154,6 +157,18 @@ def run_bench(ablations: Sequence[str], overrides: Sequence[str], steps: int, wa
               f"images/s in all ({grid['wall_seconds']} s wall)", flush=True)
         if json_path is not None:
             json_path.write_text(json.dumps(report, indent=2) + "\n")
+        if stack:
+            report["stacked_grid"] = stacked = time_grid(
+                ablations[:1], [*overrides, "stack=on"], grid_epochs, range(cfg.seed, cfg.seed + stack))
+            for key, rate in (("over_single_run_end_to_end", "training_images_per_second"),
+                              ("effective_over_single_run_end_to_end", "effective_images_per_second")):
+                stacked[key] = round(stacked[rate] / single.images_per_second, 4) if single and stacked[rate] else None
+            print(f"measured stack of {stack} {ablations[0]} seeds x {grid_epochs} epochs: "
+                  f"{stacked['training_images_per_second'] or 0:,.0f} images/s training, "
+                  f"{stacked['effective_images_per_second']:,.0f} in all ({stacked['wall_seconds']} s wall); "
+                  f"over the single run end to end: {stacked['over_single_run_end_to_end']}", flush=True)
+            if json_path is not None:
+                json_path.write_text(json.dumps(report, indent=2) + "\n")
     return report
 
 

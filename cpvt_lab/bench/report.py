@@ -55,6 +55,12 @@ def format_report(report: dict) -> str:
         lines.append(f"grid: {grid['runs']} runs x {grid['epochs']} epochs in {grid['wall_seconds']} s wall, "
                      f"{grid['effective_images_per_second']:,.0f} images/s in all"
                      + (f", {ratio:.3f} of the single run's end-to-end rate" if ratio else ""))
+    if stacked := report.get("stacked_grid"):
+        ratio = stacked["over_single_run_end_to_end"]
+        lines.append(f"stack: {stacked['runs']} seeds of {stacked['ablations'][0]} x {stacked['epochs']} epochs as one "
+                     f"stack in {stacked['wall_seconds']} s wall, {stacked['training_images_per_second'] or 0:,.0f} "
+                     f"images/s training, {stacked['effective_images_per_second']:,.0f} in all"
+                     + (f"; training {ratio:.3f} of the single run's end-to-end rate" if ratio else ""))
     lines += [f"{m['name']}: one checkpoint write takes {m['checkpoint_seconds']:.2f} s"
               for m in report["measurements"] if m["checkpoint_seconds"] is not None]
     lines += [f"{m['name']}: compile check {verdict_said(m, c)}, worst gradient "
