@@ -26,6 +26,8 @@ TABLE_KEYS = ("table", "title", "shows", "paper_px", "measured", "compare")
 GRID_KEYS = {"ablations", "seeds", "train_size", "eval_sizes", "overrides", "include", *TABLE_KEYS}
 STUDY_KEYS = {"grids": list, "seeds": list, "overrides": list, "runtime": list, "results_dir": str, "tables_dir": str,
               "analysis_images": int}
+# longer_than: the study whose verdicts this one checks by training its ablations longer
+OPTIONAL_STUDY_KEYS = {"longer_than": str}
 
 
 class SpecError(ValueError):
@@ -161,6 +163,7 @@ class Study:
     results_dir: str
     tables_dir: str
     analysis_images: int = 0
+    longer_than: Optional[str] = None  # a study's name: its tables then say which of its verdicts hold here
 
     def command(self) -> str:
         """The one command that continues this study from where it stands."""
@@ -169,17 +172,20 @@ class Study:
 
 def load_study(name: str) -> Study:
     """The study ``name`` (a file in ``ablations/studies/``, or the path of a study YAML file)."""
-    path, spec = read("study", name, set(STUDY_KEYS))
-    if set(spec) != set(STUDY_KEYS):
-        raise SpecError(f"study {name!r}: {path} must hold exactly the keys {sorted(STUDY_KEYS)}")
-    for key, kind in STUDY_KEYS.items():
-        if not isinstance(spec[key], kind) or isinstance(spec[key], bool):
+    path, spec = read("study", name, {*STUDY_KEYS, *OPTIONAL_STUDY_KEYS})
+    if not set(STUDY_KEYS) <= set(spec):
+        raise SpecError(f"study {name!r}: {path} must hold the keys {sorted(STUDY_KEYS)} (and may hold "
+                        f"{sorted(OPTIONAL_STUDY_KEYS)})")
+    for key, kind in {**STUDY_KEYS, **OPTIONAL_STUDY_KEYS}.items():
+        if key in spec and (not isinstance(spec[key], kind) or isinstance(spec[key], bool)):
             raise SpecError(f"study {name!r}: {key} must be a {kind.__name__}, got {spec[key]!r}")
     for grid in spec["grids"]:
         find("grid", grid)
+    if "longer_than" in spec:
+        find("study", spec["longer_than"])
     return Study(name, tuple(spec["grids"]), check_seeds(spec["seeds"], f"study {name!r}: seeds"),
                  tuple(spec["overrides"]), tuple(spec["runtime"]), spec["results_dir"], spec["tables_dir"],
-                 spec["analysis_images"])
+                 spec["analysis_images"], spec.get("longer_than"))
 
 
 def one_grid(name: str, overrides: tuple[str, ...] = (), seeds: Any = None) -> Study:

@@ -5,9 +5,10 @@ are written from a results folder's rows (and what is stored beside them). Addin
 from __future__ import annotations
 
 from .measures import attention, attention_maps, equivariance, probe
-from .pages import claims_page
+from .pages import claims_page, longer_training
 from . import resolution
 from .measured import ComputedAnalysis, MeasuredAnalysis
 
 MEASURED: dict[str, MeasuredAnalysis] = {a.name: a for a in (equivariance.ANALYSIS, probe.ANALYSIS, attention_maps.ANALYSIS)}
-COMPUTED: dict[str, ComputedAnalysis] = {a.name: a for a in (resolution.ANALYSIS, claims_page.ANALYSIS, attention.ANALYSIS)}
+COMPUTED: dict[str, ComputedAnalysis] = {a.name: a for a in (resolution.ANALYSIS, claims_page.ANALYSIS, attention.ANALYSIS,
+                                                        longer_training.ANALYSIS)}

@@ -37,12 +37,11 @@ from typing import Optional, Sequence
 
 from ..ablations import SpecError, load_study
 from ..ablations import names as study_names
-from ..analysis.pages import report
 from ..cli import UsageError, parse_words, run_command
 from ..config import ConfigError
 from ..data import DataError
 from ..results import Rows
-from .advance import advance
+from .advance import advance, write_tables
 from .exchange import check_pack_target, merge
 from .plan import plan_study
 from .standing import standing
@@ -84,8 +83,7 @@ def _main(argv: list[str]) -> int:
         failed = advance(study, planned, rows, args["budget_seconds"], pack_to=args["pack"] or None).failed
     elif action == "merge":
         print(merge(source, rows).report(str(source), study.results_dir), flush=True)
-        written = report.write_all(rows, study.tables_dir)
-        print(f"tables: {len(written)} files written to {study.tables_dir}/", flush=True)
+        write_tables(study, rows)
     print(standing(study, planned, rows).report(), flush=True)
     return 1 if failed else 0
 

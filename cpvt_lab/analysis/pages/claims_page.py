@@ -58,7 +58,7 @@ def comparison_lines(questions: pd.DataFrame) -> list[str]:
         "question (A vs B)": [f"{r.text} ({r.a} vs {r.b})" for r in questions.itertuples()],
         "ours A": [_cell(r.a_mean, r.a_std, r.a_low, r.a_high, r.a_n) for r in questions.itertuples()],
         "ours B": [_cell(r.b_mean, r.b_std, r.b_low, r.b_high, r.b_n) for r in questions.itertuples()],
-        "A-B [95% CI]": [_difference(r) for r in questions.itertuples()],
+        "A-B [95% CI]": [difference(r) for r in questions.itertuples()],
         "design": questions.design,
         "p (Holm)": [_p(r.p, r.p_holm) for r in questions.itertuples()],
         "answer (each at 95%)": questions.answer_raw,
@@ -89,7 +89,7 @@ def _paper_pair(a, b) -> str:
     return "—" if a is None or b is None or pd.isna(a) or pd.isna(b) else f"{a:.1f} vs {b:.1f} ({a - b:+.1f})"
 
 
-def _difference(r) -> str:
+def difference(r) -> str:
     if pd.isna(r.diff):
         return "—"
     if pd.isna(r.diff_low):
@@ -144,7 +144,7 @@ def decided_lines(verdicts: pd.DataFrame) -> list[str]:
     several = verdicts.setting.dropna().nunique() > 1
 
     def named(lines: pd.DataFrame) -> str:
-        return "; ".join(f"{r.text} ({_difference(r)}, p {_p_value(r.p_holm)} after Holm"
+        return "; ".join(f"{r.text} ({difference(r)}, p {_p_value(r.p_holm)} after Holm"
                          + (f"; {r.setting}" if several else "") + ")" for r in lines.itertuples())
     lines = []
     for verdict in ("reproduced", "contradicted"):
@@ -154,7 +154,7 @@ def decided_lines(verdicts: pd.DataFrame) -> list[str]:
     lost = verdicts[(verdicts.verdict != "inconclusive") & (verdicts.verdict_holm == "inconclusive")]
     if len(lost):
         lines.append("- decided at 95% alone, inconclusive under Holm: " + "; ".join(
-            f"{r.text} ({r.verdict} at 95%: {_difference(r)}, p {_p_value(r.p)}, {_p_value(r.p_holm)} after Holm)"
+            f"{r.text} ({r.verdict} at 95%: {difference(r)}, p {_p_value(r.p)}, {_p_value(r.p_holm)} after Holm)"
             for r in lost.itertuples()) + ".")
     return lines
 
@@ -183,7 +183,7 @@ def claims_markdown(verdicts: pd.DataFrame, results_dir: str | Path, runs: Optio
             "paper A vs B": [_paper_pair(r.paper_a, r.paper_b) for r in group.itertuples()],
             "ours A": [_cell(r.a_mean, r.a_std, r.a_low, r.a_high, r.a_n) for r in group.itertuples()],
             "ours B": [_cell(r.b_mean, r.b_std, r.b_low, r.b_high, r.b_n) for r in group.itertuples()],
-            "A-B [95% CI]": [_difference(r) for r in group.itertuples()],
+            "A-B [95% CI]": [difference(r) for r in group.itertuples()],
             "design": group.design,
             "test-set term": group.test_set_source,
             "unstable": ["—" if pd.isna(k) or not k else plural(int(k), "run") + " left out"

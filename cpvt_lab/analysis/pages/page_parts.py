@@ -19,10 +19,11 @@ from ...results import RESULTS_FILE
 from ..frames import UNRECORDED
 from ..settings import SECTION, setting_label
 
-# What each scale is, said in every section of its runs: none of them is the paper's ImageNet setting
+# What each scale is, said in every section of its runs (``{epochs}``: the section's): none of them is the paper's
+# ImageNet setting
 SCALE_NOTES = {
     "smoke": "**Smoke scale: these runs check the pipeline and measure nothing.**",
-    "cpu": "**CPU scale: a width-48, 12-block ViT (patch 4) trained 4 epochs at 24 px on all of CIFAR-10 on a "
+    "cpu": "**CPU scale: a width-48, 12-block ViT (patch 4) trained {epochs} epochs at 24 px on all of CIFAR-10 on a "
            "2-core CPU, not the paper's ImageNet setting (DeiT-Ti, 300 epochs at 224 px): a verdict here is a "
            "finding at this scale.**",
     "cifar": "**CIFAR-10 scale: ViT-Ti/4 on CIFAR-10 at 24 px, not the paper's ImageNet setting (DeiT-Ti, "
@@ -66,7 +67,8 @@ def setting_heading(setting: dict, extra: Sequence[str] = (), runs: Optional[pd.
     """A section's heading (its ``setting`` label, else one made of its ``SETTING``), what its scale is, and (given ``runs``, as ``frames.load_runs`` gives them) the provenance of those runs."""
     label = setting["setting"] if isinstance(setting.get("setting"), str) else setting_label(setting)
     parts = [f"## {label}" + "".join(f" · {k} {setting[k]}" for k in extra), ""]
-    parts += [SCALE_NOTES[setting["scale"]], ""] if setting["scale"] in SCALE_NOTES else []
+    if setting["scale"] in SCALE_NOTES:
+        parts += [SCALE_NOTES[setting["scale"]].format(epochs=setting.get("epochs")), ""]
     return parts + ([provenance(runs), ""] if runs is not None and len(runs) else [])
 
 
