@@ -10,6 +10,7 @@ import torch
 from cpvt_lab import compose
 from cpvt_lab.bench.command import main, options, with_device_defaults
 from cpvt_lab.bench.end_to_end import SyntheticData
+from cpvt_lab.bench.kernels import extra_time, kernel_name, time_by_kernel
 from cpvt_lab.bench.measurement import Measurement, time_loop
 from cpvt_lab.bench.report import format_report, ratios
 from cpvt_lab.bench.steps import measure_step, timm_baseline, train_flops_per_image
@@ -83,7 +84,7 @@ def test_the_bench_reports_every_measurement_and_writes_json(tiny_archive, tmp_p
     out = tmp_path / "bench.json"
     code = main(["ablations=[peg,learned]", "data.batch_size=4", f"data.archive={tiny_archive}",
                  f"data.cache_dir={tmp_path / 'cache'}", "data.subset=null", "data.test_subset=null",
-                 "steps=2", "warmup=1", f"json={out}"])
+                 "steps=2", "warmup=1", "profile=1", f"json={out}"])
     assert code == 0
     report = json.loads(out.read_text())
     names = [m["name"] for m in report["measurements"]]
@@ -105,6 +106,9 @@ def test_the_bench_reports_every_measurement_and_writes_json(tiny_archive, tmp_p
     assert report["ratios"]["end_to_end[peg]/timm_eager"] == pytest.approx(ratio, abs=1e-4)
     printed = capsys.readouterr().out
     assert "end_to_end[peg]/timm_eager" in printed and "images/s" in printed
+    # the steps of (a) and (b) profiled: what peg's step spends beyond timm's and beyond learned's
+    assert {n for n, m in by_name.items() if m["kernels"]} == {"timm_eager", "ours_step[peg]", "ours_step[learned]"}
+    assert "ours_step[peg] over ours_step[learned]:" in printed and "ours_step[peg] over timm_eager:" in printed
 
 
 @pytest.mark.parametrize("args, message", [
@@ -115,6 +119,7 @@ def test_the_bench_reports_every_measurement_and_writes_json(tiny_archive, tmp_p
     (["data.archive=/no/such/archive.tar.gz"], "not found"),
     (["steps=0"], "steps:"),
     (["stack=1"], "stack:"),
+    (["profile=-1"], "profile:"),
     (["steps=many"], "steps:"),
     (["synthetic=maybe"], "synthetic:"),
     (["--steps", "2"], "--steps:"),
@@ -193,3 +198,28 @@ def test_a_failed_compile_check_says_that_the_compiled_step_was_timed(monkeypatc
     line = next(s for s in format_report(report).splitlines() if "compile check" in s)
     assert m.compiled and not m.compile_check["passed"]
     assert "timed eager" not in line and "the rate above is of the compiled step" in line
+
+
+def test_the_profile_names_the_kernels_a_step_spends_its_time_in_and_what_one_step_adds_over_another():
+    weight, images = torch.randn(64, 64), torch.randn(256, 64)
+    conv, grid = torch.nn.Conv2d(16, 16, 3, padding=1), torch.randn(32, 16, 16, 16)
+    plain = time_by_kernel(lambda: images @ weight, 2, torch.device("cpu"))
+    with_conv = time_by_kernel(lambda: (images @ weight, conv(grid)), 2, torch.device("cpu"))
+    assert plain[0]["name"] == "(all)" and "aten::mm" in [k["name"] for k in plain]
+    assert plain[0]["ms_per_step"] >= sum(k["ms_per_step"] for k in plain[1:]) - 1e-4 * len(plain)  # each rounded
+    assert all(0 < k["share"] <= 1 for k in with_conv)
+    assert any("conv" in name for name, _ in extra_time(with_conv, plain))
+
+
+def test_extra_time_lists_only_the_kernels_that_cost_more_most_first():
+    faster = [{"name": "(all)", "ms_per_step": 3.0}, {"name": "mm", "ms_per_step": 2.0},
+              {"name": "cat", "ms_per_step": 1.0}]
+    slower = [{"name": "(all)", "ms_per_step": 5.5}, {"name": "mm", "ms_per_step": 2.5},
+              {"name": "conv", "ms_per_step": 2.0}, {"name": "cat", "ms_per_step": 1.0}]
+    assert extra_time(slower, faster) == [("conv", 2.0), ("mm", 0.5)]
+
+
+def test_kernel_names_drop_what_differs_between_two_compilations_of_one_computation():
+    assert kernel_name("## Call CompiledFxGraph f2hkoq7fsj62j47 ##") == "## Call CompiledFxGraph ##"
+    assert kernel_name("triton_per_fused_native_layer_norm_12") == "triton_per_fused_native_layer_norm"
+    assert kernel_name("aten::convolution_backward") == "aten::convolution_backward"

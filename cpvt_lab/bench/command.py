@@ -1,7 +1,7 @@
 """Training throughput against a plain timm ViT, measured in one process.
 
 ``python -m cpvt_lab.bench [ablations=[peg,learned,...]] [json=FILE] [steps=N] [warmup=N]
-[synthetic=true] [end_to_end=false] [grid_epochs=N] [stack=K] [KEY=VALUE...]``
+[synthetic=true] [end_to_end=false] [grid_epochs=N] [stack=K] [profile=N] [KEY=VALUE...]``
 
 Four measurements, on the run configs that ``cpvt_lab.compose`` builds:
 
@@ -28,6 +28,9 @@ the ratios (b)/(a), (c)/(a) and augmented (c) over plain (c), and on a known GPU
 utilisation (of its dense bf16 peak). Warm-up steps (and any compilation in them) are
 timed apart and excluded. ``json=FILE`` also writes the figures to FILE, rewritten after every
 measurement. ``steps`` timed steps follow ``warmup`` untimed ones (8 and 2 on a CPU, 50 and 10 on a GPU).
+With ``profile=N`` (5 on a GPU, 0 = off on a CPU) N more steps of (a) and (b) are profiled (``bench.kernels``): each
+step's costliest kernels, and the kernels in which each ablation's step spends more than the baseline's and than
+``learned``'s (why one encoding's compiled step is slower than another's).
 Every other KEY=VALUE is a run-config override (``batch_size=`` is short for ``data.batch_size=``), after the
 device's defaults (``provenance.device_defaults``): on a CPU the smoke model, eager, few steps; on a GPU ViT-Ti/4 at
 batch 1024, bf16 autocast, compiled. The (d) grid runs through the study runner, as ``python -m cpvt_lab.grid``.
@@ -71,7 +74,8 @@ PLAIN = ("data.augment=null", "data.random_erasing=0.0")
 def options(cuda: bool) -> dict:
     """The bench's own words and their defaults, some of which depend on the device."""
     return {"ablations": ["peg"], "json": "", "steps": 50 if cuda else 8, "warmup": 10 if cuda else 2,
-            "synthetic": False, "end_to_end": True, "grid_epochs": 3 if cuda else 0, "stack": 3}
+            "synthetic": False, "end_to_end": True, "grid_epochs": 3 if cuda else 0, "stack": 3,
+            "profile": 5 if cuda else 0}
 
 
 def with_device_defaults(overrides: Sequence[str], cuda: bool) -> list[str]:
@@ -82,7 +86,7 @@ def with_device_defaults(overrides: Sequence[str], cuda: bool) -> list[str]:
 
 def run_bench(ablations: Sequence[str], overrides: Sequence[str], steps: int, warmup: int,
               synthetic: bool = False, end_to_end: bool = True, json_path: Optional[Path] = None,
-              grid_epochs: int = 0, stack: int = 0) -> dict:
+              grid_epochs: int = 0, stack: int = 0, profile: int = 0) -> dict:
     """Compose, check and measure; returns the report.
 
     ``json_path`` is rewritten after every measurement, so a run cut short (a
@@ -109,7 +113,7 @@ def run_bench(ablations: Sequence[str], overrides: Sequence[str], steps: int, wa
         "settings": {"device_kind": device.type, "ablations": list(ablations), "model_size": cfg.model.size,
                      "batch_size": cfg.data.batch_size, "train_size": cfg.data.train_size,
                      "precision": cfg.trainer.precision, "compile": bool(cfg.compile), "steps": steps,
-                     "warmup": warmup, "stack": stack,
+                     "warmup": warmup, "stack": stack, "profile": profile,
                      "end_to_end_data": "synthetic" if synthetic else "run config data",
                      "overrides": list(overrides)},
         "baseline": baseline,
@@ -129,17 +133,18 @@ def run_bench(ablations: Sequence[str], overrides: Sequence[str], steps: int, wa
         return m
 
     record(measure_step("timm_eager", "plain timm VisionTransformer train step", timm_baseline(cfg), cfg, device,
-                        steps, warmup))
+                        steps, warmup, profile_steps=0 if cfg.compile else profile))
     if cfg.compile:
         record(measure_step("timm_compiled", "plain timm VisionTransformer train step, compiled",
-                            timm_baseline(cfg), cfg, device, steps, warmup, compile_as_timm_users_do))
+                            timm_baseline(cfg), cfg, device, steps, warmup, compile_as_timm_users_do,
+                            profile_steps=profile))
     for c in configs:
         if c.compile:  # eager too, so that a planner can weigh compile time against speed
             record(measure_step(f"ours_eager[{c.ablation_name}]", "our model's train step, eager", build_model(c),
-                                c, device, steps, warmup, ablation=c.ablation_name))
+                                c, device, steps, warmup, ablation=c.ablation_name, profile_steps=profile))
         step = record(measure_step(f"ours_step[{c.ablation_name}]", "our model's train step", build_model(c), c,
                                    device, steps, warmup, compile_in_place if c.compile else None,
-                                   ablation=c.ablation_name))
+                                   ablation=c.ablation_name, profile_steps=profile))
         if stack:  # the same network K times, so the same FLOPs per image
             record(measure_stacked_step(c, device, stack, steps, warmup, step.flops_per_image))
         if end_to_end:  # the same network as the step, so the same FLOPs per image
@@ -181,6 +186,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         for key in ("steps", "warmup"):
             if args[key] < 1:
                 raise UsageError(key, f"must be >= 1, got {args[key]}")
+        if args["profile"] < 0:
+            raise UsageError("profile", f"must be >= 0 (0: no profile), got {args['profile']}")
         json_path = Path(args["json"]) if args["json"] else None
         if json_path is not None and not json_path.parent.exists():
             raise UsageError("json", f"folder {json_path.parent} does not exist")
@@ -191,7 +198,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             raise UsageError("grid_epochs", f"must be >= 0 (0: no grid timing), got {args['grid_epochs']}")
         report = run_bench(ablations, with_device_defaults(overrides, cuda), args["steps"], args["warmup"],
                            args["synthetic"], args["end_to_end"], json_path, args["grid_epochs"],
-                           args["stack"])
+                           args["stack"], args["profile"])
         print(format_report(report))
         if json_path is not None:
             print(f"written to {json_path}")

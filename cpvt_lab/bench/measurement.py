@@ -24,6 +24,7 @@ class Measurement:
     compiled: bool = False
     checkpoint_seconds: Optional[float] = None  # end to end only: one write of the run's checkpoint
     compile_check: Optional[dict] = None  # compiled only: the guard's verdict (cpvt_lab.compiled.guard)
+    kernels: Optional[list] = None  # with profile=N: where the step's time goes (bench.kernels.time_by_kernel)
     images_per_second: float = field(init=False)
     tflops_per_second: float = field(init=False)
     mfu: Optional[float] = field(init=False)  # model FLOP utilisation: of the device's dense bf16 peak

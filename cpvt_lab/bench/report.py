@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from typing import Sequence
 
+from .kernels import extra_time
 from .measurement import Measurement
 
 
@@ -39,6 +40,24 @@ def verdict_said(measurement: dict, check: dict) -> str:
     return f"FAILED ({check['reason']}; the rate above is of the {timed} step all the same, a run would train eager)"
 
 
+def kernel_lines(measurements: Sequence[dict], baseline: str) -> list[str]:
+    """Each profiled step's costliest kernels, then what each of our steps spends beyond ``learned``'s step of
+    its kind (eager or as run), and our run steps beyond the baseline's, kernel by kernel."""
+    profiled = {m["name"]: m["kernels"] for m in measurements if m.get("kernels")}
+    lines = [f"{name}: {kernels[0]['ms_per_step']:.2f} ms of kernel time a step, costliest: "
+             + "; ".join(f"{k['name']} {k['ms_per_step']:.2f} ({k['share']:.0%})" for k in kernels[1:6])
+             for name, kernels in profiled.items()]
+    for name, kernels in profiled.items():
+        kind = name.split("[")[0]
+        for ref in (baseline if kind == "ours_step" else None, f"{kind}[learned]"):
+            if ref == name or ref not in profiled or not name.startswith("ours_"):
+                continue
+            extra = extra_time(kernels, profiled[ref])
+            lines.append(f"{name} over {ref}: {kernels[0]['ms_per_step'] - profiled[ref][0]['ms_per_step']:+.2f} ms "
+                         "a step; more in " + ("; ".join(f"{k} +{ms:.2f}" for k, ms in extra) or "no kernel"))
+    return lines
+
+
 def format_report(report: dict) -> str:
     s = report["settings"]
     lines = [f"bench on {report['device']}: {s['model_size']}, batch {s['batch_size']}, {s['train_size']} px, "
@@ -68,6 +87,7 @@ def format_report(report: dict) -> str:
               + (f"; inductor options NOT applied, unknown to this torch: {', '.join(c['options_unknown'])}"
                  if c.get("options_unknown") else "")
               for m in report["measurements"] if (c := m.get("compile_check"))]
+    lines += kernel_lines(report["measurements"], report["baseline"])
     lines.append(f"ratios (images/s), baseline {report['baseline']}:")
     lines += [f"  {k:<56}{v:>7.3f}" for k, v in report["ratios"].items()]
     if s["device_kind"] == "cpu":

@@ -13,6 +13,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from ..compiled.guard import check_compiled, compile_in_place
 from ..models import SIZES
+from .kernels import time_by_kernel
 from .measurement import Measurement, peak_memory_mb, reset_peak_memory, time_loop
 
 
@@ -72,11 +73,12 @@ def compile_as_timm_users_do(model: nn.Module) -> nn.Module:
 
 def measure_step(name: str, what: str, model: nn.Module, cfg, device: torch.device, steps: int, warmup: int,
                  compile_fn: Optional[Callable[[nn.Module], nn.Module]] = None,
-                 ablation: Optional[str] = None) -> Measurement:
+                 ablation: Optional[str] = None, profile_steps: int = 0) -> Measurement:
     """Time the train step of ``model`` (compiled by ``compile_fn`` if given) on a fixed random batch.
 
     A compiled model is first checked against eager on that batch (which also compiles it, so
-    compilation stays out of the warm-up time); the verdict goes beside the speed.
+    compilation stays out of the warm-up time); the verdict goes beside the speed. ``profile_steps``
+    more steps, after the timed ones, are profiled kernel by kernel.
     """
     batch, size = cfg.data.batch_size, cfg.data.train_size
     generator = torch.Generator().manual_seed(0)
@@ -89,7 +91,9 @@ def measure_step(name: str, what: str, model: nn.Module, cfg, device: torch.devi
         check = check_compiled(compile_fn(model), [(images, labels)],
                                lambda: autocast_for(cfg.trainer.precision, device), cfg.trainer.precision).as_dict()
     reset_peak_memory(device)
-    seconds, warmup_seconds = time_loop(make_train_step(model, images, labels, cfg.trainer.precision),
-                                        steps, warmup, device)
-    return Measurement(name, what, batch * steps, seconds, warmup_seconds, flops, peak_memory_mb(device),
-                       ablation, compile_fn is not None, compile_check=check)
+    step = make_train_step(model, images, labels, cfg.trainer.precision)
+    seconds, warmup_seconds = time_loop(step, steps, warmup, device)
+    memory = peak_memory_mb(device)
+    kernels = time_by_kernel(step, profile_steps, device) if profile_steps else None
+    return Measurement(name, what, batch * steps, seconds, warmup_seconds, flops, memory, ablation,
+                       compile_fn is not None, compile_check=check, kernels=kernels)
