@@ -1,0 +1,35 @@
+"""The GPU job scripts' plumbing, run in their dry mode (GPU_CHECK_DRY=1: smoke size, on any machine)."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+
+import pytest
+
+from cpvt_lab.provenance import REPO_ROOT
+from cpvt_lab.study.exchange import merge
+
+
+def run_script(name, tiny_archive, tmp_path, *args):
+    env = {**os.environ, "ARCHIVE": str(tiny_archive), "CPVT_CACHE_DIR": str(tmp_path / "cache"),
+           "OMP_NUM_THREADS": "1", "OUT": str(tmp_path / "OUT"), "GPU_CHECK_DRY": "1"}
+    return subprocess.run(["bash", str(REPO_ROOT / "scripts" / name), *args], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=600)
+
+
+def test_the_recipe_sweep_refuses_an_unknown_setting_before_any_run(tiny_archive, tmp_path):
+    done = run_script("gpu_recipe_sweep.sh", tiny_archive, tmp_path, "nomix", "no_such_setting")
+    assert done.returncode == 2 and "unknown setting no_such_setting; valid: nomix recipe" in done.stdout  # the job log holds both streams
+    assert "== nomix" not in done.stdout and not (tmp_path / "OUT/results").exists()
+
+
+@pytest.mark.slow  # two smoke runs in a subprocess
+def test_the_recipe_sweep_scores_on_the_validation_split_and_packs_rows_that_merge(tiny_archive, tmp_path):
+    done = run_script("gpu_recipe_sweep.sh", tiny_archive, tmp_path)
+    assert done.returncode == 0, done.stdout[-3000:]
+    rows = [json.loads(line) for line in (tmp_path / "OUT/results/runs.jsonl").read_text().splitlines()]
+    assert [r["config"]["optim"]["mixup"] for r in rows] == [0.0, 0.8]  # nomix, then the recipe as it is
+    assert all(r["curve_split"] == "validation" and r["val_top1"] is not None for r in rows)
+    merged = merge(tmp_path / "OUT/recipe_sweep.tar.gz", tmp_path / "home")
+    assert (merged.rows, merged.already) == (2, 0)
