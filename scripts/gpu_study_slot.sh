@@ -2,10 +2,13 @@
 # One time-limited or preemptible GPU job (a cluster queue's wall-time limit, a spot instance), nothing assumed kept
 # between jobs, within TOTAL_SECONDS (520 by default, for a job of at most 9 minutes; set it a minute under your
 # job's limit, e.g. sbatch --time=00:15:00 with TOTAL_SECONDS=840). STAGES (default tests,stacked,guard,study)
-# chooses among:
+# chooses among, run in this order:
 #   tests:   the fast-path tests (the GPU-only ones run here);
 #   stacked: stacked seeds against their separate runs on this GPU: the study stacks each ablation's seeds only if
 #            they pass (without this stage it trains its runs one by one);
+#   bench:   not by default: `python -m cpvt_lab.bench` on peg and learned, compiled, with the stacked step, one
+#            epoch of the stacked seeds against the single run end to end, and each step profiled kernel by
+#            kernel, into $OUT/bench.json (at most 200 s);
 #   guard:   the compile guard at the settings under which compiled multi-PEG models once collapsed (peg_0to5,
 #            ViT-Ti/4, 24 px, batch 1024, bf16): `python -m cpvt_lab.compiled` trains eager and compiled side by side;
 #   study:   the CIFAR-10 study's next whole runs in the time left (`python -m cpvt_lab.study continue`): stacked, the
@@ -13,7 +16,8 @@
 #            (eager if the check fails); one by one, eager (no compile time in a short job). Each run is measured
 #            while its weights exist and packed into $OUT/study.tar.gz after every run (OUT: the job's output
 #            folder, outputs/gpu_study_slot by default), so a job killed at its limit keeps every run it finished.
-# A job that only trains (after one that ran every stage on the same kind of GPU): STAGES=stacked,study.
+# A job that only trains (after one that ran every stage on the same kind of GPU): STAGES=stacked,study; one that
+# measures first: STAGES=tests,stacked,bench,study.
 # Back on your workstation (docs/study.md): python -m cpvt_lab.study merge from=study.tar.gz
 # adds the rows and measurements to results/cifar/ (replacing nothing) and rewrites paper_tables/cifar/.
 # Needs data_local/cifar10-jpeg.tar.gz and wheels/ beside the checkout (make gpu-carry). GPU_CHECK_DRY=1 runs the
@@ -29,10 +33,13 @@ limit() { local t=$(( $(left) - $2 )); echo $(( t < $1 ? (t > 0 ? t : 1) : $1 ))
 STAGES=${STAGES:-tests,stacked,guard,study}
 stage() { [[ ",$STAGES," == *",$1,"* ]]; }
 study=(study=cifar output_dir=outputs/study_slot) tests_timeout=120 guard=(ablations=[peg_0to5] steps=150)
+bench=(ablations=[peg,learned] grid_epochs=1)
 if [ -n "${GPU_CHECK_DRY:-}" ]; then
     study=(study=smoke "results_dir=$OUT/results" "tables_dir=$OUT/tables" "output_dir=$OUT/weights")
     tests_timeout=0 guard=(ablations=[peg_0to5] steps=2 variants=aot_eager scale=smoke data.subset=200
                            data.test_subset=100 data.batch_size=50 data.eval_sizes=[32])
+    bench=(ablations=[peg] data.batch_size=2 data.subset=null data.test_subset=null steps=1 warmup=1 end_to_end=false
+           profile=1)
 fi
 
 if [ "$tests_timeout" -gt 0 ] && stage tests; then
@@ -55,6 +62,11 @@ if [ "$tests_timeout" -gt 0 ] && stage stacked; then
 fi
 
 [ "$stack" = off ] && [ -z "${GPU_CHECK_DRY:-}" ] && study+=(compile=false)
+if stage bench; then
+    echo "== bench ($(left) s left)"
+    timeout "$(limit 200 120)" "$PYTHON" -m cpvt_lab.bench "${bench[@]}" "${data[@]}" "json=$OUT/bench.json" \
+        || echo "== bench FAILED or timed out (bench.json keeps what it measured)"
+fi
 if stage guard; then
     echo "== compile guard at the settings that collapsed ($(left) s left)"
     timeout "$(limit 120 200)" "$PYTHON" -m cpvt_lab.compiled "${guard[@]}" "results_dir=$OUT/agreement" "${data[@]}" \
