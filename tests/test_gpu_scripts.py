@@ -20,7 +20,8 @@ def run_script(name, tiny_archive, tmp_path, *args):
 
 def test_the_recipe_sweep_refuses_an_unknown_setting_before_any_run(tiny_archive, tmp_path):
     done = run_script("gpu_recipe_sweep.sh", tiny_archive, tmp_path, "nomix", "no_such_setting")
-    assert done.returncode == 2 and "unknown setting no_such_setting; valid: nomix recipe" in done.stdout  # the job log holds both streams
+    # the job's log, its stdout, holds both streams
+    assert done.returncode == 2 and "unknown setting no_such_setting; valid: nomix recipe" in done.stdout
     assert "== nomix" not in done.stdout and not (tmp_path / "OUT/results").exists()
 
 

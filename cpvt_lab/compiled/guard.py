@@ -163,6 +163,25 @@ def _judge(what: str, x: torch.Tensor, x_eager: torch.Tensor, x_ref: torch.Tenso
                             f"{err_eager:.3g}{capped})")
 
 
+def no_errors_yet() -> dict:
+    """The worst errors of a check before its first batch (``judge_batch`` updates them)."""
+    return dict(loss=0.0, loss_eager=0.0, grad=0.0, grad_eager=0.0, name="", reason="")
+
+
+def judge_batch(worst: dict, count: int, names: list[str], losses: tuple, grads: tuple,
+                floor: float = FLOOR, factor: float = FACTOR, ceiling: float = CEILING) -> None:
+    """Judge batch ``count``'s loss and each parameter's gradient, each given as (compiled, eager at the run's
+    precision, fp32 eager reference), into ``worst``: the first reason to fail, the largest errors."""
+    err, err_eager, why = _judge("loss", *losses, floor, factor, ceiling)
+    worst["reason"] = worst["reason"] or (why and f"batch {count}: {why}")
+    worst["loss"], worst["loss_eager"] = max(worst["loss"], err), max(worst["loss_eager"], err_eager)
+    for name, g, g_eager, g_ref in zip(names, *grads):
+        err, err_eager, why = _judge(f"gradient of {name}", g, g_eager, g_ref, floor, factor, ceiling)
+        worst["reason"] = worst["reason"] or (why and f"batch {count}: {why}")
+        if err > worst["grad"] or not worst["name"]:
+            worst.update(grad=err, grad_eager=err_eager, name=name)
+
+
 def check_compiled(model: nn.Module, batches: Iterable[tuple[torch.Tensor, torch.Tensor]],
                    context: Callable[[], ContextManager] = contextlib.nullcontext, precision: str = "32-true",
                    floor: float = FLOOR, factor: float = FACTOR, ceiling: float = CEILING) -> CompileCheck:
@@ -175,7 +194,7 @@ def check_compiled(model: nn.Module, batches: Iterable[tuple[torch.Tensor, torch
     started = time.perf_counter()
     params = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
     names, tensors = [n for n, _ in params], [p for _, p in params]
-    worst = dict(loss=0.0, loss_eager=0.0, grad=0.0, grad_eager=0.0, name="", reason="")
+    worst = no_errors_yet()
     was_training = model.training
     model.train()
     fallbacks = _eager_fallbacks()
@@ -188,14 +207,7 @@ def check_compiled(model: nn.Module, batches: Iterable[tuple[torch.Tensor, torch
                 ref_loss, ref = _loss_and_grads(model, tensors, x, y, contextlib.nullcontext, seed)
                 eager_loss, eager = _loss_and_grads(model, tensors, x, y, context, seed)
             loss, grads = _loss_and_grads(model, tensors, x, y, context, seed)
-            err, err_eager, why = _judge("loss", loss, eager_loss, ref_loss, floor, factor, ceiling)
-            worst["reason"] = worst["reason"] or (why and f"batch {count}: {why}")
-            worst["loss"], worst["loss_eager"] = max(worst["loss"], err), max(worst["loss_eager"], err_eager)
-            for name, g, g_eager, g_ref in zip(names, grads, eager, ref):
-                err, err_eager, why = _judge(f"gradient of {name}", g, g_eager, g_ref, floor, factor, ceiling)
-                worst["reason"] = worst["reason"] or (why and f"batch {count}: {why}")
-                if err > worst["grad"] or not worst["name"]:
-                    worst.update(grad=err, grad_eager=err_eager, name=name)
+            judge_batch(worst, count, names, (loss, eager_loss, ref_loss), (grads, eager, ref), floor, factor, ceiling)
     model.train(was_training)
     if count == 0:
         raise ValueError("check_compiled needs at least one batch")

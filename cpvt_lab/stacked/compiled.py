@@ -16,7 +16,7 @@ from typing import Optional, Sequence
 
 import torch
 
-from ..compiled.guard import CEILING, CHECK_BATCHES, FACTOR, FLOOR, CompileCheck, _judge
+from ..compiled.guard import CHECK_BATCHES, CompileCheck, judge_batch, no_errors_yet
 from ..module import RESUMED
 from .drop_path import draw_masks
 from .training import StackedTraining
@@ -38,7 +38,7 @@ def check_stacked_compiled(training: StackedTraining, steps: Sequence[Batches]) 
     streams = [torch.Generator(training.device) for _ in training.generators]
     for stream, generator in zip(streams, training.generators):
         stream.set_state(generator.get_state())  # the seeds' own streams stay where they are
-    worst = dict(loss=0.0, loss_eager=0.0, grad=0.0, grad_eager=0.0, name="", reason="")
+    worst = no_errors_yet()
     for count, batches in enumerate(steps, start=1):
         x = torch.stack([b[0] for b in batches]).to(training.device)
         y = torch.stack([b[1] for b in batches]).to(training.device)
@@ -46,14 +46,7 @@ def check_stacked_compiled(training: StackedTraining, steps: Sequence[Batches]) 
         names, ref_loss, ref = _loss_and_grads(training, training.eager_losses, masks, x, y, contextlib.nullcontext)
         _, eager_loss, eager = _loss_and_grads(training, training.eager_losses, masks, x, y, training.autocast)
         _, loss, grads = _loss_and_grads(training, training.losses, masks, x, y, training.autocast)
-        err, err_eager, why = _judge("loss", loss, eager_loss, ref_loss, FLOOR, FACTOR, CEILING)
-        worst["reason"] = worst["reason"] or (why and f"batch {count}: {why}")
-        worst["loss"], worst["loss_eager"] = max(worst["loss"], err), max(worst["loss_eager"], err_eager)
-        for name, g, g_eager, g_ref in zip(names, grads, eager, ref):
-            err, err_eager, why = _judge(f"gradient of {name}", g, g_eager, g_ref, FLOOR, FACTOR, CEILING)
-            worst["reason"] = worst["reason"] or (why and f"batch {count}: {why}")
-            if err > worst["grad"] or not worst["name"]:
-                worst.update(grad=err, grad_eager=err_eager, name=name)
+        judge_batch(worst, count, names, (loss, eager_loss, ref_loss), (grads, eager, ref))
     count = len(steps)
     return CompileCheck(
         passed=not worst["reason"], batches=count,

@@ -100,9 +100,9 @@ def longer_markdown(lines: pd.DataFrame, shorter_dir: str | Path, longer_dir: st
         "interval; under Holm, the claims with runs at the longer training are one family. A contradiction is "
         "a finding about our data set (the paper measured on ImageNet).", "",
         "At the longer training, of the verdicts decided at the shorter one: "
-        + ", ".join(f"{counts.get(o, 0)} {o.replace('holds', 'hold')}" for o in OUTCOMES) + ". *Holds*: the same verdict, decisive under "
-        "Holm or at 95% alone; *reversed*: the opposite verdict is decisive; *not decided*: the interval now "
-        "straddles the claim's margin.", "",
+        + ", ".join(f"{counts.get(o, 0)} {o.replace('holds', 'hold')}" for o in OUTCOMES)
+        + ". *Holds*: the same verdict, decisive under Holm or at 95% alone; *reversed*: the opposite verdict is "
+        "decisive; *not decided*: the interval now straddles the claim's margin.", "",
         table.to_markdown(index=False) if len(lines) else "No claim was decided at the shorter training.", ""])
 
 
