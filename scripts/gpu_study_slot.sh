@@ -17,7 +17,10 @@
 #            while its weights exist and packed into $OUT/study.tar.gz after every run (OUT: the job's output
 #            folder, outputs/gpu_study_slot by default), so a job killed at its limit keeps every run it finished.
 # A job that only trains (after one that ran every stage on the same kind of GPU): STAGES=stacked,study; one that
-# measures first: STAGES=tests,stacked,bench,study.
+# measures first: STAGES=tests,stacked,bench,study. WORKERS=N (default 1) runs the study stage as N processes on the
+# one GPU, sharing the results folder (each run, or stack, is claimed by the worker that trains it, and measured by
+# one), so one worker's evaluation, data and Python time is another's GPU time; each packs into
+# $OUT/study.workerI.tar.gz after every run, and $OUT/study.tar.gz holds all of them at the end.
 # Back on your workstation (docs/study.md): python -m cpvt_lab.study merge from=study.tar.gz
 # adds the rows and measurements to results/cifar/ (replacing nothing) and rewrites paper_tables/cifar/.
 # Needs data_local/cifar10-jpeg.tar.gz and wheels/ beside the checkout (make gpu-carry). GPU_CHECK_DRY=1 runs the
@@ -33,9 +36,11 @@ limit() { local t=$(( $(left) - $2 )); echo $(( t < $1 ? (t > 0 ? t : 1) : $1 ))
 STAGES=${STAGES:-tests,stacked,guard,study}
 stage() { [[ ",$STAGES," == *",$1,"* ]]; }
 study=(study=cifar output_dir=outputs/study_slot) tests_timeout=120 guard=(ablations=[peg_0to5] steps=150)
+results_dir=results/cifar tables=() worker_tables=outputs/study_slot/tables WORKERS=${WORKERS:-1}
 bench=(ablations=[peg,learned] grid_epochs=1)
 if [ -n "${GPU_CHECK_DRY:-}" ]; then
-    study=(study=smoke "results_dir=$OUT/results" "tables_dir=$OUT/tables" "output_dir=$OUT/weights")
+    study=(study=smoke "results_dir=$OUT/results" "output_dir=$OUT/weights")
+    results_dir=$OUT/results tables=("tables_dir=$OUT/tables") worker_tables=$OUT/tables
     tests_timeout=0 guard=(ablations=[peg_0to5] steps=2 variants=aot_eager scale=smoke data.subset=200
                            data.test_subset=100 data.batch_size=50 data.eval_sizes=[32])
     bench=(ablations=[peg] data.batch_size=2 data.subset=null data.test_subset=null steps=1 warmup=1 end_to_end=false
@@ -76,7 +81,22 @@ stage study || { echo "== slot done in $(( $(date +%s) - started )) s (no study 
 
 budget=$(( $(left) - 60 ))  # measuring, drawing and tabling after the last run take about a minute
 [ "$budget" -gt 0 ] || budget=1  # the first run always starts
-echo "== study, budget ${budget} s"
-timeout "$(limit $(( TOTAL )) 5)" "$PYTHON" -m cpvt_lab.study continue "${study[@]}" "stack=$stack" "budget_seconds=$budget" \
-    "pack=$OUT/study.tar.gz" "${data[@]}" || echo "== study FAILED, timed out or a run failed"
+echo "== study, budget ${budget} s, $WORKERS worker(s)"
+if [ "$WORKERS" -le 1 ]; then
+    timeout "$(limit $(( TOTAL )) 5)" "$PYTHON" -m cpvt_lab.study continue "${study[@]}" "stack=$stack" \
+        "budget_seconds=$budget" "pack=$OUT/study.tar.gz" "${tables[@]}" "${data[@]}" \
+        || echo "== study FAILED, timed out or a run failed"
+else
+    workers=()
+    for i in $(seq 1 "$WORKERS"); do  # each writes its own tables (merging at home rewrites them from the rows)
+        ( timeout "$(limit $(( TOTAL )) 15)" "$PYTHON" -m cpvt_lab.study continue "${study[@]}" "stack=$stack" \
+            "budget_seconds=$budget" "pack=$OUT/study.worker$i.tar.gz" "tables_dir=$worker_tables/worker$i" "${data[@]}" \
+            || echo "== study FAILED, timed out or a run failed" ) 2>&1 | sed -u "s/^/[worker $i] /" &
+        workers+=($!)
+        sleep 3  # the first claims its first runs before the next one looks
+    done
+    wait "${workers[@]}"  # the workers only: a bare wait would wait for the log's tee too, for ever
+    "$PYTHON" -c "import sys; from cpvt_lab.study.exchange import pack; pack(sys.argv[1], sys.argv[2])" \
+        "$results_dir" "$OUT/study.tar.gz" && echo "== every worker's runs packed into $OUT/study.tar.gz"
+fi
 echo "== slot done in $(( $(date +%s) - started )) s; files in $OUT: $(ls "$OUT" | tr '\n' ' ')"

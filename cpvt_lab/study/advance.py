@@ -14,7 +14,7 @@ from ..analysis.measures import store
 from ..analysis.kinds import MEASURED
 from ..analysis.measures.measure import measure_run
 from ..analysis.measures.runs import checkpoint_path
-from ..results import Rows
+from ..results import Rows, claim
 from .exchange import pack
 from .plan import PlannedRun
 from .runner import RunReport, run_planned
@@ -69,7 +69,14 @@ def measured(results_dir: str | Path, kind: str, row: dict[str, Any]) -> bool:
 
 
 def measure_row(study: Study, row: dict[str, Any], out) -> None:
-    """Every analysis that needs the run's weights and is not stored yet for it."""
+    """Every analysis that needs the run's weights and is not stored yet for it; left to another process (a worker
+    of the same study on this machine) that is measuring the run now."""
+    with claim(study.results_dir, f"measure-{row['run_id']}") as mine:
+        if mine:
+            _measure(study, row, out)
+
+
+def _measure(study: Study, row: dict[str, Any], out) -> None:
     for kind in MEASURED:
         if measured(study.results_dir, kind, row):
             continue
