@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import tarfile
 
 import pytest
 
@@ -34,3 +35,22 @@ def test_the_recipe_sweep_scores_on_the_validation_split_and_packs_rows_that_mer
     assert all(r["curve_split"] == "validation" and r["val_top1"] is not None for r in rows)
     merged = merge(tmp_path / "OUT/recipe_sweep.tar.gz", tmp_path / "home")
     assert (merged.rows, merged.already) == (2, 0)
+
+
+def preamble(tmp_path, script, cache=None):
+    env = {k: v for k, v in os.environ.items() if k != "TORCHINDUCTOR_CACHE_DIR"}
+    env.update(OUT=str(tmp_path / "OUT"), **({"TORCHINDUCTOR_CACHE_DIR": str(cache)} if cache else {}))
+    return subprocess.run(["bash", "-c", f"NAME=t; source scripts/gpu_preamble.sh; {script}"], cwd=REPO_ROOT,
+                          env=env, capture_output=True, text=True, timeout=120)
+
+
+def test_a_job_compiles_into_the_cache_beside_the_checkout_and_packs_it_on_exit(tmp_path):
+    said = preamble(tmp_path, 'echo "cache=$TORCHINDUCTOR_CACHE_DIR"')
+    assert f"cache={REPO_ROOT / 'compile_cache'}" in said.stdout
+    assert not (tmp_path / "OUT/compile_cache.tar.gz").exists()  # nothing compiled, nothing packed
+    cache = tmp_path / "scratch_cache"
+    compiled = 'mkdir -p "$TORCHINDUCTOR_CACHE_DIR/fxgraph" && echo k > "$TORCHINDUCTOR_CACHE_DIR/fxgraph/a"'
+    done = preamble(tmp_path, compiled, cache=cache)
+    assert done.returncode == 0 and "compile cache packed" in done.stdout
+    with tarfile.open(tmp_path / "OUT/compile_cache.tar.gz") as tar:
+        assert "./fxgraph/a" in tar.getnames()
