@@ -53,17 +53,30 @@ if [ "$tests_timeout" -gt 0 ] && stage tests; then
         || echo "== fast-path tests FAILED or timed out"
 fi
 
-# the study stacks each ablation's seeds (stack=auto) only once this GPU has shown, in this job, that stacked seeds
-# train as their separate runs (fp32 and bf16; tests/test_stacked.py); otherwise it trains them one by one, eager
+# the study stacks each ablation's seeds (stack=auto) only once this kind of GPU has shown that stacked seeds train
+# as their separate runs (fp32 and bf16; tests/test_stacked.py); otherwise it trains them one by one, eager. A pass
+# is stamped (the GPU, torch, the package's code) into the compile cache, so a job that finds the stamp of an
+# earlier one (its compile_cache/ carried along) does not spend the minutes again
 stack=off
-if [ "$tests_timeout" -gt 0 ] && stage stacked; then
-    echo "== stacked seeds against their separate runs on this GPU ($(left) s left)"
-    if timeout "$(limit 150 240)" "$PYTHON" -m pytest -q --tb=short -p no:cacheprovider tests/test_stacked.py \
-            -k "gpu or bf16"; then
-        stack=auto study+=(compile=true)
+verified="$TORCHINDUCTOR_CACHE_DIR/stacked_verified.txt"
+stamp=$("$PYTHON" -c "import hashlib, pathlib, torch
+code = hashlib.sha256(b''.join(p.read_bytes() for p in sorted(pathlib.Path('cpvt_lab').rglob('*.py'))))
+gpu = torch.cuda.get_device_name() if torch.cuda.is_available() else 'no GPU'
+print(f'{gpu}; torch {torch.__version__}; code {code.hexdigest()[:16]}')")
+if stage stacked; then
+    if [ -f "$verified" ] && [ "$(cat "$verified")" = "$stamp" ]; then
+        echo "== stacked seeds: passed by an earlier job ($stamp), not run again"
+        stack=auto
     else
-        echo "== stacked tests FAILED or timed out: the study trains its runs one by one"
+        echo "== stacked seeds against their separate runs on this GPU ($(left) s left)"
+        if timeout "$(limit 150 240)" "$PYTHON" -m pytest -q --tb=short -p no:cacheprovider tests/test_stacked.py \
+                -k "gpu or bf16"; then
+            stack=auto && mkdir -p "$TORCHINDUCTOR_CACHE_DIR" && echo "$stamp" > "$verified"
+        else
+            echo "== stacked tests FAILED or timed out: the study trains its runs one by one"
+        fi
     fi
+    [ "$stack" = auto ] && [ -z "${GPU_CHECK_DRY:-}" ] && study+=(compile=true)
 fi
 
 [ "$stack" = off ] && [ -z "${GPU_CHECK_DRY:-}" ] && study+=(compile=false)

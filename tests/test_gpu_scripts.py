@@ -54,3 +54,22 @@ def test_a_job_compiles_into_the_cache_beside_the_checkout_and_packs_it_on_exit(
     assert done.returncode == 0 and "compile cache packed" in done.stdout
     with tarfile.open(tmp_path / "OUT/compile_cache.tar.gz") as tar:
         assert "./fxgraph/a" in tar.getnames()
+
+
+@pytest.mark.slow  # three jobs, two of them running the stacked tests: 40 s
+def test_a_stacked_pass_is_stamped_and_a_later_job_with_the_same_stamp_does_not_run_it_again(tiny_archive, tmp_path):
+    env = {**os.environ, "ARCHIVE": str(tiny_archive), "OMP_NUM_THREADS": "1", "OUT": str(tmp_path / "OUT"),
+           "GPU_CHECK_DRY": "1", "STAGES": "stacked", "TORCHINDUCTOR_CACHE_DIR": str(tmp_path / "cache")}
+
+    def job():
+        done = subprocess.run(["bash", str(REPO_ROOT / "scripts/gpu_study_slot.sh")], cwd=tmp_path, env=env,
+                              capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, done.stdout[-2000:]
+        return done.stdout
+
+    assert "against their separate runs" in job()
+    stamp = (tmp_path / "cache/stacked_verified.txt").read_text()
+    assert stamp.startswith("no GPU; torch ") and "; code " in stamp
+    assert "passed by an earlier job" in job()
+    (tmp_path / "cache/stacked_verified.txt").write_text(stamp.replace("; code ", "; code 0"))  # other code
+    assert "against their separate runs" in job()
