@@ -188,6 +188,20 @@ def load_study(name: str) -> Study:
                  spec["analysis_images"], spec.get("longer_than"))
 
 
+def shorter_study_folder(study: Study) -> Optional[str]:
+    """The results folder of the study that ``study`` trains longer (``longer_than``), if it holds rows."""
+    if not study.longer_than:
+        return None
+    shorter = load_study(study.longer_than).results_dir
+    return shorter if (Path(shorter) / "runs.jsonl").is_file() else None
+
+
+def study_of_folder(results_dir: str | Path) -> Optional[Study]:
+    """The study whose results folder ``results_dir`` is (paths as the commands take them, from here), if any."""
+    here = Path(results_dir).resolve()
+    return next((s for s in map(load_study, names("study")) if Path(s.results_dir).resolve() == here), None)
+
+
 def one_grid(name: str, overrides: tuple[str, ...] = (), seeds: Any = None) -> Study:
     """The grid ``name`` as a study: its own seeds (or ``seeds``), the command line's overrides as what the runs are,
     its rows where the overrides' ``results_dir`` says (the run config's default otherwise)."""

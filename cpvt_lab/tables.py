@@ -16,18 +16,21 @@ import sys
 from pathlib import Path
 from typing import Optional, Sequence
 
-from .ablations import SpecError, load_grid, names
+from .ablations import SpecError, load_grid, names, shorter_study_folder, study_of_folder
 from .cli import UsageError, parse_words, run_command
 from .results import DEFAULT_RESULTS_DIR, DEFAULT_TABLES_DIR, Rows, results_path
 
 OPTIONS = {"results_dir": DEFAULT_RESULTS_DIR, "tables_dir": DEFAULT_TABLES_DIR}
 
 
-def write_tables(results_dir: str | Path, tables_dir: str | Path) -> list[Path]:
-    """Every table (Markdown, CSV, figures) of ``results_dir`` into ``tables_dir``; return the files written."""
+def write_tables(results: str | Path | Rows, tables_dir: str | Path) -> list[Path]:
+    """Every table (Markdown, CSV, figures) of ``results`` (a results folder, or its rows) into ``tables_dir``, as
+    the study whose folder it is writes them (with ``longer_training.md`` for one that trains another's ablations
+    longer); return the files written."""
     from .analysis.pages.report import write_all  # reads the grid files as it loads: after check_grids
 
-    return write_all(results_dir, tables_dir)
+    study = study_of_folder(results.results_dir if isinstance(results, Rows) else results)
+    return write_all(results, tables_dir, shorter_study_folder(study) if study else None)
 
 
 def check_grids() -> None:

@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from cpvt_lab import analyze
+from cpvt_lab import analyze, tables
 from cpvt_lab.ablations import SpecError, Study, find, load_study
 from cpvt_lab.analysis.folder import ResultsFolder
 from cpvt_lab.analysis.pages.longer_training import OUTCOMES, compare, outcome
@@ -97,6 +97,17 @@ def test_a_longer_study_writes_the_page_beside_its_tables(tmp_path, capsys):
     assert tmp_path / "tables/longer_training.md" in written
     assert "0 hold under Holm, 0 hold at 95% alone, 0 not decided, 1 reversed" in (
         tmp_path / "tables/longer_training.md").read_text()
+    assert "[longer_training.md](longer_training.md)" in (tmp_path / "tables/README.md").read_text()
+
+
+def test_the_tables_command_writes_the_page_for_the_folder_of_a_study_that_trains_longer(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # the study files name their folders from the checkout: results/cpu, results/cpu16
+    folder_of(tmp_path / load_study("cpu").results_dir, TOP1["shorter"], 4)
+    longer = folder_of(tmp_path / load_study("cpu16").results_dir, TOP1["holds"], 16)
+    assert tables.main([f"results_dir={longer}", "tables_dir=longer_tables"]) == 0
+    assert "1 hold under Holm" in (tmp_path / "longer_tables/longer_training.md").read_text()
+    assert tables.main([f"results_dir={tmp_path / 'results/cpu'}", "tables_dir=shorter_tables"]) == 0
+    assert not (tmp_path / "shorter_tables/longer_training.md").exists()  # cpu trains nothing longer
 
 
 def test_the_16_epoch_study_checks_the_cpu_study_and_an_unknown_one_is_refused(tmp_path):

@@ -7,9 +7,8 @@ import sys
 from pathlib import Path
 from typing import Any, Optional, Sequence
 
-from ..ablations import Study, load_study
-from ..analysis.folder import ResultsFolder
-from ..analysis.pages import longer_training, report
+from ..ablations import Study, shorter_study_folder
+from ..analysis.pages import report
 from ..analysis.measures import store
 from ..analysis.kinds import MEASURED
 from ..analysis.measures.measure import measure_run
@@ -52,14 +51,10 @@ def write_tables(study: Study, rows: Rows, out=None) -> list[Path]:
     """The study's tables, and, for a study that trains another's ablations longer (``longer_than``), the page of
     which of that study's verdicts hold here (once it has rows)."""
     out = out or sys.stdout
-    folder = ResultsFolder(rows)
-    written = report.write_all(folder, study.tables_dir)
-    if study.longer_than:
-        shorter = load_study(study.longer_than).results_dir
-        if (Path(shorter) / "runs.jsonl").is_file():
-            written += longer_training.write(folder, study.tables_dir, shorter=shorter)
-        else:
-            print(f"no longer_training page: the study {study.longer_than} has no rows in {shorter}/", file=out)
+    shorter = shorter_study_folder(study)
+    if study.longer_than and shorter is None:
+        print(f"no longer_training page: the study {study.longer_than} has no rows yet", file=out)
+    written = report.write_all(rows, study.tables_dir, shorter)
     print(f"tables: {len(written)} files written to {study.tables_dir}/", file=out, flush=True)
     return written
 

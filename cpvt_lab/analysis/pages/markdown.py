@@ -131,7 +131,8 @@ def _continue_command(results_dir: str | Path) -> str:
 
 
 def index_markdown(results_dir: str | Path, set_aside: Sequence[dict] = (),
-                   repeated: Sequence[tuple[dict, dict]] = (), figures: Sequence[str] = (), block: int = 1) -> str:
+                   repeated: Sequence[tuple[dict, dict]] = (), figures: Sequence[str] = (), block: int = 1,
+                   shorter: Optional[str | Path] = None) -> str:
     """The tables folder's README: what each file is, and the rows that are in no table and why (``set_aside``:
     compiled unchecked; ``repeated``: (row, the later row of the same seed and setting that counts instead);
     ``figures``: the attention figures drawn beside it from the maps of ``block``)."""
@@ -152,6 +153,9 @@ def index_markdown(results_dir: str | Path, set_aside: Sequence[dict] = (),
               "and a verdict), [equivariance.md](equivariance.md) and [probe.md](probe.md) (measured with "
               "`python -m cpvt_lab.analyze`), `resolution.csv` and `resolution.png` (top-1 against test resolution).",
               ""]
+    if shorter is not None:
+        lines += [f"These runs train the ablations of a shorter study (`{Path(shorter).as_posix()}`) longer: "
+                  "[longer_training.md](longer_training.md) says which of its verdicts hold here.", ""]
     if figures:
         lines += ["The paper's attention figures, from trained models: " + ", ".join(f"[{name}]({name})" for name in
                   figures) + f". The attention of {block_name(block)}, averaged over heads, drawn from the maps "

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
-from typing import Sequence
+from typing import Optional, Sequence
 
 from ...paper import REFERENCE_CSV, TABLES, PaperTable
 from ...results import Rows
@@ -20,6 +20,7 @@ from ..verdicts.claims import judge_questions
 from ..folder import ResultsFolder
 from ..frames import table_cells, table_runs
 from .headlines import headline_cells
+from . import longer_training
 from ..measures.attention import STORED_KIND
 from ..kinds import COMPUTED, MEASURED
 
@@ -39,14 +40,16 @@ def _check_headlines(table: PaperTable) -> None:
 
 
 def write_paper_tables(results: "str | Path | Rows | ResultsFolder", out_dir: str | Path,
-                       figures: Sequence[str] = ()) -> list[Path]:
-    """The index (``figures``: the attention figures drawn beside it), the published figures, and each paper
-    table's Markdown, CSV and learning curves."""
+                       figures: Sequence[str] = (), shorter: Optional[str | Path] = None) -> list[Path]:
+    """The index (``figures``: the attention figures drawn beside it; ``shorter``: the folder of the shorter
+    training whose verdicts ``longer_training.md`` checks), the published figures, and each paper table's
+    Markdown, CSV and learning curves."""
     out, folder = _folder(out_dir), ResultsFolder(results)
     written = [out / "reference.csv", out / "README.md"]
     shutil.copyfile(REFERENCE_CSV, written[0])
     written[1].write_text(markdown.index_markdown(folder.results_dir, folder.rows.set_aside(), folder.repeated,
-                                                  figures, block=MEASURED[STORED_KIND].options["block"]))
+                                                  figures, block=MEASURED[STORED_KIND].options["block"],
+                                                  shorter=shorter))
     for table in TABLES:
         headlines = questions = None
         if table.measured:  # the headline numbers of its measured analyses, beside its top-1
@@ -81,12 +84,15 @@ def write_measured(kind: str, results: "str | Path | Rows | ResultsFolder", out_
     return [out / f"{kind}.md", out / f"{kind}.csv"]
 
 
-def write_all(results: str | Path | Rows, out_dir: str | Path) -> list[Path]:
-    """Every table and figure into ``out_dir`` (``results``: a results folder, or its rows as a command read them);
-    returns the files written."""
+def write_all(results: str | Path | Rows, out_dir: str | Path, shorter: Optional[str | Path] = None) -> list[Path]:
+    """Every table and figure into ``out_dir`` (``results``: a results folder, or its rows as a command read them;
+    ``shorter``: for the runs of a study that trains another's ablations longer, that study's results folder, whose
+    verdicts ``longer_training.md`` checks); returns the files written."""
     folder = ResultsFolder(results)
     figures = attention.write_stored(folder, _folder(out_dir), block=MEASURED[STORED_KIND].options["block"])
-    written = write_paper_tables(folder, out_dir, [f.name for f in figures])
+    written = write_paper_tables(folder, out_dir, [f.name for f in figures], shorter)
+    if shorter is not None:
+        written += longer_training.write(folder, out_dir, shorter=str(shorter))
     for analysis in COMPUTED.values():
         if analysis.in_tables:
             written += analysis.write(folder, out_dir)
