@@ -215,11 +215,13 @@ def killed_after_the_first_epoch(train_epochs):
     return train
 
 
+@pytest.mark.parametrize("curve", [[], ["data.val_split=20"]], ids=["curve_on_test", "curve_on_validation"])
 def test_a_grid_trained_stacked_and_resumed_writes_the_rows_and_checkpoints_of_its_separate_runs(
-        tiny_archive, tmp_path, monkeypatch):
-    # two seeds (the stack's equality for three is shown above): this is about the runs' files and rows
-    separate_runs = planned_seeds("peg_gap", fast_overrides_for(tiny_archive, tmp_path / "off"), "off", (0, 1))
-    stacked_runs = planned_seeds("peg_gap", fast_overrides_for(tiny_archive, tmp_path / "on"), "on", (0, 1))
+        curve, tiny_archive, tmp_path, monkeypatch):
+    # two seeds (the stack's equality for three is shown above): this is about the runs' files and rows; the
+    # learning curve on the test set, or on training images held out (as the CIFAR-10 study's runs have it)
+    separate_runs = planned_seeds("peg_gap", fast_overrides_for(tiny_archive, tmp_path / "off") + curve, "off", (0, 1))
+    stacked_runs = planned_seeds("peg_gap", fast_overrides_for(tiny_archive, tmp_path / "on") + curve, "on", (0, 1))
     printed = io.StringIO()
     run_planned("separate", separate_runs, out=io.StringIO())
     with monkeypatch.context() as patch:  # the stack is killed after its first epoch, then resumed
@@ -242,6 +244,7 @@ def test_a_grid_trained_stacked_and_resumed_writes_the_rows_and_checkpoints_of_i
         assert row["images_trained"] == alone["images_trained"] and row["unstable"] == alone["unstable"]
         for key in ("data_identity", "curve_split", "val_top1", "predictions"):  # what the tables pool and judge by
             assert row[key] == alone[key], key
+        assert row["curve_split"] == ("validation" if curve else "test")
         stored = [predictions.load(r["config"]["results_dir"], rid) for r in (row, alone)]
         assert all((stored[0].predicted[s] == stored[1].predicted[s]).all() for s in stored[1].predicted)
         assert row["wall_seconds"] * 2 == pytest.approx(row["stack_wall_seconds"], abs=0.02)  # its share
