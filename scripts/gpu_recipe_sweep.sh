@@ -7,7 +7,10 @@
 # not trained again, so the next job goes on where this one stopped. The folder is packed into
 # $OUT/recipe_sweep.tar.gz after every run; back on your workstation its rows are checked and added (nothing
 # replaced) with python -m cpvt_lab.study merge study=cifar results_dir=results/cifar_sweep_val
-# tables_dir=outputs/cifar_sweep_tables from=recipe_sweep.tar.gz. docs/recipe.md reads them. Usage: scripts/gpu_recipe_sweep.sh [NAME...]   (default: every setting, in order)
+# tables_dir=outputs/cifar_sweep_tables from=recipe_sweep.tar.gz. docs/recipe.md reads them. WORKERS=N (default 1)
+# trains up to N settings at once on the one GPU, each its own process (a small model leaves most of a large GPU
+# idle); the runs are the same either way, each its own process with its own seed.
+# Usage: scripts/gpu_recipe_sweep.sh [NAME...]   (default: every setting, in order)
 # Needs data_local/cifar10-jpeg.tar.gz and wheels/ carried beside the checkout (make gpu-carry). GPU_CHECK_DRY=1
 # runs two settings at smoke size on any machine, writing only under $OUT.
 set -uo pipefail
@@ -15,6 +18,7 @@ cd "$(dirname "$0")/.."
 NAME=gpu_recipe_sweep && source scripts/gpu_preamble.sh
 TOTAL=${TOTAL_SECONDS:-520}
 RUN_SECONDS=${RUN_SECONDS:-300}
+WORKERS=${WORKERS:-1}
 started=$(date +%s)
 left() { echo $(( TOTAL - ($(date +%s) - started) )); }
 RESULTS=results/cifar_sweep_val
@@ -44,16 +48,40 @@ names=("${@:-${order[@]}}")
 for name in "${names[@]}"; do  # every name checked before any run
   [ -n "${settings[$name]+set}" ] || { echo "error: unknown setting $name; valid: ${order[*]}" >&2; exit 2; }
 done
+pack_rows() {
+  "$PYTHON" -c "import sys; from cpvt_lab.study.exchange import pack; pack(sys.argv[1], sys.argv[2])" \
+    "$RESULTS" "$OUT/recipe_sweep.tar.gz" || echo "== packing $RESULTS FAILED"
+}
+train() {  # one setting, then the folder packed, so that a job killed at its limit keeps every run it finished
+  # shellcheck disable=SC2086
+  timeout "$(left)" "$PYTHON" -m cpvt_lab.run "${common[@]}" ${settings[$1]} "${data[@]}" results_dir="$RESULTS" \
+    || echo "== $1 FAILED or timed out"
+  pack_rows
+}
+running=()
+free_worker() {  # whether fewer than WORKERS settings are training now
+  local alive=() pid
+  for pid in "${running[@]}"; do kill -0 "$pid" 2>/dev/null && alive+=("$pid"); done
+  running=("${alive[@]}")
+  [ "${#running[@]}" -lt "$WORKERS" ]
+}
 for name in "${names[@]}"; do
+  until free_worker; do sleep 2; done
   if [ "$(left)" -lt "$RUN_SECONDS" ]; then
     echo "== $(left) s left, under a run's $RUN_SECONDS s: $name and the settings after it wait for the next job"
     break
   fi
   echo "== $name: ${settings[$name]:-(the recipe as it is)} ($(left) s left)"
-  # shellcheck disable=SC2086
-  timeout "$(left)" "$PYTHON" -m cpvt_lab.run "${common[@]}" ${settings[$name]} "${data[@]}" results_dir="$RESULTS" \
-    || echo "== $name FAILED or timed out"
-  "$PYTHON" -c "import sys; from cpvt_lab.study.exchange import pack; pack(sys.argv[1], sys.argv[2])" \
-    "$RESULTS" "$OUT/recipe_sweep.tar.gz" || echo "== packing $RESULTS FAILED"
+  if [ "$WORKERS" -le 1 ]; then
+    train "$name"
+  else
+    train "$name" 2>&1 | sed -u "s/^/[$name] /" &
+    running+=($!)
+    sleep 3  # the first compiles before the next one starts
+  fi
 done
+if [ "${#running[@]}" -gt 0 ]; then
+  wait "${running[@]}"  # these only: a bare wait would wait for the log's tee too
+  pack_rows  # two workers' packs may have crossed: one more, with every row
+fi
 echo "== done in $(( $(date +%s) - started )) s; rows in $RESULTS/runs.jsonl"
