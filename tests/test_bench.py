@@ -198,6 +198,7 @@ def test_a_failed_compile_check_says_that_the_compiled_step_was_timed(monkeypatc
     line = next(s for s in format_report(report).splitlines() if "compile check" in s)
     assert m.compiled and not m.compile_check["passed"]
     assert "timed eager" not in line and "the rate above is of the compiled step" in line
+    assert f"compiled and checked in {m.compile_check['seconds']:.1f} s" in line  # the compile time, said apart
 
 
 def test_the_profile_names_the_kernels_a_step_spends_its_time_in_and_what_one_step_adds_over_another():

@@ -82,8 +82,9 @@ def format_report(report: dict) -> str:
                      + (f"; training {ratio:.3f} of the single run's end-to-end rate" if ratio else ""))
     lines += [f"{m['name']}: one checkpoint write takes {m['checkpoint_seconds']:.2f} s"
               for m in report["measurements"] if m["checkpoint_seconds"] is not None]
-    lines += [f"{m['name']}: compile check {verdict_said(m, c)}, worst gradient "
-              f"error {c['grad_error']:.2g} (eager's {c['grad_error_eager']:.2g}, {c['worst_parameter']})"
+    lines += [f"{m['name']}: compiled and checked in {c['seconds']:.1f} s (outside the warm-up), compile check "
+              f"{verdict_said(m, c)}, worst gradient error {c['grad_error']:.2g} (eager's {c['grad_error_eager']:.2g}, "
+              f"{c['worst_parameter']})"
               + (f"; inductor options NOT applied, unknown to this torch: {', '.join(c['options_unknown'])}"
                  if c.get("options_unknown") else "")
               for m in report["measurements"] if (c := m.get("compile_check"))]
