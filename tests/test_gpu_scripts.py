@@ -45,6 +45,7 @@ def preamble(tmp_path, script, cache=None):
                           env=env, capture_output=True, text=True, timeout=120)
 
 
+@pytest.mark.slow  # two job preambles, each loading torch to print its version
 def test_a_job_compiles_into_the_cache_beside_the_checkout_and_packs_it_on_exit(tmp_path):
     said = preamble(tmp_path, 'echo "cache=$TORCHINDUCTOR_CACHE_DIR"')
     assert f"cache={REPO_ROOT / 'compile_cache'}" in said.stdout

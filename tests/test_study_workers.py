@@ -40,8 +40,8 @@ def finish(processes):
     return logs
 
 
-# three processes each: the run-by-run case is slow-marked, the stacked one (claims of whole stacks) runs in CI
-@pytest.mark.parametrize("stack", [pytest.param("off", marks=pytest.mark.slow), "on"])
+@pytest.mark.slow  # three processes of six runs each: half a minute a case
+@pytest.mark.parametrize("stack", ["off", "on"])
 def test_two_workers_train_every_run_once_and_as_a_lone_worker_does(fast_overrides, tmp_path, stack):
     alone, shared = tmp_path / "alone", tmp_path / "shared"
     study = write_study(tmp_path, fast_overrides, alone)
