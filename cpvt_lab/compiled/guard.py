@@ -26,8 +26,12 @@ import torch.nn.functional as F
 #   compares like with like and a compiled run draws the masks an eager run draws;
 # - triton.mix_order_reduction off: inductor's fused mixed-order reductions (default on
 #   since torch 2.10) have computed silently wrong gradients of biases and norm weights
-#   (pytorch/pytorch#190796, #193061), the suspected cause of the multi-PEG collapse.
-INDUCTOR_OPTIONS = {"fallback_random": True, "triton.mix_order_reduction": False}
+#   (pytorch/pytorch#190796, #193061), the suspected cause of the multi-PEG collapse;
+# - force_layout_optimization: inductor's heuristic gives up channels-last layouts in a graph with few convolutions
+#   (a ViT's patch embedding and PEG), and its backward graph (which holds no forward convolution) never has them, so
+#   it copies the PEG's gradient into a contiguous NCHW grid; in bf16 on CUDA that sends the depth-wise convolution's
+#   backward to torch's native depth-wise kernels instead of cuDNN's (docs/compile.md, "The compiled PEG").
+INDUCTOR_OPTIONS = {"fallback_random": True, "triton.mix_order_reduction": False, "force_layout_optimization": True}
 
 # The band: compiled error <= min(CEILING, max(FLOOR, FACTOR x eager's own error)), all against fp32 eager.
 FLOOR = 1e-3

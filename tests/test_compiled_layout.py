@@ -1,0 +1,48 @@
+"""The compiled PEG keeps the token grid's layout through its backward (docs/compile.md, "The compiled PEG").
+
+Left to its heuristic, inductor copies the gradient reaching the PEG's depth-wise convolution into a contiguous
+NCHW grid before ``convolution_backward``; in bf16 on CUDA that layout sends the convolution to torch's native
+depth-wise kernels rather than cuDNN's, the suspected cause of compiled ``peg`` trailing compiled ``learned``. The
+layout choice is made in inductor's generated code, which a CPU shows as well as a GPU: these tests read it.
+"""
+from __future__ import annotations
+
+import re
+
+import pytest
+import torch
+from torch._inductor.utils import run_and_get_code
+
+from cpvt_lab.compiled.guard import compile_settings
+from cpvt_lab.models.pos_encodings import GridResidual, peg_conv
+
+BATCH, GRID, DIM = 4, (8, 8), 16
+GRID_BUFFER = re.compile(rf"empty_strided_\w+\(\({BATCH}, {DIM}, {GRID[0]}, {GRID[1]}\)")
+
+
+def compiled_backward_code(options: dict, project: bool) -> str:
+    """Inductor's code for the backward of one PEG (class token + 8 x 8 grid) compiled with these settings."""
+    torch.manual_seed(0)
+    peg = GridResidual(peg_conv(DIM, 3, "zeros", "depthwise"), num_prefix_tokens=1)
+    settings, _ = compile_settings(options=options, project=project)
+    compiled = torch.compile(lambda x: peg(x, GRID), **settings)
+    tokens = torch.randn(BATCH, 1 + GRID[0] * GRID[1], DIM, requires_grad=True)
+    torch._dynamo.reset()
+    _, codes = run_and_get_code(lambda: compiled(tokens).square().sum().backward())
+    backward = [code for code in codes if "convolution_backward" in code]
+    assert len(backward) == 1, f"expected one compiled backward with the PEG's convolution, got {len(backward)}"
+    return backward[0]
+
+
+@pytest.mark.skipif(not hasattr(torch._inductor.config, "force_layout_optimization"),
+                    reason="this torch's inductor has no force_layout_optimization")
+def test_the_projects_compile_hands_the_pegs_backward_the_token_layout_without_copying_it():
+    code = compiled_backward_code(options={}, project=True)
+    assert not GRID_BUFFER.search(code), "the PEG's backward copies its token grid into a conv layout"
+
+
+def test_left_to_its_heuristic_inductor_copies_the_pegs_gradient_into_nchw():
+    # the control: the project's compile less that one option (what the option exists to avoid), and torch's defaults
+    for options, project in (({"force_layout_optimization": False}, True), ({}, False)):
+        code = compiled_backward_code(options=options, project=project)
+        assert GRID_BUFFER.search(code), "torch's default compile no longer copies; is the project's option still needed?"
