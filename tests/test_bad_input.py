@@ -75,7 +75,7 @@ def test_the_table_has_a_row_for_each_kind_of_bad_input():
     for needed in ("ablation=", "model.size=", "model.pos.kernel=4", "model.pos.kernel=-1", "positions=[12]",
                    "data.train_size=", "class_token", "data.root=", "truncated", "corrupt", "results_dir=",
                    "seed=abc", "optim.lr=inf", "optim.lr=nan", "runs_folder", "not_an_image", "stray_file",
-                   "data.subset=60000", "data.test_subset=", "data.augment=", "data.random_erasing="):
+                   "data.subset=60000", "data.test_subset=", "data.augment=", "data.random_erasing=", "data.batch_size=64"):
         assert needed in keys, needed
 
 

@@ -146,12 +146,14 @@ def test_a_subset_larger_than_its_split_is_refused(tiny_archive, tmp_path, cache
     if cached:  # the counts then come from the cache's labels, not from reading the archive
         load_jpeg_archive(tiny_archive, tmp_path)
     data = dict(archive=str(tiny_archive), cache_dir=str(tmp_path))
-    Cifar10JpegDataModule(subset=120, test_subset=60, **data).check()  # all of them is allowed
+    Cifar10JpegDataModule(subset=120, test_subset=60, batch_size=120, **data).check()  # all of them is allowed
+    with pytest.raises(DataError, match="at most the 100 images a run trains on .*less the validation split.*got 101"):
+        Cifar10JpegDataModule(val_split=20, batch_size=101, **data).check()  # an epoch of no batch
     with pytest.raises(DataError, match="from 10 to 120 .the training images in .*, got 121") as err:
-        Cifar10JpegDataModule(subset=121, **data).check()
+        Cifar10JpegDataModule(subset=121, batch_size=20, **data).check()
     assert err.value.key == "data.subset"
     with pytest.raises(DataError, match="from 10 to 60 .the test images in .*, got 61") as err:
-        Cifar10JpegDataModule(test_subset=61, **data).check()
+        Cifar10JpegDataModule(test_subset=61, batch_size=20, **data).check()
     assert err.value.key == "data.test_subset"
 
 

@@ -96,6 +96,12 @@ class ArrayDataModule(pl.LightningDataModule):
                      + (" less the validation split" if self.val_split else ""))
         check_subset("data.test_subset", self.test_subset, images["test"], self.num_classes,
                      f"the test images in {where}")
+        training = self.subset if self.subset is not None else left
+        if self.batch_size > training:  # the ragged last batch is dropped: an epoch would train on nothing
+            raise DataError(f"must be at most the {training} images a run trains on ({where}"
+                            + (", data.subset" if self.subset is not None else "")
+                            + (", less the validation split" if self.val_split else "")
+                            + f"), got {self.batch_size}: an epoch drops its ragged last batch", key="data.batch_size")
 
     def describe(self) -> str:
         return self.name
