@@ -2,7 +2,8 @@
 
 One lookup for both (a name in its folder, or the path of a YAML file), one check of what a file holds and one
 error, ``SpecError``, whose message names the key and what is allowed. A grid names ablations, seeds and sizes
-(``include:`` unions other grids); a grid with a ``table:`` id is also one of the paper's tables (its keys are
+(``include:`` unions other grids; ``settings:`` names sets of overrides, each its own plain grid, as a sweep's
+settings are); a grid with a ``table:`` id is also one of the paper's tables (its keys are
 read by ``cpvt_lab.paper``), its ``ablations`` a mapping of each row to the row of ``reference_numbers.csv`` it
 reproduces (``[study, model, variant]``, or nothing): one line per row of the table; its ``compare``, the
 table's own questions, each two of its cells (``ablation@k``). A study names grids in order of priority, seeds,
@@ -23,7 +24,7 @@ from .results import DEFAULT_RESULTS_DIR, DEFAULT_TABLES_DIR
 FOLDERS = {"grid": ABLATIONS_DIR / "grids", "study": ABLATIONS_DIR / "studies"}
 # what makes a grid one of the paper's tables
 TABLE_KEYS = ("table", "title", "shows", "paper_px", "measured", "compare")
-GRID_KEYS = {"ablations", "seeds", "train_size", "eval_sizes", "overrides", "include", *TABLE_KEYS}
+GRID_KEYS = {"ablations", "seeds", "train_size", "eval_sizes", "overrides", "include", "settings", *TABLE_KEYS}
 STUDY_KEYS = {"grids": list, "seeds": list, "overrides": list, "runtime": list, "results_dir": str, "tables_dir": str,
               "analysis_images": int}
 # longer_than: the study whose verdicts this one checks by training its ablations longer
@@ -76,12 +77,16 @@ def check_seeds(seeds: Any, where: str) -> tuple[int, ...]:
 @dataclass(frozen=True)
 class Grid:
     """One plain grid: ablations x seeds, each run composed with ``overrides``; ``table``: the keys that make it
-    one of the paper's tables (``TABLE_KEYS``), or None."""
+    one of the paper's tables (``TABLE_KEYS``), or None; ``setting``: which of its file's settings it is, and
+    ``changes``, that setting's overrides: they come last, after a study's and a command line's (a setting is a
+    change to the recipe those give)."""
     name: str
     ablations: tuple[str, ...]
     seeds: tuple[int, ...]
     overrides: tuple[str, ...]
     table: Optional[dict[str, Any]] = None
+    setting: Optional[str] = None
+    changes: tuple[str, ...] = ()
 
 
 def load_grid(name: str, _seen: tuple[str, ...] = ()) -> list[Grid]:
@@ -102,8 +107,12 @@ def load_grid(name: str, _seen: tuple[str, ...] = ()) -> list[Grid]:
         if table and "compare" in spec:
             sizes = len(spec.get("eval_sizes", [None]))
             table["compare"] = _comparisons(name, spec["compare"], ablations, sizes)
-        grids.append(Grid(name, ablations, check_seeds(spec.get("seeds", [0]), f"grid {name!r}: seeds"),
-                          tuple(overrides), table))
+        seeds = check_seeds(spec.get("seeds", [0]), f"grid {name!r}: seeds")
+        if "settings" in spec:  # one plain grid per setting, named grid:setting
+            grids.extend(Grid(f"{name}:{setting}", ablations, seeds, tuple(overrides), table, setting, changes)
+                         for setting, changes in _settings(name, spec).items())
+        else:
+            grids.append(Grid(name, ablations, seeds, tuple(overrides), table))
     if not grids:
         raise SpecError(f"grid {name!r} names no ablations and includes no grid")
     return grids
@@ -122,6 +131,22 @@ def _ablations(name: str, listed: Any) -> tuple[tuple[str, ...], dict[str, list[
             raise SpecError(f"grid {name!r}: ablations.{ablation}: a paper row is [study, model, variant] (a row of "
                             f"reference_numbers.csv) or nothing, got {row!r}")
     return tuple(listed), {a: row for a, row in rows.items() if row is not None}
+
+
+def _settings(name: str, spec: dict[str, Any]) -> dict[str, tuple[str, ...]]:
+    """A grid's ``settings``: a mapping of each setting's name to its overrides (a list of KEY=VALUE, maybe empty)."""
+    listed = spec["settings"]
+    if "table" in spec:
+        raise SpecError(f"grid {name!r}: settings are a sweep's, a paper table (table:) has none")
+    if not isinstance(listed, dict) or not listed:
+        raise SpecError(f"grid {name!r}: settings must map each setting's name to its overrides, e.g. "
+                        f"{{nomix: [optim.mixup=0, optim.cutmix=0], recipe: []}}, got {listed!r}")
+    for setting, overrides in listed.items():
+        if not (isinstance(setting, str) and setting.replace("_", "").replace("-", "").isalnum()):
+            raise SpecError(f"grid {name!r}: settings: {setting!r} is no name (letters, digits, - and _)")
+        if not (isinstance(overrides, list) and all(isinstance(o, str) and "=" in o for o in overrides)):
+            raise SpecError(f"grid {name!r}: settings.{setting}: a list of KEY=VALUE overrides, got {overrides!r}")
+    return {setting: tuple(overrides) for setting, overrides in listed.items()}
 
 
 def _comparisons(name: str, listed: Any, ablations: tuple[str, ...], sizes: int) -> list[tuple]:

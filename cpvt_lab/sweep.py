@@ -39,7 +39,7 @@ def sweep_commands(name: str, overrides: Sequence[str] = (), seeds: Any = None) 
         hydra_args.insert(0, DEFAULT_LAUNCHER)
     seeds = None if seeds is None else check_seeds(seeds, "seeds")
     return [[sys.executable, "-m", "cpvt_lab.run", "-m", *hydra_args, f"ablation={','.join(grid.ablations)}",
-             f"seed={','.join(str(s) for s in seeds or grid.seeds)}", *grid.overrides, *run_args]
+             f"seed={','.join(str(s) for s in seeds or grid.seeds)}", *grid.overrides, *run_args, *grid.changes]
             for grid in load_grid(name)]
 
 

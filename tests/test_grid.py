@@ -55,6 +55,35 @@ def test_the_paper_grid_trains_a_run_shared_by_two_tables_once(fast_overrides):
     assert all(r.cfg.data.train_size == 24 and list(r.cfg.data.eval_sizes) == [24, 32, 40, 48] for r in runs)
 
 
+def test_a_grids_settings_are_its_runs_each_with_its_changes_applied_after_the_studys(tmp_path):
+    path = tmp_path / "sweep.yaml"
+    path.write_text("ablations: [peg_gap]\nseeds: [0]\n"
+                    "settings:\n  plain: []\n  nomix: [optim.mixup=0]\n  lr: [optim.lr=2e-3]\n")
+    assert [(g.name, g.setting, g.changes) for g in load_grid(str(path))] == [
+        ("sweep:plain", "plain", ()), ("sweep:nomix", "nomix", ("optim.mixup=0",)),
+        ("sweep:lr", "lr", ("optim.lr=2e-3",))]
+    runs = plan(str(path), ["optim.mixup=0.8", "optim.lr=1e-3"])
+    assert [(r.setting, r.cfg.optim.mixup, r.cfg.optim.lr) for r in runs] == [
+        ("plain", 0.8, 1e-3), ("nomix", 0, 1e-3), ("lr", 0.8, 2e-3)]  # the setting's change wins over the study's
+    assert len({r.run_id for r in runs}) == 3 and runs[1].label().startswith("peg_gap (nomix) seed=0 [")
+    assert all(r.in_grid("sweep") for r in runs) and not runs[0].in_grid("swee")
+
+
+@pytest.mark.parametrize("settings, says", [
+    ("settings: [a, b]", r"settings must map each setting's name to its overrides"),
+    ("settings:\n  'no mix': []", r"settings: 'no mix' is no name"),
+    ("settings:\n  nomix: optim.mixup=0", r"settings.nomix: a list of KEY=VALUE overrides"),
+    ("settings:\n  nomix: [optim.mixup]", r"settings.nomix: a list of KEY=VALUE overrides"),
+    ("table: t\ntitle: t\nshows: s\nsettings:\n  a: []", r"settings are a sweep's, a paper table"),
+])
+def test_a_grids_bad_settings_are_refused_in_one_line(tmp_path, settings, says):
+    from cpvt_lab.ablations import SpecError
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(f"ablations: [peg]\n{settings}\n")
+    with pytest.raises(SpecError, match=f"grid 'bad': {says}"):
+        load_grid(str(bad))
+
+
 @pytest.mark.parametrize("args, message", [
     (["no_such_grid"], "unknown grid"),
     (["table1", "seed=1"], "seeds=[...]"),

@@ -28,7 +28,7 @@ from cpvt_lab.stacked.compiled import check_stacked_compiled
 from cpvt_lab.stacked import training as stacked_training
 from cpvt_lab.stacked.loop import batches_per_epoch, train_epochs
 from cpvt_lab.stacked.eligibility import stack_device, stackable_groups, stacking_on, why_not_stacked
-from cpvt_lab.study.plan import PlannedRun
+from cpvt_lab.study.plan import PlannedRun, plan_grid
 from cpvt_lab.study.runner import run_planned
 from cpvt_lab.train import make_module, run_experiment
 
@@ -90,7 +90,8 @@ def stacked(cfgs):
     training = StackedTraining([m.model for m in members], [m.generator for m in members], cfg,
                                cfg.data.batch_size, per_epoch * cfg.trainer.max_epochs, cfg.trainer.max_epochs,
                                device, str(cfg.trainer.precision), ema_decay=cfg.ema.decay,
-                               mixers=[m.mixup for m in members])
+                               mixers=[m.mixup for m in members],
+                               label_smoothing=[c.optim.label_smoothing for c in cfgs])
     losses, norms = [], []
 
     def after_step(epoch, index, step_losses):
@@ -131,6 +132,38 @@ def test_three_stacked_seeds_train_as_their_three_separate_runs(ablation, extra,
     assert all(n > 0.5 for step in norms for n in step)  # clipping bit on every step of every seed
     assert len({tuple(step) for step in losses}) == 4 and len(set(losses[0])) == 3  # seeds and steps differ
     assert_same_training(runs, losses, weights, ema)
+
+
+# a sweep's settings, one seed each, differing in everything a member takes alone (eligibility.MEMBER_KEYS): its
+# Mixup/CutMix, label smoothing, drop-path rate and augmentation; the first mixes, the others train on labels
+OWN_SETTINGS = [["optim.mixup=0.8", "optim.cutmix=1.0", "model.drop_path=0.1"],
+                ["optim.label_smoothing=0.0", "data.augment=trivialaugment", "data.random_erasing=0.5"],
+                ["model.drop_path=0.2", "optim.label_smoothing=0.2", "data.flip=false", "data.crop_padding=2"]]
+
+
+def own_settings(fast_overrides, extra=()):
+    return [compose("peg_gap", fast_overrides + SETTINGS + ON_THE_CPU + own + list(extra) + [f"seed={seed}"])
+            for seed, own in zip(SEEDS, OWN_SETTINGS)]
+
+
+def test_members_with_settings_of_their_own_train_as_their_separate_runs(fast_overrides):
+    cfgs = own_settings(fast_overrides)
+    assert stackable_groups(own_settings(fast_overrides, ["stack=on"])) == [[0, 1, 2]]
+    runs = separate(cfgs)
+    losses, norms, weights, ema = stacked(cfgs)
+    assert len(stacked.drop_paths) == 22  # the union of the members' branches: blocks 1-11, two masks each
+    assert len({tuple(step) for step in losses}) == 4 and len(set(losses[0])) == 3
+    assert_same_training(runs, losses, weights, ema)
+
+
+def test_runs_that_differ_in_what_their_members_share_do_not_stack(fast_overrides):
+    shared = [["optim.lr=2e-3"], ["data.batch_size=10"], ["trainer.max_epochs=3"], ["optim.warmup_epochs=0.3"],
+              ["model.pos.kernel=5"], ["data.val_split=20"]]
+    for change in shared:
+        cfgs = own_settings(fast_overrides, ["stack=on"])
+        cfgs[1] = compose("peg_gap", fast_overrides + SETTINGS + ON_THE_CPU + OWN_SETTINGS[1] + change
+                          + ["stack=on", "seed=1"])
+        assert stackable_groups(cfgs) == [[0, 2]], change
 
 
 def initial_weights(cfg) -> dict:
@@ -232,27 +265,56 @@ def test_a_grid_trained_stacked_and_resumed_writes_the_rows_and_checkpoints_of_i
     report = run_planned("stacked", stacked_runs, out=printed)
     assert len(report.trained) == 2 and "stack of 2" in printed.getvalue()
     assert "epoch 1/2" not in printed.getvalue() and "epoch 2/2" in printed.getvalue()  # resumed, not restarted
+    assert_rows_as_separate(stacked_runs, separate_runs, {r.run_id: 2 for r in stacked_runs})
+    for row in finished_rows(stacked_runs[0].cfg.results_dir):
+        assert row["curve_split"] == ("validation" if curve else "test")
+    again = run_planned("stacked", stacked_runs, out=io.StringIO())  # every seed has its row: nothing trains
+    assert not again.trained and len(again.skipped) == 2
+
+
+def assert_rows_as_separate(stacked_runs, separate_runs, stacked):
+    """The rows, predictions and checkpoints of ``stacked_runs`` are those of ``separate_runs`` (the same runs
+    trained one by one); ``stacked``: each run_id's stack size (0: trained alone)."""
     off = {r["run_id"]: r for r in finished_rows(separate_runs[0].cfg.results_dir)}
     on = {r["run_id"]: r for r in finished_rows(stacked_runs[0].cfg.results_dir)}
-    assert set(on) == set(off) == {r.run_id for r in separate_runs}
+    assert set(on) == set(off) == {r.run_id for r in separate_runs} == set(stacked)
     for rid, row in on.items():
         alone = off[rid]
-        assert row["stacked"] == 2 and "stacked" not in alone and row["seed"] == alone["seed"]
+        assert row.get("stacked", 0) == stacked[rid] and "stacked" not in alone and row["seed"] == alone["seed"]
         assert row["top1"] == alone["top1"] and row["top1_ema"] == alone["top1_ema"]
         assert row["curve"]["top1"] == alone["curve"]["top1"] and row["curve"]["lr"] == alone["curve"]["lr"]
         assert row["curve"]["train_loss"] == pytest.approx(alone["curve"]["train_loss"], abs=2e-4)
         assert row["images_trained"] == alone["images_trained"] and row["unstable"] == alone["unstable"]
         for key in ("data_identity", "curve_split", "val_top1", "predictions"):  # what the tables pool and judge by
             assert row[key] == alone[key], key
-        assert row["curve_split"] == ("validation" if curve else "test")
         stored = [predictions.load(r["config"]["results_dir"], rid) for r in (row, alone)]
         assert all((stored[0].predicted[s] == stored[1].predicted[s]).all() for s in stored[1].predicted)
-        assert row["wall_seconds"] * 2 == pytest.approx(row["stack_wall_seconds"], abs=0.02)  # its share
+        if stacked[rid]:  # its share of the stack's time
+            assert row["wall_seconds"] * stacked[rid] == pytest.approx(row["stack_wall_seconds"], abs=0.02)
         weights, expected = (torch.load(r["checkpoint"], weights_only=False)["state_dict"] for r in (row, alone))
         for name, value in expected.items():
             torch.testing.assert_close(weights[name], value, **TOLERANCE)
-    again = run_planned("stacked", stacked_runs, out=io.StringIO())  # every seed has its row: nothing trains
-    assert not again.trained and len(again.skipped) == 2
+
+
+# the recipe of scale=cifar, which the settings of the recipe sweep change (grid recipe30)
+CIFAR_RECIPE = ["optim.mixup=0.8", "optim.cutmix=1.0", "optim.label_smoothing=0.1", "data.augment=trivialaugment",
+                "data.random_erasing=0.25", "model.drop_path=0.1", "data.val_split=20"]
+
+
+def test_a_sweeps_settings_train_as_one_stack_and_leave_the_rows_of_their_separate_runs(tiny_archive, tmp_path):
+    def planned(where, stack):
+        overrides = (fast_overrides_for(tiny_archive, tmp_path / where) + SETTINGS + CIFAR_RECIPE + ON_THE_CPU
+                     + [f"stack={stack}"])
+        runs = plan_grid("recipe30", overrides)
+        return [r for r in runs if r.setting in ("nomix", "recipe", "nomix_lr2e-3", "crop_flip")]
+    separate_runs, stacked_runs = planned("off", "off"), planned("on", "on")
+    run_planned("separate", separate_runs, out=io.StringIO())
+    printed = io.StringIO()
+    report = run_planned("sweep", stacked_runs, out=printed)
+    assert len(report.trained) == 4, printed.getvalue()
+    assert "stack of 3: peg_gap (nomix) seed=0" in printed.getvalue()  # the lr is shared by a stack: not that one
+    alone = {r.run_id: 0 if r.setting == "nomix_lr2e-3" else 3 for r in stacked_runs}
+    assert_rows_as_separate(stacked_runs, separate_runs, alone)
 
 
 # ---------------------------------------------------------------- a compiled stack in a grid

@@ -29,6 +29,14 @@ def test_a_grid_becomes_one_multirun_per_plain_grid_on_slurm_by_default(fast_ove
     assert "ablation=peg,none" in commands[0] and "seed=0,1" in commands[0]
 
 
+def test_a_grids_settings_become_one_multirun_each_with_their_changes_last(fast_overrides, tmp_path):
+    path = tmp_path / "sweep.yaml"
+    path.write_text("ablations: [peg_gap]\nsettings:\n  plain: []\n  nomix: [optim.mixup=0, optim.cutmix=0]\n")
+    plain, nomix = sweep_commands(str(path), [*fast_overrides, "optim.mixup=0.8"])
+    assert plain[-1] == "optim.mixup=0.8"
+    assert nomix[-3:] == ["optim.mixup=0.8", "optim.mixup=0", "optim.cutmix=0"]  # Hydra: the last value wins
+
+
 def test_the_slurm_launcher_config_asks_for_one_task_per_ddp_rank():
     from hydra import compose as hydra_compose
     from hydra import initialize_config_module

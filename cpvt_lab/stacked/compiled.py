@@ -18,7 +18,6 @@ import torch
 
 from ..compiled.guard import CHECK_BATCHES, CompileCheck, judge_batch, no_errors_yet
 from ..module import RESUMED
-from .drop_path import draw_masks
 from .training import StackedTraining
 
 Batches = Sequence[tuple[torch.Tensor, torch.Tensor]]  # one batch per seed: one step of the stack
@@ -40,9 +39,8 @@ def check_stacked_compiled(training: StackedTraining, steps: Sequence[Batches]) 
         stream.set_state(generator.get_state())  # the seeds' own streams stay where they are
     worst = no_errors_yet()
     for count, batches in enumerate(steps, start=1):
-        x = torch.stack([b[0] for b in batches]).to(training.device)
-        y = torch.stack([b[1] for b in batches]).to(training.device)
-        masks = draw_masks(training.network, training.drop_paths, x.shape[1], streams, training.device)
+        x, y = (t.to(training.device) for t in training.stack_batches(batches))
+        masks = training.draw_masks(x.shape[1], streams)
         names, ref_loss, ref = _loss_and_grads(training, training.eager_losses, masks, x, y, contextlib.nullcontext)
         _, eager_loss, eager = _loss_and_grads(training, training.eager_losses, masks, x, y, training.autocast)
         _, loss, grads = _loss_and_grads(training, training.losses, masks, x, y, training.autocast)

@@ -5,7 +5,9 @@ block branch in forward order. Under ``vmap`` a random op draws once for the who
 so no seed would see its own stream. Instead each seed keeps a generator holding the state
 its separate run's global generator has when training starts, the masks are drawn from it
 outside ``vmap`` in the order the forward would draw them, and the network reads them as
-inputs (``PresetDropPath``).
+inputs (``PresetDropPath``). Members may differ in their drop-path rates (a sweep's settings
+trained as one stack): the network the stack runs has a preset mask wherever any member drops a path, and a
+member whose run has no drop-path at a branch gets ones there, drawing nothing, as its run draws nothing.
 """
 from __future__ import annotations
 
@@ -44,16 +46,27 @@ def preset_drop_paths(model: nn.Module) -> list[str]:
     return names  # named_modules follows definition order, timm's Block defines drop_path1 before drop_path2
 
 
-def draw_masks(model: nn.Module, names: list[str], batch: int, generators: list[torch.Generator],
+def active_drop_paths(model: nn.Module) -> dict[str, float]:
+    """Each drop-path branch of ``model`` that draws (timm makes a zero rate an ``Identity``), by name: its rate."""
+    return {name: module.drop_prob for name, module in model.named_modules()
+            if isinstance(module, DropPath) and module.drop_prob > 0}
+
+
+def draw_masks(names: list[str], rates: list[dict[str, float]], batch: int, generators: list[torch.Generator],
                device: torch.device) -> dict[str, torch.Tensor]:
     """Every preset mask of every seed for one training step: ``name.preset_mask`` -> K x batch x 1 x 1, drawn
-    per seed from its generator as timm's ``drop_path`` draws from the global one."""
+    per seed from its generator as timm's ``drop_path`` draws from the global one (``rates[k]``: seed k's
+    ``active_drop_paths``; a branch it lacks gets ones and draws nothing)."""
     per_seed = []
-    for generator in generators:
+    for generator, own in zip(generators, rates):
         masks = {}
         for name in names:
-            keep = 1 - model.get_submodule(name).drop_prob
-            mask = torch.empty((batch, 1, 1), device=device).bernoulli_(keep, generator=generator)
-            masks[f"{name}.{MASK}"] = mask.div_(keep) if keep > 0 else mask
+            keep = 1 - own.get(name, 0.0)
+            mask = torch.ones((batch, 1, 1), device=device)
+            if keep < 1:
+                mask.bernoulli_(keep, generator=generator)
+                if keep > 0:
+                    mask.div_(keep)
+            masks[f"{name}.{MASK}"] = mask
         per_seed.append(masks)
     return {key: torch.stack([m[key] for m in per_seed]) for key in per_seed[0]} if names else {}

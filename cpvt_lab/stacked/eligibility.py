@@ -45,15 +45,27 @@ def _target(data: DictConfig) -> type:
     return getattr(__import__(module, fromlist=[name]), name)
 
 
+# What the runs of one stack may differ in besides the seed: what each member takes alone (its data module's
+# augmentation, its Mixup/CutMix and label smoothing, its drop-path draws). Everything else is shared: the
+# architecture, the data set and batch, the optimizer and its schedule.
+MEMBER_KEYS = {
+    "data": ("seed", "augment", "randaugment_n", "randaugment_m", "random_erasing", "crop_padding", "flip"),
+    "optim": ("mixup", "cutmix", "label_smoothing"),
+    "model": ("drop_path",),
+}
+
+
 def stackable_groups(cfgs: Sequence[DictConfig]) -> list[list[int]]:
-    """Indices of ``cfgs`` that can train as one stack: the same config but for the seed, stacking on, nothing
-    that stacks badly; groups of at least two, in the order of their first member."""
+    """Indices of ``cfgs`` that can train as one stack: the same config but for the seed and the ``MEMBER_KEYS``,
+    stacking on, nothing that stacks badly; groups of at least two, in the order of their first member."""
     groups: dict[str, list[int]] = {}
     for i, cfg in enumerate(cfgs):
         if stacking_on(cfg) and why_not_stacked(cfg) is None:
             config = OmegaConf.to_container(cfg, resolve=True)
             config.pop("seed")
-            config["data"].pop("seed", None)  # the data order's seed is the run's
+            for section, keys in MEMBER_KEYS.items():
+                for key in keys:
+                    config[section].pop(key, None)
             key = json.dumps(config, sort_keys=True, default=str)
             groups.setdefault(key, []).append(i)
     return [g for g in groups.values() if len(g) >= 2]

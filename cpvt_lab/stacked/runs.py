@@ -117,7 +117,7 @@ def _train_stack(cfgs: Sequence[DictConfig], rids: Sequence[str], out) -> list[d
     training = StackedTraining([m.model for m in members], [m.generator for m in members], cfg,
                                cfg.data.batch_size, max(1, per_epoch * epochs), epochs, device,
                                str(cfg.trainer.precision), cfg.ema.decay if cfg.ema.enabled else None,
-                               [m.mixup for m in members])
+                               [m.mixup for m in members], [c.optim.label_smoothing for c in cfgs])
     state = {"epoch": 0, "curves": [[] for _ in cfgs], "seconds": 0.0, "images": 0}
     path = _stack_path(cfg, rids)
     if path.exists():  # a stack interrupted: on from its last resume point

@@ -5,6 +5,10 @@ Lightning): the loss on its own batch, its gradients, its gradient norm clipped 
 (never across the stack), AdamW with timm's parameter groups, the warm-up/cosine schedule,
 and timm's EMA. The stacked parameters are leaves of shape K x ...; AdamW and the EMA are
 elementwise, so one optimizer over the stack updates every seed as its own would.
+
+The members share the architecture, the optimizer, the schedule and the batch; what each takes alone may
+differ between them (a sweep's settings trained as one stack): its data augmentation (its own data module),
+Mixup/CutMix, label smoothing and drop-path rate (``cpvt_lab.stacked.eligibility.MEMBER_KEYS``).
 """
 from __future__ import annotations
 
@@ -21,7 +25,7 @@ from torch.func import functional_call, stack_module_state, vmap
 
 from ..compiled.guard import compile_settings
 from ..module import use_fused_adamw, warmup_cosine
-from .drop_path import draw_masks, preset_drop_paths
+from .drop_path import active_drop_paths, draw_masks, preset_drop_paths
 
 
 def clip_per_model(grads: Sequence[torch.Tensor], max_norm: float) -> torch.Tensor:
@@ -61,23 +65,29 @@ class StackedEMA:
 class StackedTraining:
     """K networks of one architecture (the seeds of one ablation) trained as one.
 
-    ``models``: the K freshly built networks (their weights are copied into the stack).
-    ``generators``: each seed's drop-path stream (``members.build_member``); ``mixers``: each
-    seed's Mixup/CutMix (``mixing.SeedMixup``), or None without. The optimizer and
-    schedule settings are the run config's (``cfg.optim``, ``cfg.trainer.gradient_clip_val``),
-    the same for every seed: only the seed differs between the networks of a stack.
+    ``models``: the K freshly built networks (their weights are copied into the stack; each keeps its own
+    drop-path rates). ``generators``: each seed's drop-path stream (``members.build_member``); ``mixers``: each
+    seed's Mixup/CutMix (``mixing.SeedMixup``), or None without; ``label_smoothing``: each seed's (the config's
+    for all when not given). The optimizer and schedule settings are the run config's (``cfg.optim``,
+    ``cfg.trainer.gradient_clip_val``), the same for every seed.
     """
 
     def __init__(self, models: Sequence[nn.Module], generators: Sequence[torch.Generator], cfg, batch_size: int,
                  total_steps: int, max_epochs: int, device: torch.device, precision: str = "32-true",
-                 ema_decay: Optional[float] = None, mixers: Optional[Sequence] = None):
+                 ema_decay: Optional[float] = None, mixers: Optional[Sequence] = None,
+                 label_smoothing: Optional[Sequence[float]] = None):
         self.k, self.device, self.precision = len(models), device, precision
         self.generators = list(generators)
         self.mixers = list(mixers) if mixers is not None and any(m is not None for m in mixers) else None
         for m in models:
             m.to(device).train()
-        reference = models[0]
-        self.network = copy.deepcopy(reference)  # the skeleton functional_call runs; its own weights are unused
+        self.drop_rates = [active_drop_paths(m) for m in models]
+        # the skeleton functional_call runs (its own weights unused): the network with a mask wherever any drops
+        reference = max(models, key=lambda m: len(active_drop_paths(m)))
+        union = set(active_drop_paths(reference))
+        if any(set(rates) - union for rates in self.drop_rates):
+            raise ValueError("the networks drop paths at branches no one of them covers: not stacked")
+        self.network = copy.deepcopy(reference)
         for module in self.network.modules():
             if hasattr(module, "fused_attn"):
                 module.fused_attn = False  # fused SDPA has no batching rule on every device (vmap)
@@ -96,7 +106,9 @@ class StackedTraining:
         warmup = min(total_steps, max(1, int(cfg.optim.warmup_epochs * per_epoch)))
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(
             self.optimizer, lambda step: warmup_cosine(step, warmup, total_steps, cfg.optim.min_lr_ratio))
-        self.label_smoothing = cfg.optim.label_smoothing
+        self.smoothing = [float(e) for e in (label_smoothing if label_smoothing is not None
+                                             else [cfg.optim.label_smoothing] * self.k)]
+        self.num_classes = cfg.data.num_classes
         self.steps = 0
         self.ema = StackedEMA(self._state(), ema_decay) if ema_decay is not None else None
         self.last_norms: Optional[torch.Tensor] = None  # the K gradient norms before clipping, of the last step
@@ -124,9 +136,29 @@ class StackedTraining:
 
     def _loss(self, params, masks, x, y):
         logits = functional_call(self.network, {**params, **masks}, (x,), tie_weights=False, strict=False)
-        if y.is_floating_point():  # Mixup's soft targets, the smoothing already in them (timm's SoftTargetCrossEntropy)
+        if y.is_floating_point():  # soft targets, the smoothing already in them (timm's SoftTargetCrossEntropy)
             return F.cross_entropy(logits.float(), y)
-        return F.cross_entropy(logits.float(), y, label_smoothing=self.label_smoothing)
+        return F.cross_entropy(logits.float(), y, label_smoothing=self.smoothing[0])
+
+    def stack_batches(self, batches: Sequence[tuple[torch.Tensor, torch.Tensor]]) -> tuple[torch.Tensor, torch.Tensor]:
+        """The K batches (mixed where their runs mix) as the stack's images and targets. Class labels stay labels
+        while every seed has them and one smoothing; otherwise each seed's labels become its smoothed one-hot
+        targets, which give the cross-entropy its run computes with ``label_smoothing`` (torch's definition)."""
+        x = torch.stack([b[0] for b in batches])
+        targets = [b[1] for b in batches]
+        if all(not y.is_floating_point() for y in targets) and len(set(self.smoothing)) == 1:
+            return x, torch.stack(targets)
+        return x, torch.stack([y if y.is_floating_point() else self._smoothed(y, eps)
+                               for y, eps in zip(targets, self.smoothing)])
+
+    def _smoothed(self, labels: torch.Tensor, eps: float) -> torch.Tensor:
+        off = eps / self.num_classes
+        return torch.full((len(labels), self.num_classes), off, device=labels.device).scatter_(
+            1, labels.view(-1, 1), 1.0 - eps + off)
+
+    def draw_masks(self, batch: int, generators: Sequence[torch.Generator]) -> dict[str, torch.Tensor]:
+        """This step's drop-path masks, each seed's from its generator at its own rates."""
+        return draw_masks(self.drop_paths, self.drop_rates, batch, list(generators), self.device)
 
     def autocast(self):
         """The precision's autocast, as Lightning's precision plugin wraps a step or an evaluation."""
@@ -139,10 +171,9 @@ class StackedTraining:
         # (as Lightning moves a batch to the device; with the images held there, a no-op)
         batches = [(x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)) for x, y in batches]
         if self.mixers is not None:  # as the run's training step mixes its batch, before its forward
-            batches = [mix(x, y) for mix, (x, y) in zip(self.mixers, batches)]
-        x = torch.stack([b[0] for b in batches])
-        y = torch.stack([b[1] for b in batches])
-        masks = draw_masks(self.network, self.drop_paths, x.shape[1], self.generators, self.device)
+            batches = [mix(x, y) if mix is not None else (x, y) for mix, (x, y) in zip(self.mixers, batches)]
+        x, y = self.stack_batches(batches)
+        masks = self.draw_masks(x.shape[1], self.generators)
         self.optimizer.zero_grad(set_to_none=True)
         with self.autocast():
             losses = self.losses(self.params, masks, x, y)
@@ -163,7 +194,7 @@ class StackedTraining:
                 "optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(),
                 "ema": self.ema.weights if self.ema is not None else None, "steps": self.steps,
                 "generators": [g.get_state() for g in self.generators],
-                "mixup_states": [m.state for m in self.mixers] if self.mixers is not None else None}
+                "mixup_states": [m and m.state for m in self.mixers] if self.mixers is not None else None}
 
     def load_state_dict(self, state: dict) -> None:
         with torch.no_grad():
@@ -177,7 +208,8 @@ class StackedTraining:
         for g, saved in zip(self.generators, state["generators"]):
             g.set_state(saved)
         for mix, saved in zip(self.mixers or [], state.get("mixup_states") or []):
-            mix.state = saved
+            if mix is not None:
+                mix.state = saved
 
     def state_dicts(self) -> list[dict[str, torch.Tensor]]:
         """Each seed's network weights, as its separate run's ``model.state_dict()``."""

@@ -65,7 +65,10 @@ def measured(results_dir: str | Path, kind: str, row: dict[str, Any]) -> bool:
 
 def measure_row(study: Study, row: dict[str, Any], out) -> None:
     """Every analysis that needs the run's weights and is not stored yet for it; left to another process (a worker
-    of the same study on this machine) that is measuring the run now."""
+    of the same study on this machine) that is measuring the run now. A study with ``analysis_images: 0`` (a
+    sweep) measures nothing."""
+    if not study.analysis_images:
+        return
     with claim(study.results_dir, f"measure-{row['run_id']}") as mine:
         if mine:
             _measure(study, row, out)

@@ -91,9 +91,10 @@ def _main(argv: list[str]) -> int:
 def overview() -> str:
     """Every study of ablations/studies/ and where it stands, one line each (planning needs no data)."""
     lines = ["studies (ablations/studies/):"]
-    for name in study_names("study"):
-        study = load_study(name)
-        lines.append("  " + standing(study, plan_study(study, []), Rows(study.results_dir)).summary())
+    studies = [load_study(name) for name in study_names("study")]
+    width = max(len(study.name) for study in studies)
+    for study in studies:
+        lines.append("  " + standing(study, plan_study(study, []), Rows(study.results_dir)).summary(width))
     lines.append("one study in detail: python -m cpvt_lab.study study=NAME; "
                  "continue one: python -m cpvt_lab.study continue study=NAME")
     return "\n".join(lines)

@@ -26,9 +26,18 @@ class PlannedRun:
     cfg: DictConfig
     run_id: str
     grids: list[str] = field(default_factory=list)
+    setting: Optional[str] = None  # a sweep's runs: which of its grid's settings
+
+    def what(self) -> str:
+        """The ablation, and for a sweep's run its setting."""
+        return f"{self.ablation} ({self.setting})" if self.setting else self.ablation
+
+    def in_grid(self, grid: str) -> bool:
+        """Whether the run belongs to ``grid`` (a grid with settings: to any of them)."""
+        return any(g == grid or g.startswith(f"{grid}:") for g in self.grids)
 
     def label(self) -> str:
-        return f"{self.ablation} seed={self.seed} [{self.run_id}]"
+        return f"{self.what()} seed={self.seed} [{self.run_id}]"
 
 
 def check_overrides(overrides: Sequence[str]) -> list[str]:
@@ -58,7 +67,7 @@ def plan_grid(name: str, overrides: Sequence[str] = (), seeds: Any = None, check
     for grid in load_grid(name):
         for ablation in grid.ablations:
             for i, seed in enumerate(seeds_override or grid.seeds):
-                key = (ablation, *grid.overrides, *overrides, f"seed={seed}")
+                key = (ablation, *grid.overrides, *overrides, *grid.changes, f"seed={seed}")
                 if key not in composed:
                     try:
                         cfg = compose(ablation, list(key[1:]))
@@ -68,7 +77,7 @@ def plan_grid(name: str, overrides: Sequence[str] = (), seeds: Any = None, check
                         raise SpecError(f"grid {grid.name}, ablation {ablation}: {err}") from None
                     composed[key] = (cfg, run_id(cfg))
                 cfg, rid = composed[key]
-                run = runs.setdefault(rid, PlannedRun(ablation, seed, cfg, rid))
+                run = runs.setdefault(rid, PlannedRun(ablation, seed, cfg, rid, setting=grid.setting))
                 if grid.name not in run.grids:
                     run.grids.append(grid.name)
     return sorted(runs.values(), key=lambda run: run.seed)
@@ -106,7 +115,7 @@ def check_runs_data(runs: Sequence[PlannedRun]) -> None:
     seen = set()
     for run in runs:
         data = OmegaConf.to_container(run.cfg.data, resolve=True)
-        key = str({k: v for k, v in data.items() if k not in ("seed", "train_size", "eval_sizes", "batch_size")})
+        key = str({k: v for k, v in data.items() if k not in ("seed", "train_size", "eval_sizes")})
         if key not in seen:
             seen.add(key)
             check_data(run.cfg)

@@ -19,11 +19,12 @@ class Standing:
     def remaining(self) -> list[PlannedRun]:
         return [r for r in self.planned if r.run_id not in self.rows]
 
-    def summary(self) -> str:
-        """One line: the study, its runs in, where its rows and tables are, and whether it is complete."""
+    def summary(self, width: int = 6) -> str:
+        """One line: the study (its name padded to ``width``), its runs in, where its rows and tables are, and
+        whether it is complete."""
         s, done, planned = self.study, len(self.rows), len(self.planned)
         state = "complete" if done == planned else ("not started" if not done else f"{planned - done} to run")
-        return (f"{s.name:<6} {done:>3} of {planned:<3} runs in {s.results_dir}/, tables in {s.tables_dir}/ ({state}; "
+        return (f"{s.name:<{width}} {done:>3} of {planned:<3} runs in {s.results_dir}/, tables in {s.tables_dir}/ ({state}; "
                 f"{' '.join(s.overrides) or 'the default scale'})")
 
     def report(self) -> str:
@@ -32,7 +33,7 @@ class Standing:
         lines = [f"study {s.name}: {done} of {len(self.planned)} runs in ({s.results_dir}/runs.jsonl); "
                  f"seeds {', '.join(map(str, s.seeds))}; {' '.join(s.overrides)}"]
         for grid in s.grids:
-            mine = [r for r in self.planned if grid in r.grids]
+            mine = [r for r in self.planned if r.in_grid(grid)]
             have = sum(r.run_id in self.rows for r in mine)
             lines.append(f"  {grid:<14} {have:>3} of {len(mine):<3}" + ("  complete" if have == len(mine) else ""))
         rows = list(self.rows.values())
@@ -45,7 +46,7 @@ class Standing:
                       "commands: " + "; ".join(_distinct(rows, lambda r: r.get("command")))]
         if self.remaining:
             lines.append(f"next, in order ({len(self.remaining)} left): "
-                         + ", ".join(f"{r.ablation} seed {r.seed}" for r in self.remaining[:8])
+                         + ", ".join(f"{r.what()} seed {r.seed}" for r in self.remaining[:8])
                          + (", ..." if len(self.remaining) > 8 else ""))
             lines.append(f"continue with: {s.command()} [budget_seconds=S]")
         else:
