@@ -11,16 +11,22 @@
 #            kernel, into $OUT/bench.json (at most 200 s);
 #   guard:   the compile guard at the settings under which compiled multi-PEG models once collapsed (peg_0to5,
 #            ViT-Ti/4, 24 px, batch 1024, bf16): `python -m cpvt_lab.compiled` trains eager and compiled side by side;
+#   sweep:   not by default: the recipe sweep's next settings in the time left (study cifar_recipe, docs/recipe.md:
+#            peg_gap at 30 epochs, scored on 5,000 training images held out), settings that can share a stack
+#            trained as one; packed into $OUT/recipe_sweep.tar.gz after every run; merged at home with
+#            python -m cpvt_lab.study merge study=cifar_recipe from=recipe_sweep.tar.gz;
 #   study:   the CIFAR-10 study's next whole runs in the time left (`python -m cpvt_lab.study continue`): stacked, the
 #            seeds of an ablation train as one compiled stack, checked against the eager stack before its first step
 #            (eager if the check fails); one by one, eager (no compile time in a short job). Each run is measured
 #            while its weights exist and packed into $OUT/study.tar.gz after every run (OUT: the job's output
 #            folder, outputs/gpu_study_slot by default), so a job killed at its limit keeps every run it finished.
 # A job that only trains (after one that ran every stage on the same kind of GPU): STAGES=stacked,study; one that
-# measures first: STAGES=tests,stacked,bench,study. WORKERS=N (default 1) runs the study stage as N processes on the
+# measures first: STAGES=tests,stacked,bench,study; one that chooses the recipe: STAGES=stacked,sweep. WORKERS=N
+# (default 1) runs the sweep and study stages each as N processes on the
 # one GPU, sharing the results folder (each run, or stack, is claimed by the worker that trains it, and measured by
 # one), so one worker's evaluation, data and Python time is another's GPU time; each packs into
-# $OUT/study.workerI.tar.gz after every run, and $OUT/study.tar.gz holds all of them at the end.
+# $OUT/study.workerI.tar.gz (recipe_sweep.workerI.tar.gz) after every run, and $OUT/study.tar.gz
+# (recipe_sweep.tar.gz) holds all of them at the end.
 # Back on your workstation (docs/study.md): python -m cpvt_lab.study merge from=study.tar.gz
 # adds the rows and measurements to results/cifar/ (replacing nothing) and rewrites paper_tables/cifar/.
 # Needs data_local/cifar10-jpeg.tar.gz and wheels/ beside the checkout (make gpu-carry). GPU_CHECK_DRY=1 runs the
@@ -36,11 +42,31 @@ limit() { local t=$(( $(left) - $2 )); echo $(( t < $1 ? (t > 0 ? t : 1) : $1 ))
 STAGES=${STAGES:-tests,stacked,guard,study}
 stage() { [[ ",$STAGES," == *",$1,"* ]]; }
 study=(study=cifar output_dir=outputs/study_slot) tests_timeout=120 guard=(ablations=[peg_0to5] steps=150)
-results_dir=results/cifar tables=() worker_tables=outputs/study_slot/tables WORKERS=${WORKERS:-1}
+results_dir=results/cifar tables=outputs/study_slot/tables WORKERS=${WORKERS:-1}
+sweep=(study=cifar_recipe output_dir=outputs/recipe_sweep) sweep_results=results/cifar_sweep_val
+sweep_tables=outputs/recipe_sweep/tables
 bench=(ablations=[peg,learned] grid_epochs=1)
 if [ -n "${GPU_CHECK_DRY:-}" ]; then
     study=(study=smoke "results_dir=$OUT/results" "output_dir=$OUT/weights")
-    results_dir=$OUT/results tables=("tables_dir=$OUT/tables") worker_tables=$OUT/tables
+    results_dir=$OUT/results tables=$OUT/tables
+    # four of the recipe sweep's settings (not the batch of 256: more than a smoke run's images) on the smoke model
+    cat > "$OUT/recipe_smoke_grid.yaml" <<EOF
+ablations: [peg_gap]
+settings:
+$(grep -E '^  (nomix|recipe|light_mix|crop_flip):' ablations/grids/recipe30.yaml)
+EOF
+    cat > "$OUT/recipe_smoke.yaml" <<EOF
+grids: [$OUT/recipe_smoke_grid.yaml]
+seeds: [0]
+overrides: [scale=smoke, trainer.max_epochs=1, optim.warmup_epochs=0.5, data.val_split=20, data.subset=100,
+            data.test_subset=50, data.batch_size=20, optim.mixup=0.8, optim.cutmix=1.0]
+runtime: [trainer.enable_progress_bar=false]
+results_dir: $OUT/sweep_results
+tables_dir: $OUT/sweep_tables
+analysis_images: 0
+EOF
+    sweep=("study=$OUT/recipe_smoke.yaml" "output_dir=$OUT/sweep_weights") sweep_results=$OUT/sweep_results
+    sweep_tables=$OUT/sweep_tables
     tests_timeout=0 guard=(ablations=[peg_0to5] steps=2 variants=aot_eager scale=smoke data.subset=200
                            data.test_subset=100 data.batch_size=50 data.eval_sizes=[32])
     bench=(ablations=[peg] data.batch_size=2 data.subset=null data.test_subset=null steps=1 warmup=1 end_to_end=false
@@ -90,26 +116,31 @@ if stage guard; then
     timeout "$(limit 120 200)" "$PYTHON" -m cpvt_lab.compiled "${guard[@]}" "results_dir=$OUT/agreement" "${data[@]}" \
         || echo "== compile agreement FAILED or timed out"
 fi
-stage study || { echo "== slot done in $(( $(date +%s) - started )) s (no study stage)"; exit 0; }
-
-budget=$(( $(left) - 60 ))  # measuring, drawing and tabling after the last run take about a minute
-[ "$budget" -gt 0 ] || budget=1  # the first run always starts
-echo "== study, budget ${budget} s, $WORKERS worker(s)"
-if [ "$WORKERS" -le 1 ]; then
-    timeout "$(limit $(( TOTAL )) 5)" "$PYTHON" -m cpvt_lab.study continue "${study[@]}" "stack=$stack" \
-        "budget_seconds=$budget" "pack=$OUT/study.tar.gz" "${tables[@]}" "${data[@]}" \
-        || echo "== study FAILED, timed out or a run failed"
-else
-    workers=()
+# continue_study PACK RESULTS TABLES WORDS...: a study's next whole runs in the time left, as $WORKERS processes,
+# packed into $OUT/PACK.tar.gz after every run
+continue_study() {
+    local pack=$1 results=$2 tables=$3 budget i workers=()
+    shift 3
+    budget=$(( $(left) - 60 ))  # measuring, drawing and tabling after the last run take about a minute
+    [ "$budget" -gt 0 ] || budget=1  # the first run always starts
+    echo "== $pack stage ($1), budget ${budget} s, $WORKERS worker(s)"
+    if [ "$WORKERS" -le 1 ]; then
+        timeout "$(limit $(( TOTAL )) 5)" "$PYTHON" -m cpvt_lab.study continue "$@" "stack=$stack" \
+            "budget_seconds=$budget" "pack=$OUT/$pack.tar.gz" "tables_dir=$tables" "${data[@]}" \
+            || echo "== $pack stage FAILED, timed out or a run failed"
+        return
+    fi
     for i in $(seq 1 "$WORKERS"); do  # each writes its own tables (merging at home rewrites them from the rows)
-        ( timeout "$(limit $(( TOTAL )) 15)" "$PYTHON" -m cpvt_lab.study continue "${study[@]}" "stack=$stack" \
-            "budget_seconds=$budget" "pack=$OUT/study.worker$i.tar.gz" "tables_dir=$worker_tables/worker$i" "${data[@]}" \
-            || echo "== study FAILED, timed out or a run failed" ) 2>&1 | sed -u "s/^/[worker $i] /" &
+        ( timeout "$(limit $(( TOTAL )) 15)" "$PYTHON" -m cpvt_lab.study continue "$@" "stack=$stack" \
+            "budget_seconds=$budget" "pack=$OUT/$pack.worker$i.tar.gz" "tables_dir=$tables/worker$i" "${data[@]}" \
+            || echo "== $pack stage FAILED, timed out or a run failed" ) 2>&1 | sed -u "s/^/[worker $i] /" &
         workers+=($!)
         sleep 3  # the first claims its first runs before the next one looks
     done
     wait "${workers[@]}"  # the workers only: a bare wait would wait for the log's tee too, for ever
     "$PYTHON" -c "import sys; from cpvt_lab.study.exchange import pack; pack(sys.argv[1], sys.argv[2])" \
-        "$results_dir" "$OUT/study.tar.gz" && echo "== every worker's runs packed into $OUT/study.tar.gz"
-fi
+        "$results" "$OUT/$pack.tar.gz" && echo "== every worker's runs packed into $OUT/$pack.tar.gz"
+}
+stage sweep && continue_study recipe_sweep "$sweep_results" "$sweep_tables" "${sweep[@]}"
+stage study && continue_study study "$results_dir" "$tables" "${study[@]}"
 echo "== slot done in $(( $(date +%s) - started )) s; files in $OUT: $(ls "$OUT" | tr '\n' ' ')"

@@ -12,30 +12,26 @@ from cpvt_lab.provenance import REPO_ROOT
 from cpvt_lab.study.exchange import merge
 
 
-def run_script(name, tiny_archive, tmp_path, *args, workers=1):
+def run_script(name, tiny_archive, tmp_path, *args, workers=1, stages=None):
     env = {**os.environ, "ARCHIVE": str(tiny_archive), "CPVT_CACHE_DIR": str(tmp_path / "cache"),
-           "OMP_NUM_THREADS": "1", "OUT": str(tmp_path / "OUT"), "GPU_CHECK_DRY": "1", "WORKERS": str(workers)}
+           "OMP_NUM_THREADS": "1", "OUT": str(tmp_path / "OUT"), "GPU_CHECK_DRY": "1", "WORKERS": str(workers),
+           **({"STAGES": stages} if stages else {})}
     return subprocess.run(["bash", str(REPO_ROOT / "scripts" / name), *args], cwd=tmp_path, env=env,
                           capture_output=True, text=True, timeout=600)
 
 
-def test_the_recipe_sweep_refuses_an_unknown_setting_before_any_run(tiny_archive, tmp_path):
-    done = run_script("gpu_recipe_sweep.sh", tiny_archive, tmp_path, "nomix", "no_such_setting")
-    # the job's log, its stdout, holds both streams
-    assert done.returncode == 2 and "unknown setting no_such_setting; valid: nomix recipe" in done.stdout
-    assert "== nomix" not in done.stdout and not (tmp_path / "OUT/results").exists()
-
-
-@pytest.mark.slow  # two smoke runs in a subprocess
+@pytest.mark.slow  # four of the sweep's settings at smoke size, in a subprocess: 30 s
 @pytest.mark.parametrize("workers", [1, 2])
 def test_the_recipe_sweep_scores_on_the_validation_split_and_packs_rows_that_merge(tiny_archive, tmp_path, workers):
-    done = run_script("gpu_recipe_sweep.sh", tiny_archive, tmp_path, workers=workers)
+    done = run_script("gpu_study_slot.sh", tiny_archive, tmp_path, workers=workers, stages="sweep")
     assert done.returncode == 0, done.stdout[-3000:]
-    rows = [json.loads(line) for line in (tmp_path / "OUT/results/runs.jsonl").read_text().splitlines()]
-    assert sorted(r["config"]["optim"]["mixup"] for r in rows) == [0.0, 0.8]  # nomix and the recipe as it is
+    rows = [json.loads(line) for line in (tmp_path / "OUT/sweep_results/runs.jsonl").read_text().splitlines()]
+    # four of the sweep's settings: nomix, recipe, light_mix, crop_flip
+    assert sorted(r["config"]["optim"]["mixup"] for r in rows) == [0.0, 0.0, 0.2, 0.8]
     assert all(r["curve_split"] == "validation" and r["val_top1"] is not None for r in rows)
+    assert "peg_gap (light_mix) seed=0" in done.stdout and "== study stage" not in done.stdout  # only the sweep stage
     merged = merge(tmp_path / "OUT/recipe_sweep.tar.gz", tmp_path / "home")
-    assert (merged.rows, merged.already) == (2, 0)
+    assert (merged.rows, merged.already) == (4, 0)
 
 
 def preamble(tmp_path, script, cache=None):
