@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # One time-limited or preemptible GPU job (a cluster queue's wall-time limit, a spot instance), nothing assumed kept
 # between jobs, within TOTAL_SECONDS (520 by default, for a job of at most 9 minutes; set it a minute under your
-# job's limit, e.g. sbatch --time=00:15:00 with TOTAL_SECONDS=840). STAGES (default tests,stacked,guard,study)
+# job's limit, e.g. sbatch --time=00:15:00 with TOTAL_SECONDS=840). STAGES (default tests,stacked,guard,sweep,study)
 # chooses among, run in this order:
 #   tests:   the fast-path tests (the GPU-only ones run here);
 #   stacked: stacked seeds against their separate runs on this GPU: the study stacks each ablation's seeds only if
@@ -11,16 +11,18 @@
 #            kernel, into $OUT/bench.json (at most 200 s);
 #   guard:   the compile guard at the settings under which compiled multi-PEG models once collapsed (peg_0to5,
 #            ViT-Ti/4, 24 px, batch 1024, bf16): `python -m cpvt_lab.compiled` trains eager and compiled side by side;
-#   sweep:   not by default: the recipe sweep's next settings in the time left (study cifar_recipe, docs/recipe.md:
-#            peg_gap at 30 epochs, scored on 5,000 training images held out), settings that can share a stack
-#            trained as one; packed into $OUT/recipe_sweep.tar.gz after every run; merged at home with
-#            python -m cpvt_lab.study merge study=cifar_recipe from=recipe_sweep.tar.gz;
+#   sweep:   the recipe sweep's next settings in the time left (study cifar_recipe, docs/recipe.md: peg_gap at 30
+#            epochs, scored on 5,000 training images held out), settings that can share a stack trained as one;
+#            packed into $OUT/recipe_sweep.tar.gz after every run. The study's 30-epoch recipe is chosen by it: in
+#            a job with both stages the study trains nothing until every setting has its row (then set the study's
+#            overrides to the setting chosen); with every row in, the sweep trains nothing. Merged at home with
+#            python -m cpvt_lab.study merge study=cifar_recipe from=recipe_sweep.tar.gz
 #   study:   the CIFAR-10 study's next whole runs in the time left (`python -m cpvt_lab.study continue`): stacked, the
 #            seeds of an ablation train as one compiled stack, checked against the eager stack before its first step
 #            (eager if the check fails); one by one, eager (no compile time in a short job). Each run is measured
 #            while its weights exist and packed into $OUT/study.tar.gz after every run (OUT: the job's output
 #            folder, outputs/gpu_study_slot by default), so a job killed at its limit keeps every run it finished.
-# A job that only trains (after one that ran every stage on the same kind of GPU): STAGES=stacked,study; one that
+# A job that only trains (after one that ran every stage on the same kind of GPU): STAGES=stacked,sweep,study; one that
 # measures first: STAGES=tests,stacked,bench,study; one that chooses the recipe: STAGES=stacked,sweep. WORKERS=N
 # (default 1) runs the sweep and study stages each as N processes on the
 # one GPU, sharing the results folder (each run, or stack, is claimed by the worker that trains it, and measured by
@@ -39,7 +41,7 @@ started=$(date +%s)
 left() { echo $(( TOTAL - ($(date +%s) - started) )); }
 # a stage's time limit: at most CAP seconds, and RESERVE seconds kept for the stages after it
 limit() { local t=$(( $(left) - $2 )); echo $(( t < $1 ? (t > 0 ? t : 1) : $1 )); }
-STAGES=${STAGES:-tests,stacked,guard,study}
+STAGES=${STAGES:-tests,stacked,guard,sweep,study}
 stage() { [[ ",$STAGES," == *",$1,"* ]]; }
 study=(study=cifar output_dir=outputs/study_slot) tests_timeout=120 guard=(ablations=[peg_0to5] steps=150)
 results_dir=results/cifar tables=outputs/study_slot/tables WORKERS=${WORKERS:-1}
@@ -122,7 +124,10 @@ continue_study() {
     local pack=$1 results=$2 tables=$3 budget i workers=()
     shift 3
     budget=$(( $(left) - 60 ))  # measuring, drawing and tabling after the last run take about a minute
-    [ "$budget" -gt 0 ] || budget=1  # the first run always starts
+    if [ "$budget" -le 0 ]; then  # a stage before it took the time: no run would finish
+        echo "== $pack stage skipped: $(left) s left"
+        return
+    fi
     echo "== $pack stage ($1), budget ${budget} s, $WORKERS worker(s)"
     if [ "$WORKERS" -le 1 ]; then
         timeout "$(limit $(( TOTAL )) 5)" "$PYTHON" -m cpvt_lab.study continue "$@" "stack=$stack" \
@@ -141,6 +146,23 @@ continue_study() {
     "$PYTHON" -c "import sys; from cpvt_lab.study.exchange import pack; pack(sys.argv[1], sys.argv[2])" \
         "$results" "$OUT/$pack.tar.gz" && echo "== every worker's runs packed into $OUT/$pack.tar.gz"
 }
+# the settings of the recipe sweep that have no row yet
+sweep_left() {
+    "$PYTHON" -c "import sys
+from cpvt_lab.ablations import load_study
+from cpvt_lab.results import Rows
+from cpvt_lab.study.plan import plan_study
+study = load_study(sys.argv[1])
+done = Rows(study.results_dir).finished_ids()
+print(sum(r.run_id not in done for r in plan_study(study, [])))" "${sweep[0]#study=}"
+}
 stage sweep && continue_study recipe_sweep "$sweep_results" "$sweep_tables" "${sweep[@]}"
-stage study && continue_study study "$results_dir" "$tables" "${study[@]}"
+if stage study; then
+    if stage sweep && [ "$(sweep_left)" != 0 ]; then
+        echo "== study stage skipped: the recipe sweep has $(sweep_left) setting(s) without a row, and the study" \
+             "trains with the recipe it chooses (docs/recipe.md)"
+    else
+        continue_study study "$results_dir" "$tables" "${study[@]}"
+    fi
+fi
 echo "== slot done in $(( $(date +%s) - started )) s; files in $OUT: $(ls "$OUT" | tr '\n' ' ')"

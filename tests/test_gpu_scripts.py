@@ -12,10 +12,10 @@ from cpvt_lab.provenance import REPO_ROOT
 from cpvt_lab.study.exchange import merge
 
 
-def run_script(name, tiny_archive, tmp_path, *args, workers=1, stages=None):
+def run_script(name, tiny_archive, tmp_path, *args, workers=1, stages=None, seconds=None):
     env = {**os.environ, "ARCHIVE": str(tiny_archive), "CPVT_CACHE_DIR": str(tmp_path / "cache"),
            "OMP_NUM_THREADS": "1", "OUT": str(tmp_path / "OUT"), "GPU_CHECK_DRY": "1", "WORKERS": str(workers),
-           **({"STAGES": stages} if stages else {})}
+           **({"STAGES": stages} if stages else {}), **({"TOTAL_SECONDS": str(seconds)} if seconds else {})}
     return subprocess.run(["bash", str(REPO_ROOT / "scripts" / name), *args], cwd=tmp_path, env=env,
                           capture_output=True, text=True, timeout=600)
 
@@ -32,6 +32,17 @@ def test_the_recipe_sweep_scores_on_the_validation_split_and_packs_rows_that_mer
     assert "peg_gap (light_mix) seed=0" in done.stdout and "== study stage" not in done.stdout  # only the sweep stage
     merged = merge(tmp_path / "OUT/recipe_sweep.tar.gz", tmp_path / "home")
     assert (merged.rows, merged.already) == (4, 0)
+    # every setting has its row: a job with both stages lets the study train (here it has no time left to)
+    after = run_script("gpu_study_slot.sh", tiny_archive, tmp_path, stages="sweep,study", seconds=60)
+    assert "== study stage skipped: " in after.stdout and "without a row" not in after.stdout, after.stdout[-2000:]
+
+
+def test_the_study_waits_for_the_recipe_sweep_and_a_stage_without_time_trains_nothing(tiny_archive, tmp_path):
+    done = run_script("gpu_study_slot.sh", tiny_archive, tmp_path, stages="sweep,study", seconds=60)
+    assert done.returncode == 0, done.stdout[-3000:]
+    assert "== recipe_sweep stage skipped: " in done.stdout  # 60 s leave no minute for a run
+    assert "== study stage skipped: the recipe sweep has 4 setting(s) without a row" in done.stdout
+    assert not (tmp_path / "OUT/sweep_results").exists() and not (tmp_path / "OUT/results").exists()
 
 
 def preamble(tmp_path, script, cache=None):
