@@ -47,6 +47,9 @@ def validate(cfg: DictConfig, data: bool = True) -> None:
     _check(_is_int(cfg.seed) and cfg.seed >= 0, "seed", f"must be a non-negative integer, got {cfg.seed!r}")
     _check(cfg.get("stack", "auto") in ("auto", "on", "off"), "stack",
            f"must be auto (stacked on a GPU), on or off, got {cfg.get('stack')!r}")
+    cap = cfg.get("stack_max", 0)
+    _check(_is_int(cap) and (cap == 0 or cap >= 2), "stack_max",
+           f"must be 0 (no limit) or at least 2 runs to a stack, got {cap!r}")
     _check(cfg.model.size in SIZES, "model.size", f"unknown size {cfg.model.size!r}; valid: {', '.join(SIZES)}")
     _check(cfg.model.head in HEADS, "model.head", f"unknown head {cfg.model.head!r}; valid: {', '.join(HEADS)}")
     unknown = sorted(set(cfg.model) - MODEL_KEYS)

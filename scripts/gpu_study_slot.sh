@@ -62,7 +62,7 @@ grids: [$OUT/recipe_smoke_grid.yaml]
 seeds: [0]
 overrides: [scale=smoke, trainer.max_epochs=1, optim.warmup_epochs=0.5, data.val_split=20, data.subset=100,
             data.test_subset=50, data.batch_size=20, optim.mixup=0.8, optim.cutmix=1.0]
-runtime: [trainer.enable_progress_bar=false]
+runtime: [trainer.enable_progress_bar=false, stack_max=3]
 results_dir: $OUT/sweep_results
 tables_dir: $OUT/sweep_tables
 analysis_images: 0

@@ -156,6 +156,15 @@ def test_members_with_settings_of_their_own_train_as_their_separate_runs(fast_ov
     assert_same_training(runs, losses, weights, ema)
 
 
+def test_a_cap_on_the_stack_splits_a_group_into_stacks_of_near_equal_size(fast_overrides):
+    def groups(seeds, cap):
+        return stackable_groups([r.cfg for r in planned_seeds("peg", fast_overrides + [f"stack_max={cap}"], "on",
+                                                              seeds)])
+    assert groups(range(7), 3) == [[0, 1, 2], [3, 4], [5, 6]]  # not 3, 3 and one run alone
+    assert groups(range(5), 2) == [[0, 1], [2, 3]]  # the fifth trains alone
+    assert groups(range(5), 0) == [[0, 1, 2, 3, 4]]
+
+
 def test_runs_that_differ_in_what_their_members_share_do_not_stack(fast_overrides):
     shared = [["optim.lr=2e-3"], ["data.batch_size=10"], ["trainer.max_epochs=3"], ["optim.warmup_epochs=0.3"],
               ["model.pos.kernel=5"], ["data.val_split=20"]]

@@ -57,7 +57,8 @@ MEMBER_KEYS = {
 
 def stackable_groups(cfgs: Sequence[DictConfig]) -> list[list[int]]:
     """Indices of ``cfgs`` that can train as one stack: the same config but for the seed and the ``MEMBER_KEYS``,
-    stacking on, nothing that stacks badly; groups of at least two, in the order of their first member."""
+    stacking on, nothing that stacks badly; groups of at least two, in the order of their first member, and of at
+    most ``stack_max`` (a larger group split into that many stacks of near-equal size)."""
     groups: dict[str, list[int]] = {}
     for i, cfg in enumerate(cfgs):
         if stacking_on(cfg) and why_not_stacked(cfg) is None:
@@ -68,4 +69,13 @@ def stackable_groups(cfgs: Sequence[DictConfig]) -> list[list[int]]:
                     config[section].pop(key, None)
             key = json.dumps(config, sort_keys=True, default=str)
             groups.setdefault(key, []).append(i)
-    return [g for g in groups.values() if len(g) >= 2]
+    return [part for g in groups.values() for part in _split(g, cfgs[g[0]].get("stack_max", 0)) if len(part) >= 2]
+
+
+def _split(group: list[int], cap: int) -> list[list[int]]:
+    """``group`` in as few parts of at most ``cap`` (0: no limit) as hold it, their sizes at most one apart (7 by 3:
+    3, 2 and 2, not 3, 3 and one run alone)."""
+    parts = -(-len(group) // cap) if cap else 1
+    size, extra = divmod(len(group), parts)
+    bounds = [i * size + min(i, extra) for i in range(parts + 1)]
+    return [group[a:b] for a, b in zip(bounds, bounds[1:])]
