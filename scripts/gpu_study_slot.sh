@@ -152,14 +152,16 @@ sweep_left() {
 from cpvt_lab.ablations import load_study
 from cpvt_lab.results import Rows
 from cpvt_lab.study.plan import plan_study
+from cpvt_lab.study.standing import standing
 study = load_study(sys.argv[1])
-done = Rows(study.results_dir).finished_ids()
-print(sum(r.run_id not in done for r in plan_study(study, [])))" "${sweep[0]#study=}"
+print(len(standing(study, plan_study(study, []), Rows(study.results_dir)).remaining))" "${sweep[0]#study=}"
 }
 stage sweep && continue_study recipe_sweep "$sweep_results" "$sweep_tables" "${sweep[@]}"
 if stage study; then
-    if stage sweep && [ "$(sweep_left)" != 0 ]; then
-        echo "== study stage skipped: the recipe sweep has $(sweep_left) setting(s) without a row, and the study" \
+    unswept=0
+    stage sweep && unswept=$(sweep_left)  # a sweep that cannot be read leaves the study waiting too
+    if [ "$unswept" != 0 ]; then
+        echo "== study stage skipped: the recipe sweep has $unswept setting(s) without a row, and the study" \
              "trains with the recipe it chooses (docs/recipe.md)"
     else
         continue_study study "$results_dir" "$tables" "${study[@]}"

@@ -19,6 +19,7 @@ from typing import Optional, Sequence
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from timm.data.mixup import one_hot
 from timm.optim import create_optimizer_v2
 from timm.utils import ModelEmaV3
 from torch.func import functional_call, stack_module_state, vmap
@@ -83,11 +84,10 @@ class StackedTraining:
             m.to(device).train()
         self.drop_rates = [active_drop_paths(m) for m in models]
         # the skeleton functional_call runs (its own weights unused): the network with a mask wherever any drops
-        reference = max(models, key=lambda m: len(active_drop_paths(m)))
-        union = set(active_drop_paths(reference))
-        if any(set(rates) - union for rates in self.drop_rates):
+        widest = max(range(self.k), key=lambda i: len(self.drop_rates[i]))
+        if any(set(rates) - set(self.drop_rates[widest]) for rates in self.drop_rates):
             raise ValueError("the networks drop paths at branches no one of them covers: not stacked")
-        self.network = copy.deepcopy(reference)
+        self.network = copy.deepcopy(models[widest])
         for module in self.network.modules():
             if hasattr(module, "fused_attn"):
                 module.fused_attn = False  # fused SDPA has no batching rule on every device (vmap)
@@ -100,7 +100,7 @@ class StackedTraining:
         clipping = float(cfg.trainer.get("gradient_clip_val") or 0.0)
         self.clip = clipping
         lr = cfg.optim.lr * batch_size / cfg.optim.lr_batch  # one device: the global batch is the batch
-        self.optimizer = stacked_optimizer(reference, self.params, use_fused_adamw(device, bool(clipping)),
+        self.optimizer = stacked_optimizer(models[widest], self.params, use_fused_adamw(device, bool(clipping)),
                                            lr=lr, weight_decay=cfg.optim.weight_decay)
         per_epoch = max(1, total_steps // max(1, max_epochs))
         warmup = min(total_steps, max(1, int(cfg.optim.warmup_epochs * per_epoch)))
@@ -148,13 +148,10 @@ class StackedTraining:
         targets = [b[1] for b in batches]
         if all(not y.is_floating_point() for y in targets) and len(set(self.smoothing)) == 1:
             return x, torch.stack(targets)
-        return x, torch.stack([y if y.is_floating_point() else self._smoothed(y, eps)
-                               for y, eps in zip(targets, self.smoothing)])
-
-    def _smoothed(self, labels: torch.Tensor, eps: float) -> torch.Tensor:
-        off = eps / self.num_classes
-        return torch.full((len(labels), self.num_classes), off, device=labels.device).scatter_(
-            1, labels.view(-1, 1), 1.0 - eps + off)
+        classes = self.num_classes
+        soft = [y if y.is_floating_point() else one_hot(y, classes, 1 - eps + eps / classes, eps / classes)
+                for y, eps in zip(targets, self.smoothing)]  # timm's smoothed targets, as its mixup_target makes them
+        return x, torch.stack(soft)
 
     def draw_masks(self, batch: int, generators: Sequence[torch.Generator]) -> dict[str, torch.Tensor]:
         """This step's drop-path masks, each seed's from its generator at its own rates."""
