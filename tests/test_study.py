@@ -54,7 +54,8 @@ def test_the_cifar_study_trains_the_attention_runs_then_table3_and_extra_params_
     assert first == list(range(len(first)))  # every run of the two first studies before any other run
 
 
-@pytest.mark.parametrize("name, label", [("cpu", "The CPU study"), ("cifar", "The CIFAR-10 study, its scale-up")])
+@pytest.mark.parametrize("name, label", [("cpu", "The CPU study"), ("cpu16", "At four times the epochs (study `cpu16`)"),
+                                         ("cifar", "The CIFAR-10 study, its scale-up")])
 def test_the_readme_says_how_many_runs_of_each_study_are_in(name, label):
     study, planned = planned_study(name)
     counted = re.search(rf"\*\*{re.escape(label)}: (\d+) of (\d+) runs\*\*", (REPO_ROOT / "README.md").read_text())
