@@ -4,6 +4,8 @@ Left to its heuristic, inductor copies the gradient reaching the PEG's depth-wis
 NCHW grid before ``convolution_backward``; in bf16 on CUDA that layout sends the convolution to torch's native
 depth-wise kernels rather than cuDNN's, the suspected cause of compiled ``peg`` trailing compiled ``learned``. The
 layout choice is made in inductor's generated code, which a CPU shows as well as a GPU: these tests read it.
+What torch does by default depends on its release: 2.14 copies; 2.11, the release of the one GPU measurement of the
+gap, hands the view on by itself (read on a CPU, docs/compile.md).
 """
 from __future__ import annotations
 
@@ -41,8 +43,18 @@ def test_the_projects_compile_hands_the_pegs_backward_the_token_layout_without_c
     assert not GRID_BUFFER.search(code), "the PEG's backward copies its token grid into a conv layout"
 
 
-def test_left_to_its_heuristic_inductor_copies_the_pegs_gradient_into_nchw():
+# whether torch's default compile copies the PEG's gradient, as read on these releases; a later one is expected to
+# do as 2.14 does (this test says when it stops), an earlier or in-between one is not judged
+READ = {(2, 11): False, (2, 14): True}
+RELEASE = tuple(int(part) for part in torch.__version__.split(".")[:2])
+COPIES_BY_DEFAULT = READ.get(RELEASE, READ[(2, 14)] if RELEASE > (2, 14) else None)
+
+
+@pytest.mark.skipif(COPIES_BY_DEFAULT is None, reason=f"torch {torch.__version__}'s default layout not yet read")
+def test_left_to_its_heuristic_inductor_copies_the_pegs_gradient_into_nchw_from_torch_2_14():
     # the control: the project's compile less that one option (what the option exists to avoid), and torch's defaults
     for options, project in (({"force_layout_optimization": False}, True), ({}, False)):
         code = compiled_backward_code(options=options, project=project)
-        assert GRID_BUFFER.search(code), "torch's default compile no longer copies; is the project's option still needed?"
+        assert bool(GRID_BUFFER.search(code)) == COPIES_BY_DEFAULT, (
+            f"torch {torch.__version__}'s default compile {'no longer copies' if COPIES_BY_DEFAULT else 'copies'} "
+            "the PEG's gradient: read its generated code again and update docs/compile.md")

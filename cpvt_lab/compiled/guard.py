@@ -29,8 +29,8 @@ import torch.nn.functional as F
 #   (pytorch/pytorch#190796, #193061), the suspected cause of the multi-PEG collapse;
 # - force_layout_optimization: inductor's heuristic gives up channels-last layouts in a graph with few convolutions
 #   (a ViT's patch embedding and PEG), and its backward graph (which holds no forward convolution) never has them, so
-#   it copies the PEG's gradient into a contiguous NCHW grid; in bf16 on CUDA that sends the depth-wise convolution's
-#   backward to torch's native depth-wise kernels instead of cuDNN's (docs/compile.md, "The compiled PEG").
+#   it copies the PEG's gradient into a contiguous NCHW grid (torch 2.14; 2.11 does not); in bf16 on CUDA that sends
+#   the depth-wise convolution's backward to torch's native depth-wise kernels instead of cuDNN's (docs/compile.md).
 INDUCTOR_OPTIONS = {"fallback_random": True, "triton.mix_order_reduction": False, "force_layout_optimization": True}
 
 # The band: compiled error <= min(CEILING, max(FLOOR, FACTOR x eager's own error)), all against fp32 eager.

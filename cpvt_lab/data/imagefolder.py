@@ -111,7 +111,11 @@ class ImageFolderDataModule(pl.LightningDataModule):
         if not train:
             sampler = range(rank, len(dataset), world)
         elif self.repeated_aug > 1:
-            sampler = RepeatAugSampler(dataset, num_replicas=world, rank=rank, num_repeats=self.repeated_aug)
+            # DeiT's epoch: the images rounded down to a multiple of 256; timm 1.0.29 and older round a folder of
+            # fewer than 256 to none, where newer timm takes them all, as this does on every timm
+            rounded = 256 if len(dataset) >= 256 else 0
+            sampler = RepeatAugSampler(dataset, num_replicas=world, rank=rank, num_repeats=self.repeated_aug,
+                                       selected_round=rounded)
         else:
             sampler = DistributedSampler(dataset, num_replicas=world, rank=rank, seed=self.seed, drop_last=True)
         # Lightning calls the train sampler's set_epoch, so each epoch is shuffled anew
