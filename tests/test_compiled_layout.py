@@ -51,7 +51,7 @@ COPIES_BY_DEFAULT = READ.get(RELEASE, READ[(2, 14)] if RELEASE > (2, 14) else No
 
 
 @pytest.mark.skipif(COPIES_BY_DEFAULT is None, reason=f"torch {torch.__version__}'s default layout not yet read")
-def test_left_to_its_heuristic_inductor_copies_the_pegs_gradient_into_nchw_from_torch_2_14():
+def test_torchs_default_compile_copies_the_pegs_gradient_or_not_as_its_release_was_read():
     # the control: the project's compile less that one option (what the option exists to avoid), and torch's defaults
     for options, project in (({"force_layout_optimization": False}, True), ({}, False)):
         code = compiled_backward_code(options=options, project=project)
