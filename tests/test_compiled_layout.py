@@ -3,7 +3,8 @@
 Left to its heuristic, inductor copies the gradient reaching the PEG's depth-wise convolution into a contiguous
 NCHW grid before ``convolution_backward``; in bf16 on CUDA that layout sends the convolution to torch's native
 depth-wise kernels rather than cuDNN's, the suspected cause of compiled ``peg`` trailing compiled ``learned``. The
-layout choice is made in inductor's generated code, which a CPU shows as well as a GPU: these tests read it.
+layout choice is made in inductor's generated code, which a CPU shows as well as a GPU: these tests read it, with
+oneDNN off so that inductor's layout heuristic takes the path it takes for a CUDA graph.
 What torch does by default depends on its release: 2.14 copies; 2.11, the release of the one GPU measurement of the
 gap, hands the view on by itself (read on a CPU, docs/compile.md).
 """
@@ -30,7 +31,10 @@ def compiled_backward_code(options: dict, project: bool) -> str:
     compiled = torch.compile(lambda x: peg(x, GRID), **settings)
     tokens = torch.randn(BATCH, 1 + GRID[0] * GRID[1], DIM, requires_grad=True)
     torch._dynamo.reset()
-    _, codes = run_and_get_code(lambda: compiled(tokens).square().sum().backward())
+    # with oneDNN on, inductor's layout heuristic keeps channels-last for any CPU graph with a convolution; off,
+    # it takes the path a CUDA graph takes
+    with torch.backends.mkldnn.flags(enabled=False):
+        _, codes = run_and_get_code(lambda: compiled(tokens).square().sum().backward())
     backward = [code for code in codes if "convolution_backward" in code]
     assert len(backward) == 1, f"expected one compiled backward with the PEG's convolution, got {len(backward)}"
     return backward[0]
