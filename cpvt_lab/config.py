@@ -11,6 +11,7 @@ from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from .cli import UsageError
 from .models import CPVTViT
+from .models.lowering import lower_pegs
 
 CONFIG_MODULE = "cpvt_lab.conf"
 ABLATIONS_DIR = Path(__file__).resolve().parent / "conf" / "ablation"
@@ -57,10 +58,11 @@ def finalize(cfg: DictConfig, ablation: str, scale: str) -> DictConfig:
 
 def build_model(cfg: DictConfig, img_size: int | None = None) -> CPVTViT:
     """The network of a run config (logits for any input whose sides are multiples of the patch size)."""
-    return CPVTViT(
+    model = CPVTViT(
         pos=OmegaConf.to_container(cfg.model.pos, resolve=True), head=cfg.model.head, size=cfg.model.size,
         img_size=img_size or cfg.data.train_size, num_classes=cfg.data.num_classes,
         drop_path_rate=cfg.model.drop_path)
+    return lower_pegs(model, cfg.get("peg_lowering", "conv"))  # configs written before the key: conv
 
 
 def world_size(cfg: DictConfig) -> Optional[int]:

@@ -15,6 +15,7 @@ from omegaconf import DictConfig, ListConfig, OmegaConf
 from .config import ConfigError, build_model
 from .data.augment import MAX_MAGNITUDE, POLICIES
 from .models import HEADS, SIZES
+from .models.lowering import LOWERINGS
 from .results import results_path
 
 MODEL_KEYS = {"size", "pos", "head", "drop_path"}
@@ -45,6 +46,9 @@ def validate(cfg: DictConfig, data: bool = True) -> None:
         value = OmegaConf.select(cfg, key, default=False)
         _check(isinstance(value, bool), key, f"must be true or false, got {value!r}")
     _check(_is_int(cfg.seed) and cfg.seed >= 0, "seed", f"must be a non-negative integer, got {cfg.seed!r}")
+    _check(cfg.get("peg_lowering", "conv") in LOWERINGS, "peg_lowering",
+           f"must be one of {', '.join(LOWERINGS)} (how a PEG's depth-wise convolution runs), "
+           f"got {cfg.get('peg_lowering')!r}")
     _check(cfg.get("stack", "auto") in ("auto", "on", "off"), "stack",
            f"must be auto (stacked on a GPU), on or off, got {cfg.get('stack')!r}")
     cap = cfg.get("stack_max", 0)

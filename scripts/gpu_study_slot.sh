@@ -6,9 +6,9 @@
 #   tests:   the fast-path tests (the GPU-only ones run here);
 #   stacked: stacked seeds against their separate runs on this GPU: the study stacks each ablation's seeds only if
 #            they pass (without this stage it trains its runs one by one);
-#   bench:   not by default: `python -m cpvt_lab.bench` on peg and learned, compiled, with the stacked step, one
-#            epoch of the stacked seeds against the single run end to end, and each step profiled kernel by
-#            kernel, into $OUT/bench.json (at most 200 s);
+#   bench:   not by default: `python -m cpvt_lab.bench` on peg and learned, compiled, with the stacked step, peg's
+#            step again with peg_lowering=taps, one epoch of the stacked seeds against the single run end to end,
+#            and each step profiled kernel by kernel, into $OUT/bench.json (at most 240 s);
 #   guard:   the compile guard at the settings under which compiled multi-PEG models once collapsed (peg_0to5,
 #            ViT-Ti/4, 24 px, batch 1024, bf16): `python -m cpvt_lab.compiled` trains eager and compiled side by side;
 #   sweep:   the recipe sweep's next settings in the time left (study cifar_recipe, docs/recipe.md: peg_gap at 30
@@ -72,7 +72,7 @@ EOF
     tests_timeout=0 guard=(ablations=[peg_0to5] steps=2 variants=aot_eager scale=smoke data.subset=200
                            data.test_subset=100 data.batch_size=50 data.eval_sizes=[32])
     bench=(ablations=[peg] data.batch_size=2 data.subset=null data.test_subset=null steps=1 warmup=1 end_to_end=false
-           profile=1)
+           profile=1 other_lowering=true)
 fi
 
 if [ "$tests_timeout" -gt 0 ] && stage tests; then
@@ -110,7 +110,7 @@ fi
 [ "$stack" = off ] && [ -z "${GPU_CHECK_DRY:-}" ] && study+=(compile=false)
 if stage bench; then
     echo "== bench ($(left) s left)"
-    timeout "$(limit 200 120)" "$PYTHON" -m cpvt_lab.bench "${bench[@]}" "${data[@]}" "json=$OUT/bench.json" \
+    timeout "$(limit 240 120)" "$PYTHON" -m cpvt_lab.bench "${bench[@]}" "${data[@]}" "json=$OUT/bench.json" \
         || echo "== bench FAILED or timed out (bench.json keeps what it measured)"
 fi
 if stage guard; then

@@ -84,13 +84,13 @@ def test_the_bench_reports_every_measurement_and_writes_json(tiny_archive, tmp_p
     out = tmp_path / "bench.json"
     code = main(["ablations=[peg,learned]", "data.batch_size=4", f"data.archive={tiny_archive}",
                  f"data.cache_dir={tmp_path / 'cache'}", "data.subset=null", "data.test_subset=null",
-                 "steps=2", "warmup=1", "profile=1", f"json={out}"])
+                 "steps=2", "warmup=1", "profile=1", "other_lowering=true", f"json={out}"])
     assert code == 0
     report = json.loads(out.read_text())
     names = [m["name"] for m in report["measurements"]]
-    # the first ablation completely, then the next
+    # the first ablation completely, then the next, then the PEG's step under its other lowering
     assert names == ["timm_eager", "ours_step[peg]", "stacked[peg]", "end_to_end[peg]", "end_to_end_augmented[peg]",
-                     "ours_step[learned]", "stacked[learned]", "end_to_end[learned]"]
+                     "ours_step[learned]", "stacked[learned]", "end_to_end[learned]", "ours_step[peg,taps]"]
     by_name = {m["name"]: m for m in report["measurements"]}
     assert all(m["images_per_second"] > 0 and m["flops_per_image"] > 0 for m in by_name.values())
     assert by_name["end_to_end[peg]"]["images"] == 8 and by_name["end_to_end[peg]"]["checkpoint_seconds"] > 0
@@ -99,7 +99,8 @@ def test_the_bench_reports_every_measurement_and_writes_json(tiny_archive, tmp_p
     assert set(report["ratios"]) == {f"{n}/timm_eager" for n in names[1:]} | {
         "ours_step[peg]/ours_step[learned]", "end_to_end[peg]/end_to_end[learned]",
         "end_to_end_augmented[peg]/end_to_end[peg]", "stacked[peg]/ours_step[peg]",
-        "stacked[learned]/ours_step[learned]", "stacked[peg]/stacked[learned]"}
+        "stacked[learned]/ours_step[learned]", "stacked[peg]/stacked[learned]",
+        "ours_step[peg,taps]/ours_step[peg]", "ours_step[peg,taps]/ours_step[learned]"}
     assert by_name["stacked[peg]"]["images"] == 3 * 4 * 2  # three seeds' batches of 4, two timed steps
     assert "trivialaugment" in by_name["end_to_end_augmented[peg]"]["what"]
     ratio = by_name["end_to_end[peg]"]["images_per_second"] / by_name["timm_eager"]["images_per_second"]
@@ -107,7 +108,11 @@ def test_the_bench_reports_every_measurement_and_writes_json(tiny_archive, tmp_p
     printed = capsys.readouterr().out
     assert "end_to_end[peg]/timm_eager" in printed and "images/s" in printed
     # the steps of (a) and (b) profiled: what peg's step spends beyond timm's and beyond learned's
-    assert {n for n, m in by_name.items() if m["kernels"]} == {"timm_eager", "ours_step[peg]", "ours_step[learned]"}
+    assert {n for n, m in by_name.items() if m["kernels"]} == {"timm_eager", "ours_step[peg]", "ours_step[learned]",
+                                                              "ours_step[peg,taps]"}
+    assert "ours_step[peg,taps] over ours_step[learned]:" in printed
+    # one network, one count: the counter sees no pointwise taps, so both lowerings are counted as convolutions
+    assert by_name["ours_step[peg,taps]"]["flops_per_image"] == by_name["ours_step[peg]"]["flops_per_image"]
     assert "ours_step[peg] over ours_step[learned]:" in printed and "ours_step[peg] over timm_eager:" in printed
 
 

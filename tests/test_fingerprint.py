@@ -16,7 +16,7 @@ SHORTENED = ["+trainer.limit_train_batches=5", "+trainer.max_steps=10", "+traine
              "trainer.max_epochs=3"]
 RUNTIME = ["compile=true", "checkpoint_every=7", "trainer.enable_progress_bar=false", "results_dir=/elsewhere",
            "output_dir=/tmp/x", "data.eval_batch_size=50", "trainer.log_every_n_steps=1",
-           f"trainer.precision={auto_precision()}", "stack=on", "stack=off"]
+           f"trainer.precision={auto_precision()}", "stack=on", "stack=off", "peg_lowering=taps"]
 
 
 @pytest.fixture(scope="module")

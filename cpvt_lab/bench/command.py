@@ -1,7 +1,7 @@
 """Training throughput against a plain timm ViT, measured in one process.
 
 ``python -m cpvt_lab.bench [ablations=[peg,learned,...]] [json=FILE] [steps=N] [warmup=N]
-[synthetic=true] [end_to_end=false] [grid_epochs=N] [stack=K] [profile=N] [KEY=VALUE...]``
+[synthetic=true] [end_to_end=false] [grid_epochs=N] [stack=K] [profile=N] [other_lowering=BOOL] [KEY=VALUE...]``
 
 Four measurements, on the run configs that ``cpvt_lab.compose`` builds:
 
@@ -15,6 +15,9 @@ Four measurements, on the run configs that ``cpvt_lab.compose`` builds:
 (s) with ``stack=K`` (3 by default, 0 = off): K seeds of each ablation trained as one stacked network
     (``cpvt_lab.stacked``), one step for all (compiled and checked first when ``compile=true``); its images/s
     counts every seed's images, beside (b);
+(l) with ``other_lowering=true`` (on a GPU by default, off on a CPU), after (b), (s) and (c) of every ablation: the
+    step (b) once more with the PEG's other ``peg_lowering`` (``ours_step[peg,taps]``), for each ablation whose
+    network has a depth-wise PEG convolution to lower (``models.lowering``, docs/compile.md);
 (d) with ``grid_epochs=N`` (3 on a GPU, 0 = off on a CPU): the first three ablations trained N
     epochs each, back to back, as real runs, timed whole: the grid's effective images/s
     (everything included) and its ratio to (c)'s rate for the first ablation;
@@ -54,6 +57,7 @@ from ..compiled.guard import compile_in_place
 from ..config import ConfigError, build_model, compose
 from ..data import DataError
 from ..data.archive import locate_jpeg_archive
+from ..models.lowering import LOWERINGS, lowers
 from ..provenance import device_defaults, now, stamp
 from ..validation import validate
 from .end_to_end import augmentation_on, measure_end_to_end
@@ -69,13 +73,20 @@ ALIASES = {"batch_size": "data.batch_size"}  # the bench's own short names for r
 # them if it has (scale=cifar's recipe does)
 AUGMENTED = ("data.augment=trivialaugment", "data.random_erasing=0.25")
 PLAIN = ("data.augment=null", "data.random_erasing=0.0")
+OTHER_LOWERING = dict(zip(LOWERINGS, reversed(LOWERINGS)))  # conv <-> taps
+
+
+def has_lowerable_peg(cfg) -> bool:
+    """Whether the network of ``cfg`` has a PEG convolution that the lowerings compute differently."""
+    with torch.device("meta"):
+        return any(lowers(m) for m in build_model(cfg).pos_encoding.modules())
 
 
 def options(cuda: bool) -> dict:
     """The bench's own words and their defaults, some of which depend on the device."""
     return {"ablations": ["peg"], "json": "", "steps": 50 if cuda else 8, "warmup": 10 if cuda else 2,
             "synthetic": False, "end_to_end": True, "grid_epochs": 3 if cuda else 0, "stack": 3,
-            "profile": 5 if cuda else 0}
+            "profile": 5 if cuda else 0, "other_lowering": cuda}
 
 
 def with_device_defaults(overrides: Sequence[str], cuda: bool) -> list[str]:
@@ -86,7 +97,7 @@ def with_device_defaults(overrides: Sequence[str], cuda: bool) -> list[str]:
 
 def run_bench(ablations: Sequence[str], overrides: Sequence[str], steps: int, warmup: int,
               synthetic: bool = False, end_to_end: bool = True, json_path: Optional[Path] = None,
-              grid_epochs: int = 0, stack: int = 0, profile: int = 0) -> dict:
+              grid_epochs: int = 0, stack: int = 0, profile: int = 0, other_lowering: bool = False) -> dict:
     """Compose, check and measure; returns the report.
 
     ``json_path`` is rewritten after every measurement, so a run cut short (a
@@ -94,12 +105,14 @@ def run_bench(ablations: Sequence[str], overrides: Sequence[str], steps: int, wa
     measured completely (eager step, step, end to end) before the next begins.
     """
     configs = [compose(a, overrides) for a in ablations]  # every config is checked before any timing
+    relowered = [compose(c.ablation_name, [*overrides, f"peg_lowering={OTHER_LOWERING[c.peg_lowering]}"])
+                 for c in configs if other_lowering and has_lowerable_peg(c)]
     other, other_label = None, None
     if "augment" in configs[0].data:  # ImageFolder augments in its workers, its own way
         on = augmentation_on(configs[0])
         other = compose(ablations[0], [*overrides, *(PLAIN if on else AUGMENTED)])
         other_label = "end_to_end_plain" if on else "end_to_end_augmented"
-    for cfg in [*configs, other] if other is not None else configs:
+    for cfg in [*configs, *relowered, *([other] if other is not None else [])]:
         validate(cfg)
     if end_to_end and not synthetic and configs[0].data._target_.endswith("Cifar10JpegDataModule"):
         locate_jpeg_archive(configs[0].data.archive)  # a missing archive fails here, not after minutes
@@ -113,7 +126,7 @@ def run_bench(ablations: Sequence[str], overrides: Sequence[str], steps: int, wa
         "settings": {"device_kind": device.type, "ablations": list(ablations), "model_size": cfg.model.size,
                      "batch_size": cfg.data.batch_size, "train_size": cfg.data.train_size,
                      "precision": cfg.trainer.precision, "compile": bool(cfg.compile), "steps": steps,
-                     "warmup": warmup, "stack": stack, "profile": profile,
+                     "warmup": warmup, "stack": stack, "profile": profile, "other_lowering": other_lowering,
                      "end_to_end_data": "synthetic" if synthetic else "run config data",
                      "overrides": list(overrides)},
         "baseline": baseline,
@@ -152,6 +165,11 @@ def run_bench(ablations: Sequence[str], overrides: Sequence[str], steps: int, wa
             if c is cfg and other is not None:
                 record(measure_end_to_end(other, device, steps, warmup, synthetic, step.flops_per_image,
                                           label=other_label))
+    for c in relowered:  # after every ablation's own measurements: a job cut short loses this one first
+        record(measure_step(f"ours_step[{c.ablation_name},{c.peg_lowering}]",
+                            f"our model's train step, peg_lowering={c.peg_lowering}", build_model(c), c, device, steps,
+                            warmup, compile_in_place if c.compile else None, ablation=c.ablation_name,
+                            profile_steps=profile))
     if grid_epochs:
         grid = time_grid(ablations[:3], overrides, grid_epochs)
         single = next((m for m in measurements if m.name == f"end_to_end[{ablations[0]}]"), None)
@@ -198,7 +216,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             raise UsageError("grid_epochs", f"must be >= 0 (0: no grid timing), got {args['grid_epochs']}")
         report = run_bench(ablations, with_device_defaults(overrides, cuda), args["steps"], args["warmup"],
                            args["synthetic"], args["end_to_end"], json_path, args["grid_epochs"],
-                           args["stack"], args["profile"])
+                           args["stack"], args["profile"], args["other_lowering"])
         print(format_report(report))
         if json_path is not None:
             print(f"written to {json_path}")

@@ -16,6 +16,9 @@ def ratios(measurements: Sequence[Measurement], baseline: str) -> dict[str, floa
     for m in measurements:  # K seeds stacked over one seed's step
         if m.name.startswith("stacked[") and (single := by_name.get(m.name.replace("stacked[", "ours_step["))):
             out[f"{m.name}/{single.name}"] = m.images_per_second / single.images_per_second
+    for m in measurements:  # a step under the PEG's other lowering over the same ablation's own step
+        if m.name.startswith("ours_step[") and "," in m.name and (own := by_name.get(m.name.split(",")[0] + "]")):
+            out[f"{m.name}/{own.name}"] = m.images_per_second / own.images_per_second
     for kind in ("ours_step", "stacked", "end_to_end"):
         ref = by_name.get(f"{kind}[learned]")
         for m in measurements:

@@ -13,6 +13,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from ..compiled.guard import check_compiled, compile_in_place
 from ..models import SIZES
+from ..models.lowering import lower_pegs
 from .kernels import time_by_kernel
 from .measurement import Measurement, peak_memory_mb, reset_peak_memory, time_loop
 
@@ -37,9 +38,12 @@ def train_flops_per_image(model: nn.Module, images: torch.Tensor, labels: torch.
     """Forward + backward FLOPs of one image, counted on an eager copy.
 
     The copy lives on the meta device (shapes only, no arithmetic), and its
-    attention runs as two matrix products, which every device counts alike.
+    attention runs as two matrix products, which every device counts alike; its PEG
+    runs as a convolution (the counter does not count the pointwise taps of ``peg_lowering=taps``).
     """
     probe = copy.deepcopy(model).train().to("meta")
+    if hasattr(probe, "pos_encoding"):
+        lower_pegs(probe, "conv")
     for module in probe.modules():
         if hasattr(module, "fused_attn"):
             module.fused_attn = False
