@@ -38,13 +38,29 @@ def ablation_names() -> list[str]:
 
 def compose(ablation: str = "peg", overrides: Sequence[str] = ()) -> DictConfig:
     """The resolved config of one run, as ``python -m cpvt_lab.run ablation=NAME OVERRIDES`` would build it."""
+    cfg, choices = _hydra_compose(ablation, overrides)
+    return finalize(cfg, ablation=choices["ablation"], scale=choices["scale"])
+
+
+def compose_seeds(ablation: str, overrides: Sequence[str], seeds: Sequence[int]) -> list[DictConfig]:
+    """``compose(ablation, [*overrides, f"seed={seed}"])`` for each seed, with one Hydra composition for all (the
+    slow part of planning a study): the seed is one value, and what derives from it (``data.seed: ${seed}``) is
+    resolved after it is set."""
+    cfg, choices = _hydra_compose(ablation, overrides)
+    composed = []
+    for seed in seeds:
+        cfg.seed = seed
+        composed.append(finalize(cfg, ablation=choices["ablation"], scale=choices["scale"]))
+    return composed
+
+
+def _hydra_compose(ablation: str, overrides: Sequence[str]) -> tuple[DictConfig, DictConfig]:
+    """The composed config, its interpolations unresolved, and Hydra's choices of config groups."""
     if ablation not in ablation_names():
         raise ConfigError("ablation", f"unknown ablation {ablation!r}; valid: {', '.join(ablation_names())}")
     with initialize_config_module(CONFIG_MODULE, version_base="1.3"):
         cfg = hydra_compose("config", overrides=[f"ablation={ablation}", *overrides], return_hydra_config=True)
-    choices = cfg.hydra.runtime.choices
-    cfg = OmegaConf.masked_copy(cfg, [k for k in cfg if k != "hydra"])
-    return finalize(cfg, ablation=choices["ablation"], scale=choices["scale"])
+    return OmegaConf.masked_copy(cfg, [k for k in cfg if k != "hydra"]), cfg.hydra.runtime.choices
 
 
 def finalize(cfg: DictConfig, ablation: str, scale: str) -> DictConfig:

@@ -14,9 +14,10 @@ import pytorch_lightning as pl
 from hydra import compose as hydra_compose
 from hydra import initialize_config_module
 from hydra.errors import MissingConfigException
+from omegaconf import OmegaConf
 
 from cpvt_lab import compose, train
-from cpvt_lab.config import ablation_names
+from cpvt_lab.config import ablation_names, compose_seeds
 from cpvt_lab.fingerprint import run_id
 from cpvt_lab.ablations import load_grid, names
 from cpvt_lab.grid import main, run_grid
@@ -53,6 +54,15 @@ def test_the_paper_grid_trains_a_run_shared_by_two_tables_once(fast_overrides):
     [peg] = [r for r in runs if r.ablation == "peg"]
     assert peg.seed == 3 and set(peg.grids) == {g.name for g in tables}  # peg is in every table of the paper
     assert all(r.cfg.data.train_size == 24 and list(r.cfg.data.eval_sizes) == [24, 32, 40, 48] for r in runs)
+
+
+def test_a_plans_seeds_composed_at_once_are_the_configs_each_seed_composes_alone():
+    overrides = ["scale=cpu", "data.val_split=500"]
+    at_once = compose_seeds("peg_gap", overrides, [4, 0])
+    alone = [compose("peg_gap", [*overrides, f"seed={seed}"]) for seed in (4, 0)]
+    assert [OmegaConf.to_container(c) for c in at_once] == [OmegaConf.to_container(c) for c in alone]
+    assert [(c.seed, c.data.seed) for c in at_once] == [(4, 4), (0, 0)]  # data.seed: ${seed}, resolved per seed
+    assert [run_id(c) for c in at_once] == [run_id(c) for c in alone]
 
 
 def test_a_grids_settings_are_its_runs_each_with_its_changes_applied_after_the_studys(tmp_path):

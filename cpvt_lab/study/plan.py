@@ -14,7 +14,7 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from ..ablations import SpecError, Study, check_seeds, load_grid
-from ..config import compose
+from ..config import compose_seeds
 from ..fingerprint import run_id
 from ..validation import check_data, validate
 
@@ -66,17 +66,18 @@ def plan_grid(name: str, overrides: Sequence[str] = (), seeds: Any = None, check
     runs: dict[str, PlannedRun] = {}
     for grid in load_grid(name):
         for ablation in grid.ablations:
-            for i, seed in enumerate(seeds_override or grid.seeds):
-                key = (ablation, *grid.overrides, *overrides, *grid.changes, f"seed={seed}")
-                if key not in composed:
-                    try:
-                        cfg = compose(ablation, list(key[1:]))
-                        if check and i == 0:  # seeds change nothing else that validate() checks
-                            validate(cfg, data=False)
-                    except (HydraException, OmegaConfBaseException) as err:
-                        raise SpecError(f"grid {grid.name}, ablation {ablation}: {err}") from None
-                    composed[key] = (cfg, run_id(cfg))
-                cfg, rid = composed[key]
+            setting = (ablation, *grid.overrides, *overrides, *grid.changes)
+            seeds = list(seeds_override or grid.seeds)
+            if missing := [seed for seed in seeds if (*setting, f"seed={seed}") not in composed]:
+                try:
+                    configs = compose_seeds(ablation, list(setting[1:]), missing)
+                    if check:  # seeds change nothing else that validate() checks
+                        validate(configs[0], data=False)
+                except (HydraException, OmegaConfBaseException) as err:
+                    raise SpecError(f"grid {grid.name}, ablation {ablation}: {err}") from None
+                composed.update({(*setting, f"seed={seed}"): (cfg, run_id(cfg)) for seed, cfg in zip(missing, configs)})
+            for seed in seeds:
+                cfg, rid = composed[(*setting, f"seed={seed}")]
                 run = runs.setdefault(rid, PlannedRun(ablation, seed, cfg, rid, setting=grid.setting))
                 if grid.name not in run.grids:
                     run.grids.append(grid.name)
