@@ -7,6 +7,7 @@ run, so existing run_ids stay (tests pin them).
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from typing import Any, Mapping
@@ -87,7 +88,18 @@ def run_id(cfg: DictConfig) -> str:
 def setting_id(config: DictConfig | Mapping[str, Any]) -> str:
     """The fingerprint of everything a run measures but its seed, from a run config or a row's recorded config:
     runs pool as seeds of one cell only where this is equal (an lr sweep in one folder is three settings)."""
-    cfg = config if isinstance(config, DictConfig) else OmegaConf.create(dict(config))
+    if isinstance(config, DictConfig):
+        return _setting_id(config)
+    # the tables ask for each row's setting many times, and building a DictConfig is most of the cost
+    return _recorded_setting_id(json.dumps(config, sort_keys=True, default=str))
+
+
+@functools.lru_cache(maxsize=4096)
+def _recorded_setting_id(config_json: str) -> str:
+    return _setting_id(OmegaConf.create(json.loads(config_json)))
+
+
+def _setting_id(cfg: DictConfig) -> str:
     ident = identity(cfg, recorded_precision=True)
     del ident["seed"]
     return _digest(ident)
