@@ -121,8 +121,8 @@ MIXING = ["optim.mixup=0.8", "optim.cutmix=1.0"]  # timm's Mixup picks mix or cu
 
 
 @pytest.mark.parametrize("ablation, extra", [("learned", []), ("peg", []), ("peg_gap", []), ("rope_axial", []),
-                                           ("peg", ["model.drop_path=0.1"]), ("peg_gap", MIXING)],
-                         ids=["learned", "peg", "peg_gap", "rope_axial", "peg_drop_path", "peg_gap_mixup_cutmix"])
+                                           ("peg", ["model.drop_path=0.1", "peg_lowering=taps"]), ("peg_gap", MIXING)],
+                         ids=["learned", "peg", "peg_gap", "rope_axial", "peg_drop_path_taps", "peg_gap_mixup_cutmix"])
 def test_three_stacked_seeds_train_as_their_three_separate_runs(ablation, extra, fast_overrides):
     cfgs = configs(ablation, fast_overrides, extra)
     runs = separate(cfgs, whole_runs=ablation == "peg" and not extra)
