@@ -23,8 +23,9 @@ venv: $(VENV)/.installed
 run: venv
 	$(PY) -m cpvt_lab.run ablation=$(ABLATION) $(ARGS)
 
+# one test process per core (at most 8): the tests are small and single-threaded; ARGS="-n 0" runs them in one
 test: venv
-	$(PY) -m pytest -q $(ARGS)
+	$(PY) -m pytest -q -n auto --maxprocesses=8 $(ARGS)
 
 # the CIFAR-10 study, from where it stands (docs/study.md); e.g. make study ARGS=budget_seconds=360
 study: venv

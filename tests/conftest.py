@@ -4,6 +4,7 @@ from __future__ import annotations
 import functools
 import io
 import json
+import os
 import tarfile
 from pathlib import Path
 
@@ -46,6 +47,16 @@ def with_member(source: Path, target: Path, name: str, data: bytes) -> Path:
         info.size = len(data)
         tar.addfile(info, io.BytesIO(data))
     return target
+
+
+def pytest_configure(config):
+    """Under pytest-xdist each test process takes its share of the cores: a process with as many threads as
+    the machine has cores, beside others doing the same, waits on them more than it computes."""
+    workers = os.environ.get("PYTEST_XDIST_WORKER_COUNT")
+    if workers:
+        import torch
+
+        torch.set_num_threads(max(1, (os.cpu_count() or 1) // int(workers)))
 
 
 @pytest.fixture(scope="session")
