@@ -181,14 +181,16 @@ def initial_weights(cfg) -> dict:
     return build_model(cfg).state_dict()
 
 
+@pytest.mark.parametrize("lowering", ["conv", "taps"])  # the PEG as the paper's convolution and as its taps
 @pytest.mark.parametrize("accelerator", ["cpu", pytest.param("gpu", marks=cuda)])
-def test_under_bf16_autocast_three_stacked_seeds_stay_with_their_separate_runs(accelerator, fast_overrides):
+def test_under_bf16_autocast_three_stacked_seeds_stay_with_their_separate_runs(accelerator, lowering, fast_overrides):
     # a GPU's default precision, run by the CPU's autocast: the stack's autocast path. bf16 rounds batched products
     # otherwise, and AdamW turns a tiny gradient's rounding into a whole step, so single weights may differ by a
     # step; measured here: losses within 2.2e-4 (steps move them by 1e-2 to 4e-2), and the weights' distance from
     # the separate run 3% of their distance from the initial weights (fp32: 2e-6)
     cfgs = configs("peg_gap", fast_overrides,
-                   where=[f"trainer.accelerator={accelerator}", "trainer.precision=bf16-mixed"])
+                   where=[f"trainer.accelerator={accelerator}", "trainer.precision=bf16-mixed",
+                          f"peg_lowering={lowering}"])
     runs = separate(cfgs)
     losses, _, weights, ema = stacked(cfgs)
     for k, (cfg, run) in enumerate(zip(cfgs, runs)):
